@@ -1,0 +1,21 @@
+package testenv
+
+import "testing"
+
+// TestRabbitMQRestart shows the node comes back on the same ports after a stop and a kill.
+func TestRabbitMQRestart(t *testing.T) {
+	r := StartRabbitMQ(t)
+	if !r.amqpReady() || !portOpen(r.STOMPPort) {
+		t.Fatal("node not reachable after start")
+	}
+	if err := r.Restart(); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	r.Kill()
+	if r.amqpReady() {
+		t.Fatal("node still answers after Kill")
+	}
+	if err := r.Start(); err != nil {
+		t.Fatalf("start after kill: %v", err)
+	}
+}
