@@ -1,0 +1,14 @@
+// Package protocol is Funcatron's wire format: every message of the bus (the Funcatron message
+// catalogue, spec/protocol.md §3) as a Go type with the catalogue's kebab-case field names,
+// the JSON and EDN codecs chosen by content type, and the queue and exchange names.
+//
+// It does no I/O and must not import an AMQP client (`make lint` checks this): the transport
+// lives in internal/amqpbus. Decoding never panics; it returns *Error with a stable Code.
+//
+// Decisions where the spec is silent:
+//   - A body without a content type is sniffed: after `{` a `"` means JSON, a `:` means EDN.
+//   - Maps of data (props, stats, headers, uri-args) accept string or keyword keys in EDN and
+//     are written with string keys; message fields are always keywords.
+//   - `body` fields are base64 strings in both codecs (EDN gets a plain string, not #base64),
+//     and `body-base64-encoded` false is refused rather than guessed at.
+package protocol

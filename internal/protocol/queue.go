@@ -1,0 +1,39 @@
+package protocol
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+)
+
+// Queue and exchange names of spec/protocol.md §2 and §5.
+const (
+	DefaultTronQueue    = "for_tron"
+	RunnerInboxPrefix   = "RU-"
+	FrontendInboxPrefix = "FRNT"
+
+	EventsExchange        = "funcatron.events"
+	LoggingExchange       = "funcatron.logging"
+	ConfigurationExchange = "funcatron.configuration"
+	DeadLetterExchange    = "funcatron.dead"
+	DeadLetterQueue       = "funcatron.dead"
+	DeadLetterMaxLength   = 10000
+)
+
+// RouteQueue names the queue that carries the requests of the route (host, basePath): the
+// first 16 characters of [A-Za-z0-9] of base64(sha256(host + ";" + basePath)). Tron and
+// runners compute it independently, so it must never change.
+func RouteQueue(host, basePath string) string {
+	sum := sha256.Sum256([]byte(host + ";" + basePath))
+	var enc [44]byte
+	base64.StdEncoding.Encode(enc[:], sum[:])
+	out := make([]byte, 0, 16)
+	for _, c := range enc {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			out = append(out, c)
+			if len(out) == 16 {
+				break
+			}
+		}
+	}
+	return string(out)
+}
