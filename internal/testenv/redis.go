@@ -1,0 +1,102 @@
+package testenv
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Redis is a private redis-server on a free loopback port, without persistence.
+type Redis struct {
+	Port int
+	Dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartRedis starts a redis-server for one test and stops it in t.Cleanup.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	r, err := NewRedis(t.TempDir())
+	if err != nil {
+		t.Fatalf("starting Redis: %v", err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+// NewRedis starts a redis-server whose files live under dir. Close stops it.
+func NewRedis(dir string) (*Redis, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("redis-server not found: run scripts/deps.sh (package redis-server)")
+	}
+	ports, err := FreePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	r := &Redis{Port: ports[0], Dir: dir, done: make(chan struct{})}
+	logf, err := os.Create(filepath.Join(dir, "redis.log"))
+	if err != nil {
+		return nil, err
+	}
+	r.cmd = exec.Command(bin, "--port", fmt.Sprint(r.Port), "--bind", "127.0.0.1",
+		"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no")
+	r.cmd.Env = cleanEnv()
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := r.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("starting redis-server: %w", err)
+	}
+	go func() { r.cmd.Wait(); logf.Close(); close(r.done) }()
+	if err := r.waitReady(10 * time.Second); err != nil {
+		r.Close()
+		out, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+		return nil, fmt.Errorf("%w\n--- redis output ---\n%s", err, tail(out, 2000))
+	}
+	return r, nil
+}
+
+// Addr is host:port of the server; URL is its redis:// URL (database 0).
+func (r *Redis) Addr() string { return fmt.Sprintf("127.0.0.1:%d", r.Port) }
+func (r *Redis) URL() string  { return "redis://" + r.Addr() + "/0" }
+
+// waitReady polls with PING until the server answers PONG.
+func (r *Redis) waitReady(within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		select {
+		case <-r.done:
+			return fmt.Errorf("redis-server exited during start-up")
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", r.Addr(), 200*time.Millisecond); err == nil {
+			c.SetDeadline(time.Now().Add(time.Second))
+			fmt.Fprint(c, "PING\r\n")
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.HasPrefix(line, "+PONG") {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("redis-server not ready on %s after %s", r.Addr(), within)
+}
+
+// Close stops the server; safe to call more than once.
+func (r *Redis) Close() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	stopGroup(r.cmd.Process.Pid, r.done, syscall.SIGTERM, 5*time.Second)
+	r.cmd = nil
+}
