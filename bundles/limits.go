@@ -1,0 +1,49 @@
+// Limits that keep a hostile bundle from exhausting disk, memory or CPU.
+
+package bundles
+
+// Defaults of Limits, from spec/bundles.md §2.
+const (
+	DefaultMaxEntries       = 10000
+	DefaultMaxUnpackedBytes = 1 << 30 // 1 GiB
+	DefaultMaxRatio         = 200     // 200:1
+)
+
+// Limits bound what Open accepts and what Unpack writes. A zero (or negative)
+// field takes its default, so Limits{} is the spec's limits.
+type Limits struct {
+	// MaxEntries is the most entries (files, directories, links) an archive may
+	// hold. Default 10 000.
+	MaxEntries int
+	// MaxUnpackedBytes is the most bytes all entries may unpack to, counted
+	// as they are decompressed, not as the headers claim. Default 1 GiB; the
+	// daemons set it from --max-unpacked-bytes.
+	MaxUnpackedBytes int64
+	// MaxRatio is the highest compression ratio (unpacked:packed) an entry may
+	// have; higher is treated as a zip bomb. Default 200. An entry stored
+	// without compression always passes.
+	MaxRatio int
+}
+
+// withDefaults returns l with every zero field set to its default.
+func (l Limits) withDefaults() Limits {
+	if l.MaxEntries <= 0 {
+		l.MaxEntries = DefaultMaxEntries
+	}
+	if l.MaxUnpackedBytes <= 0 {
+		l.MaxUnpackedBytes = DefaultMaxUnpackedBytes
+	}
+	if l.MaxRatio <= 0 {
+		l.MaxRatio = DefaultMaxRatio
+	}
+	return l
+}
+
+// ratioCap is the most bytes an entry of packed size n may unpack to.
+func (l Limits) ratioCap(n uint64) uint64 {
+	r := uint64(l.MaxRatio)
+	if n > ^uint64(0)/r {
+		return ^uint64(0)
+	}
+	return n * r
+}

@@ -1,0 +1,239 @@
+// The bundle's manifest: finding it, parsing it, and pointing at its lines.
+
+package bundles
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ManifestNames are the names a manifest may have at the bundle root.
+var ManifestNames = []string{"funcatron.yaml", "funcatron.yml", "funcatron.json"}
+
+// maxManifestBytes bounds the manifest: it is decoded in memory, and a
+// Swagger document of real size is well under a megabyte.
+const maxManifestBytes = 8 << 20
+
+// manifest is the parsed manifest. doc is the whole document as generic
+// values that encoding/json can encode (what the Tron reports as "swagger");
+// node keeps positions so errors can name a line.
+type manifest struct {
+	file string
+	doc  map[string]any
+	node *yaml.Node // nil when positions are unknown
+}
+
+// findManifest returns the one manifest entry at the archive root.
+func (a *archive) findManifest() (*entry, error) {
+	var found []*entry
+	for _, name := range ManifestNames {
+		if e, ok := a.entries[name]; ok {
+			found = append(found, e)
+		}
+	}
+	switch {
+	case len(found) == 0:
+		return nil, invalidf("no manifest: the bundle root must hold one of %s", strings.Join(ManifestNames, ", "))
+	case len(found) > 1:
+		return nil, invalidf("more than one manifest: %s and %s", found[0].name, found[1].name)
+	case found[0].kind != kindFile:
+		return nil, invalidf("manifest %s is not a regular file", found[0].name)
+	}
+	return found[0], nil
+}
+
+// readManifest finds, reads and parses the manifest.
+func (a *archive) readManifest() (*manifest, error) {
+	e, err := a.findManifest()
+	if err != nil {
+		return nil, err
+	}
+	tooBig := &InvalidError{File: e.name, Msg: fmt.Sprintf("larger than %d bytes", maxManifestBytes)}
+	if e.file.UncompressedSize64 > maxManifestBytes {
+		return nil, tooBig
+	}
+	var buf bytes.Buffer
+	budget := int64(maxManifestBytes)
+	if err := a.copyEntry(&buf, e.file, &budget); err != nil {
+		if errors.Is(err, errOverBudget) {
+			return nil, tooBig
+		}
+		return nil, err
+	}
+	return parseManifest(e.name, buf.Bytes())
+}
+
+// parseManifest parses a manifest. YAML goes through yaml.v3. JSON goes
+// through encoding/json: yaml.v3 refuses some valid JSON (escaped surrogate
+// pairs such as "\ud83d\ude00", which Python's json.dumps writes for emoji).
+func parseManifest(file string, data []byte) (m *manifest, err error) {
+	defer func() {
+		// A parser bug must not take the Tron down with an upload.
+		if p := recover(); p != nil {
+			m, err = nil, &InvalidError{File: file, Msg: fmt.Sprintf("does not parse (parser failed: %v)", p)}
+		}
+	}()
+	var v any
+	if strings.HasSuffix(file, ".json") {
+		err = decodeJSON(file, data, &v)
+	} else {
+		err = decodeYAML(file, data, &v)
+	}
+	if err != nil {
+		return nil, err
+	}
+	doc, ok := normalize(v).(map[string]any)
+	if !ok {
+		return nil, &InvalidError{File: file, Line: 1, Msg: "the manifest is not a mapping (a Swagger or OpenAPI document)"}
+	}
+	m = &manifest{file: file, doc: doc, node: new(yaml.Node)}
+	if yaml.Unmarshal(data, m.node) != nil || len(m.node.Content) == 0 {
+		m.node = nil // positions are a convenience; JSON yaml.v3 refuses has none
+	}
+	return m, nil
+}
+
+// decodeYAML decodes YAML, turning its errors into "line N: reason".
+func decodeYAML(file string, data []byte, v *any) error {
+	err := yaml.Unmarshal(data, v)
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	line, reason := splitLine(strings.TrimPrefix(msg, "yaml: "))
+	return &InvalidError{File: file, Line: line, Msg: reason, Err: err}
+}
+
+// splitLine splits "line 4: reason" into 4 and "reason".
+func splitLine(msg string) (int, string) {
+	rest, ok := strings.CutPrefix(msg, "line ")
+	if !ok {
+		return 0, msg
+	}
+	num, reason, ok := strings.Cut(rest, ": ")
+	n, err := strconv.Atoi(num)
+	if !ok || err != nil {
+		return 0, msg
+	}
+	return n, reason
+}
+
+// decodeJSON decodes JSON, giving the line of a syntax error.
+func decodeJSON(file string, data []byte, v *any) error {
+	err := json.Unmarshal(data, v)
+	if err == nil {
+		return nil
+	}
+	inv := &InvalidError{File: file, Msg: err.Error(), Err: err}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		inv.Line = 1 + bytes.Count(data[:min(se.Offset, int64(len(data)))], []byte("\n"))
+	}
+	return inv
+}
+
+// normalize turns decoded YAML into values encoding/json can encode: keys
+// become strings (YAML allows `200:` as a key), timestamps and non-finite
+// floats become the strings they were written as.
+func normalize(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			v[k] = normalize(x)
+		}
+		return v
+	case map[any]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[keyString(k)] = normalize(x)
+		}
+		return out
+	case []any:
+		for i, x := range v {
+			v[i] = normalize(x)
+		}
+		return v
+	case time.Time:
+		if v.Equal(v.Truncate(24 * time.Hour)) {
+			return v.Format(time.DateOnly)
+		}
+		return v.Format(time.RFC3339Nano)
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return strconv.FormatFloat(v, 'g', -1, 64)
+		}
+	}
+	return v
+}
+
+// keyString writes a non-string YAML key the way it would be quoted.
+func keyString(k any) string {
+	if k == nil {
+		return "null"
+	}
+	if s, ok := normalize(k).(string); ok {
+		return s
+	}
+	return fmt.Sprint(k)
+}
+
+// line returns the line of the key at the end of keys (a path through
+// nested mappings), or of the deepest key found, or 0.
+func (m *manifest) line(keys ...string) int {
+	if m.node == nil {
+		return 0
+	}
+	n, line := m.node.Content[0], 0
+	for _, k := range keys {
+		key, val := lookup(n, k)
+		if key == nil {
+			break
+		}
+		n, line = val, key.Line
+	}
+	return line
+}
+
+// lookup finds key in the mapping n, following aliases.
+func lookup(n *yaml.Node, key string) (k, v *yaml.Node) {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i], n.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
+// errorf builds an InvalidError about the manifest at the key path keys.
+func (m *manifest) errorf(keys []string, format string, args ...any) *InvalidError {
+	return &InvalidError{File: m.file, Line: m.line(keys...), Msg: fmt.Sprintf(format, args...)}
+}
+
+// sortedKeys returns a map's keys in order, for deterministic walks.
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
