@@ -1,0 +1,157 @@
+// This file is the catalogue of stored bundles: upload, download, delete and listing.
+
+package tron
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Operation is one operation of a bundle: a method and path of its manifest.
+type Operation struct {
+	Method      string `json:"method"`
+	Path        string `json:"path"`
+	OperationID string `json:"operationId"`
+}
+
+// BundleInfo is what validation tells about a bundle.
+type BundleInfo struct {
+	Kind       string         // exec, gilmour, zbus
+	Host       string         // "" = any host
+	BasePath   string         // starts with "/"
+	Operations []Operation    // sorted by path, then method
+	Manifest   map[string]any // the Swagger/OpenAPI document
+}
+
+// Inspector validates a bundle file, returning what the Tron needs of it, or an error whose
+// text names the problem for a person ("funcatron.yaml: line 4: ...").
+type Inspector func(data []byte) (*BundleInfo, error)
+
+// addBundle validates and stores an uploaded bundle. Uploading the same bytes again returns
+// the stored bundle (created false) without validating or writing anything.
+func (t *Tron) addBundle(ctx context.Context, data []byte) (meta bundleMeta, created bool, err error) {
+	if len(data) == 0 {
+		return meta, false, newAPIError(http.StatusBadRequest, "must post a Func bundle file (the zip as the raw request body)")
+	}
+	sha := shaOf(data)
+	if m, ok := t.lookup(sha); ok {
+		return m, false, nil
+	}
+	info, err := t.opts.Inspect(data)
+	if err != nil {
+		return meta, false, newAPIError(http.StatusBadRequest, "%s", strings.TrimSpace(err.Error()))
+	}
+	meta = bundleMeta{
+		SHA: sha, Kind: info.Kind, Host: info.Host, BasePath: info.BasePath, Operations: info.Operations,
+		Manifest: info.Manifest, Size: int64(len(data)), UploadedAt: time.Now().UnixMilli(),
+	}
+	if meta.Operations == nil {
+		meta.Operations = []Operation{}
+	}
+	// Writing happens outside ctl (a big bundle takes a while); the store's files are named
+	// by content, so two uploads of the same bytes write the same files.
+	if err := t.store.put(data, meta); err != nil {
+		t.log.Error("storing a bundle", "sha", sha, "err", err)
+		return meta, false, newAPIError(http.StatusInternalServerError, "could not store the bundle")
+	}
+	t.ctl.Lock()
+	t.mu.Lock()
+	if m, ok := t.bundles[sha]; ok { // a concurrent upload of the same bytes won
+		meta = m
+	} else {
+		t.bundles[sha] = meta
+		created = true
+	}
+	t.mu.Unlock()
+	t.ctl.Unlock()
+	if created {
+		t.log.Info("bundle uploaded", "sha", sha, "type", meta.Kind, "host", meta.Host, "path", meta.BasePath, "bytes", meta.Size)
+		t.publish(ctx, Event{Key: "bundle.uploaded." + sha, SHA: sha, Host: meta.Host, Path: meta.BasePath})
+	}
+	return meta, created, nil
+}
+
+func (t *Tron) lookup(sha string) (bundleMeta, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m, ok := t.bundles[sha]
+	return m, ok
+}
+
+// bundleBytes returns the exact uploaded bytes of bundle sha, verified against its sha.
+func (t *Tron) bundleBytes(sha string) ([]byte, error) {
+	m, ok := t.lookup(sha)
+	if !ok {
+		return nil, newAPIError(http.StatusNotFound, "no Func bundle with sha %s", sha)
+	}
+	data, err := t.store.get(sha, m.Size)
+	if err != nil {
+		t.log.Error("reading a stored bundle", "sha", sha, "err", err)
+		if errors.Is(err, ErrCorrupt) {
+			return nil, newAPIError(http.StatusInternalServerError, "the stored copy of bundle %s is corrupt; upload it again", sha)
+		}
+		return nil, newAPIError(http.StatusInternalServerError, "could not read bundle %s", sha)
+	}
+	return data, nil
+}
+
+// deleteBundle removes a bundle that is not enabled.
+func (t *Tron) deleteBundle(ctx context.Context, sha string) error {
+	t.ctl.Lock()
+	defer t.ctl.Unlock()
+	t.mu.Lock()
+	_, ok := t.bundles[sha]
+	enabled := t.state.find(sha) >= 0
+	t.mu.Unlock()
+	switch {
+	case !ok:
+		return newAPIError(http.StatusNotFound, "no Func bundle with sha %s", sha)
+	case enabled:
+		return newAPIError(http.StatusConflict, "Func bundle %s is enabled; disable it first", sha)
+	}
+	if err := t.store.remove(sha); err != nil {
+		t.log.Error("deleting a bundle", "sha", sha, "err", err)
+		return newAPIError(http.StatusInternalServerError, "could not delete bundle %s", sha)
+	}
+	t.mu.Lock()
+	delete(t.bundles, sha)
+	t.mu.Unlock()
+	t.log.Info("bundle deleted", "sha", sha)
+	t.publish(ctx, Event{Key: "bundle.deleted." + sha, SHA: sha})
+	return nil
+}
+
+// knownBundle is one entry of GET /api/v1/known_funcs.
+type knownBundle struct {
+	SHA        string `json:"sha"`
+	Host       string `json:"host"`
+	Path       string `json:"path"`
+	Type       string `json:"type"`
+	Enabled    bool   `json:"enabled"`
+	UploadedAt int64  `json:"uploaded-at"` // epoch milliseconds
+	Size       int64  `json:"size"`
+}
+
+// knownBundles lists the stored bundles, oldest upload first.
+func (t *Tron) knownBundles() []knownBundle {
+	t.mu.Lock()
+	out := make([]knownBundle, 0, len(t.bundles))
+	for _, m := range t.bundles {
+		out = append(out, knownBundle{
+			SHA: m.SHA, Host: m.Host, Path: m.BasePath, Type: m.Kind, Enabled: t.state.find(m.SHA) >= 0,
+			UploadedAt: m.UploadedAt, Size: m.Size,
+		})
+	}
+	t.mu.Unlock()
+	slices.SortFunc(out, func(a, b knownBundle) int {
+		if a.UploadedAt != b.UploadedAt {
+			return compareSeq(uint64(a.UploadedAt), uint64(b.UploadedAt))
+		}
+		return strings.Compare(a.SHA, b.SHA)
+	})
+	return out
+}

@@ -1,0 +1,307 @@
+// This file enables and disables bundles: it changes the durable state, declares the route
+// queue, tells the runners and pushes the route table to the frontends.
+
+package tron
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/bus"
+	"github.com/funcatron/funcatron/internal/protocol"
+)
+
+// ackGrace is how long an enable call, once a runner acked ok, keeps listening for the other
+// runners' acks so it can list them too (never beyond --enable-wait).
+const ackGrace = 100 * time.Millisecond
+
+// enableRequest is the body of POST /api/v1/enable.
+type enableRequest struct {
+	SHA     string         `json:"sha"`
+	Props   protocol.Props `json:"props"`
+	Replace bool           `json:"replace"`
+}
+
+// enableResult is the answer of POST /api/v1/enable; Status is 200 or 202.
+type enableResult struct {
+	Status   int               `json:"-"`
+	Success  bool              `json:"success"`
+	Msg      string            `json:"msg"`
+	SHA      string            `json:"sha"`
+	Queue    string            `json:"queue"`
+	Runners  []string          `json:"runners"`
+	Warning  string            `json:"warning,omitempty"`
+	Errors   map[string]string `json:"errors,omitempty"` // runner inbox → its error ack
+	Replaced string            `json:"replaced,omitempty"`
+}
+
+// enable makes bundle req.SHA served: see the comment of each step.
+func (t *Tron) enable(ctx context.Context, req enableRequest) (*enableResult, error) {
+	start := time.Now()
+	sha, err := cleanSHA(req.SHA)
+	if err != nil {
+		return nil, err
+	}
+	if req.Props == nil {
+		req.Props = protocol.Props{}
+	}
+	b := t.getBus()
+	if b == nil || !b.Connected() {
+		return nil, newAPIError(http.StatusServiceUnavailable, "the message bus is not connected; nothing was changed, try again")
+	}
+	t.ctl.Lock()
+	e, replaced, receipt, runners, err := t.enableLocked(ctx, b, sha, req)
+	t.ctl.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	res := &enableResult{Success: true, SHA: sha, Queue: e.Queue(), Replaced: replaced}
+	res.Runners, res.Errors = t.awaitAcks(receipt, len(runners))
+	t.metrics.enable.Observe(time.Since(start).Seconds())
+
+	// The route table goes out once a runner serves the bundle (or we gave up waiting), so
+	// frontends do not send requests that nobody takes; the replaced bundle is disabled
+	// only after that, so its route never goes dark.
+	t.ctl.Lock()
+	t.broadcastRoutes(ctx)
+	if replaced != "" {
+		t.disableReplaced(ctx, replaced)
+	}
+	t.ctl.Unlock()
+	t.describeEnable(res, e, len(runners))
+	return res, nil
+}
+
+// enableLocked checks the request against the current state, declares the route queue,
+// saves the new state and sends `enable` to every live runner as one message. Caller holds ctl.
+func (t *Tron) enableLocked(ctx context.Context, b bus.Bus, sha string, req enableRequest) (
+	e enabledBundle, replaced string, r *bus.Receipt, runners []bus.Destination, err error,
+) {
+	t.mu.Lock()
+	meta, ok := t.bundles[sha]
+	st := t.state.clone()
+	t.mu.Unlock()
+	if !ok {
+		return e, "", nil, nil, newAPIError(http.StatusNotFound, "could not find Func bundle with sha %s", sha)
+	}
+	if o, conflict := owner(st.Enabled, sha, meta.Host, meta.BasePath); conflict {
+		if !req.Replace {
+			return e, "", nil, nil, newAPIError(http.StatusConflict,
+				"bundle %s already serves host %q path %q; enable with \"replace\":true to replace it", o.SHA, o.Host, o.Path)
+		}
+		replaced = o.SHA
+	}
+	e = enabledBundle{SHA: sha, Host: meta.Host, Path: meta.BasePath, Props: req.Props, EnabledAt: time.Now().UnixMilli()}
+	// The route queue exists before the call returns, so requests a frontend sends from now
+	// on wait in the queue for a runner instead of being dropped.
+	dctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	err = b.DeclareRouteQueue(dctx, e.Queue())
+	cancel()
+	if err != nil {
+		return e, "", nil, nil, newAPIError(http.StatusServiceUnavailable, "declaring route queue %s: %v; nothing was changed", e.Queue(), err)
+	}
+	st.Enabled = removeSHA(removeSHA(st.Enabled, sha), replaced)
+	st.Seq++
+	e.Seq = st.Seq
+	st.Enabled = append(st.Enabled, e)
+	if err := saveState(t.opts.DataDir, st); err != nil {
+		t.log.Error("saving state", "err", err)
+		return e, "", nil, nil, newAPIError(http.StatusInternalServerError, "could not save the state; nothing was changed")
+	}
+	t.mu.Lock()
+	t.state = st
+	runners = t.nodesOf(protocol.TypeRunner)
+	t.mu.Unlock()
+	r = t.send(ctx, t.enableMsg(e), runners...)
+	t.log.Info("bundle enabled", "sha", sha, "host", e.Host, "path", e.Path, "queue", e.Queue(), "runners", len(runners), "replaced", replaced)
+	t.publish(ctx, Event{Key: "bundle.enabled." + sha, SHA: sha, Host: e.Host, Path: e.Path, Replaced: replaced})
+	return e, replaced, r, runners, nil
+}
+
+// awaitAcks waits up to --enable-wait for the first ok ack to the enable behind r (then
+// briefly for the other runners'), and returns the runners that acked ok and the errors of
+// those that acked with an error. It closes r.
+func (t *Tron) awaitAcks(r *bus.Receipt, targets int) (acked []string, errs map[string]string) {
+	acked = []string{}
+	if r == nil || targets == 0 {
+		return acked, nil
+	}
+	defer r.Close()
+	deadline := time.Now().Add(t.opts.EnableWait)
+	answered := map[string]bool{}
+	record := func(m bus.Message) {
+		a, ok := m.Data.(*protocol.Ack)
+		if !ok || answered[m.ReplyTo] {
+			return
+		}
+		answered[m.ReplyTo] = true
+		if a.Status == protocol.AckError {
+			if errs == nil {
+				errs = map[string]string{}
+			}
+			errs[m.ReplyTo] = a.Error
+			return
+		}
+		acked = append(acked, m.ReplyTo) // the catalogue's ack has no status: ok
+	}
+	_ = r.WaitUntil(t.opts.EnableWait, func(m bus.Message) bool {
+		record(m)
+		return len(acked) > 0 || len(answered) == targets
+	})
+	if grace := min(ackGrace, time.Until(deadline)); len(acked) > 0 && len(answered) < targets && grace > 0 {
+		_ = r.WaitUntil(grace, func(m bus.Message) bool {
+			record(m)
+			return len(answered) == targets
+		})
+	}
+	return acked, errs
+}
+
+// describeEnable sets the status and the texts of an enable's answer.
+func (t *Tron) describeEnable(res *enableResult, e enabledBundle, runners int) {
+	what := fmt.Sprintf("Func bundle host: %q basePath: %q sha: %s", e.Host, e.Path, e.SHA)
+	res.Status = http.StatusOK
+	switch {
+	case len(res.Runners) > 0:
+		res.Msg = "Deployed " + what
+	case runners == 0:
+		res.Status = http.StatusAccepted
+		res.Msg = "Enabled " + what
+		res.Warning = "no runner is connected; the bundle stays enabled and runners get it when they arrive"
+	case len(res.Errors) == runners:
+		res.Status = http.StatusAccepted
+		res.Msg = "Enabled " + what
+		res.Warning = "every runner failed to start the bundle (see errors); it stays enabled"
+	default:
+		res.Status = http.StatusAccepted
+		res.Msg = "Enabled " + what
+		res.Warning = fmt.Sprintf("no runner acked within %s; the bundle stays enabled and runners get it when they can", t.opts.EnableWait)
+	}
+}
+
+// disableResult is the answer of POST /api/v1/disable.
+type disableResult struct {
+	Success bool   `json:"success"`
+	Msg     string `json:"msg"`
+	SHA     string `json:"sha"`
+	Warning string `json:"warning,omitempty"`
+}
+
+// disable stops serving bundle sha: frontends get the route table without it first (no new
+// requests), then runners get `disable`.
+func (t *Tron) disable(ctx context.Context, rawSHA string) (*disableResult, error) {
+	sha, err := cleanSHA(rawSHA)
+	if err != nil {
+		return nil, err
+	}
+	b := t.getBus()
+	if b == nil || !b.Connected() {
+		return nil, newAPIError(http.StatusServiceUnavailable, "the message bus is not connected; nothing was changed, try again")
+	}
+	t.ctl.Lock()
+	defer t.ctl.Unlock()
+	t.mu.Lock()
+	_, known := t.bundles[sha]
+	st := t.state.clone()
+	t.mu.Unlock()
+	if !known {
+		return nil, newAPIError(http.StatusNotFound, "could not find Func bundle with sha %s", sha)
+	}
+	i := st.find(sha)
+	if i < 0 {
+		return &disableResult{Success: true, SHA: sha, Msg: "Func bundle " + sha + " was not enabled"}, nil
+	}
+	e := st.Enabled[i]
+	st.Enabled = removeSHA(st.Enabled, sha)
+	if err := saveState(t.opts.DataDir, st); err != nil {
+		t.log.Error("saving state", "err", err)
+		return nil, newAPIError(http.StatusInternalServerError, "could not save the state; nothing was changed")
+	}
+	t.mu.Lock()
+	t.state = st
+	t.mu.Unlock()
+	t.broadcastRoutes(ctx)
+	res := &disableResult{Success: true, SHA: sha, Msg: fmt.Sprintf("Disabled Func bundle host: %q basePath: %q sha: %s", e.Host, e.Path, sha)}
+	if !t.sendDisable(ctx, sha) {
+		res.Warning = "could not tell the runners; they stop serving it when they next resend awake"
+	}
+	t.log.Info("bundle disabled", "sha", sha, "host", e.Host, "path", e.Path)
+	t.publish(ctx, Event{Key: "bundle.disabled." + sha, SHA: sha, Host: e.Host, Path: e.Path})
+	return res, nil
+}
+
+// disableReplaced tells runners to stop serving a bundle that another one replaced, unless it
+// was enabled again meanwhile. Caller holds ctl.
+func (t *Tron) disableReplaced(ctx context.Context, sha string) {
+	t.mu.Lock()
+	again := t.state.find(sha) >= 0
+	t.mu.Unlock()
+	if again {
+		return
+	}
+	t.sendDisable(ctx, sha)
+	t.publish(ctx, Event{Key: "bundle.disabled." + sha, SHA: sha})
+}
+
+// sendDisable sends `disable` for sha to every live runner as one message; it reports
+// whether that worked (true when there is no runner).
+func (t *Tron) sendDisable(ctx context.Context, sha string) bool {
+	t.mu.Lock()
+	runners := t.nodesOf(protocol.TypeRunner)
+	t.mu.Unlock()
+	if len(runners) == 0 {
+		return true
+	}
+	r := t.send(ctx, &protocol.Disable{TronHost: t.tronHost, SHA: sha}, runners...)
+	if r == nil {
+		return false
+	}
+	r.Close()
+	return true
+}
+
+// broadcastRoutes sends the current route table to every live frontend as one message.
+// Caller holds ctl, so tables go out in the order of the changes.
+func (t *Tron) broadcastRoutes(ctx context.Context) {
+	t.mu.Lock()
+	table := routeTable(t.state.Enabled)
+	fronts := t.nodesOf(protocol.TypeFrontend)
+	t.mu.Unlock()
+	t.sendOnly(ctx, &protocol.Route{Routes: table}, fronts...)
+	t.publish(ctx, Event{Key: "route.updated", Routes: len(table)})
+}
+
+// currentRoutes is the route table of the current state.
+func (t *Tron) currentRoutes() []protocol.RouteEntry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return routeTable(t.state.Enabled)
+}
+
+func removeSHA(list []enabledBundle, sha string) []enabledBundle {
+	if sha == "" {
+		return list
+	}
+	out := list[:0:0]
+	for _, e := range list {
+		if e.SHA != sha {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// cleanSHA checks a sha given by a user: 64 hex digits (any case).
+func cleanSHA(s string) (string, error) {
+	if s == "" {
+		return "", newAPIError(http.StatusBadRequest, "the request must be JSON and include the 'sha' of the Func bundle")
+	}
+	s = strings.ToLower(strings.TrimSpace(s))
+	if !isSHA(s) {
+		return "", newAPIError(http.StatusBadRequest, "sha %q: want the 64 hex digits of the bundle's SHA-256", s)
+	}
+	return s, nil
+}

@@ -1,0 +1,170 @@
+// This file is membership: the runners and frontends the Tron knows, rebuilt from their awake
+// and heartbeat messages (spec/protocol.md §3), and the timer that drops silent ones.
+
+package tron
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/bus"
+	"github.com/funcatron/funcatron/internal/protocol"
+)
+
+// silentPeriods is how many heartbeat periods a node may stay silent before it is dropped.
+const silentPeriods = 3
+
+// node is a live runner or frontend, keyed by its inbox queue (the `from` of its messages).
+type node struct {
+	Inbox      string
+	Type       string // protocol.TypeRunner or protocol.TypeFrontend
+	InstanceID string
+	HostInfo   *protocol.HostPort
+	Version    string
+	Codec      protocol.Codec // what it spoke in its awake; frontends always get JSON
+	AwakeAt    time.Time
+	LastSeen   time.Time
+	Routes     []protocol.RouteEntry // what a runner said it serves in its last heartbeat
+	Inflight   map[string]int64      // requests in flight per route queue, from that heartbeat
+	seq        uint64                // orders awakes: a larger seq woke later
+}
+
+// dest is where messages to n go.
+func (n *node) dest() bus.Destination { return bus.Destination{Queue: n.Inbox, Codec: n.Codec} }
+
+// nodeView is a node as GET /api/v1/stats shows it.
+type nodeView struct {
+	Type       string                `json:"type"`
+	InstanceID string                `json:"instance-id,omitempty"`
+	HostInfo   *protocol.HostPort    `json:"host-info,omitempty"`
+	LastSeen   int64                 `json:"last-seen"`
+	AwakeAt    int64                 `json:"awake-at"`
+	Version    string                `json:"version"`
+	Routes     []protocol.RouteEntry `json:"routes,omitempty"`
+}
+
+func (n *node) view() nodeView {
+	return nodeView{
+		Type: n.Type, InstanceID: n.InstanceID, HostInfo: n.HostInfo, Version: n.Version,
+		LastSeen: n.LastSeen.UnixMilli(), AwakeAt: n.AwakeAt.UnixMilli(), Routes: n.Routes,
+	}
+}
+
+// nodesOf returns the destinations of the live nodes of one type. Caller holds t.mu.
+func (t *Tron) nodesOf(typ string) []bus.Destination {
+	var out []bus.Destination
+	for _, n := range t.nodes {
+		if n.Type == typ {
+			out = append(out, n.dest())
+		}
+	}
+	slices.SortFunc(out, func(a, b bus.Destination) int {
+		if a.Queue < b.Queue {
+			return -1
+		}
+		if a.Queue > b.Queue {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// register records an awake node and returns the frontends it supersedes: older live
+// frontends with the same instance-id, removed from membership, to be told `die`.
+func (t *Tron) register(n *node) (superseded []*node) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.awakeSeq++
+	n.seq = t.awakeSeq
+	t.nodes[n.Inbox] = n
+	if n.Type == protocol.TypeFrontend && n.InstanceID != "" {
+		for inbox, o := range t.nodes {
+			if inbox != n.Inbox && o.Type == protocol.TypeFrontend && o.InstanceID == n.InstanceID {
+				delete(t.nodes, inbox)
+				superseded = append(superseded, o)
+			}
+		}
+	}
+	t.updateNodeGauges()
+	return superseded
+}
+
+// forget removes a node and returns it, or nil when it was not known.
+func (t *Tron) forget(inbox string) *node {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nodes[inbox]
+	if n != nil {
+		delete(t.nodes, inbox)
+		t.updateNodeGauges()
+	}
+	return n
+}
+
+// touch records a sign of life of a known node; it returns a copy of it, or nil when the
+// node is unknown.
+func (t *Tron) touch(inbox string, now time.Time, fn func(*node)) *node {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nodes[inbox]
+	if n == nil {
+		return nil
+	}
+	n.LastSeen = now
+	if fn != nil {
+		fn(n)
+	}
+	c := *n
+	return &c
+}
+
+// expire drops the nodes silent since before now - 3 heartbeat periods, and returns them.
+func (t *Tron) expire(now time.Time) []*node {
+	limit := now.Add(-silentPeriods * t.opts.HeartbeatPeriod)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var lost []*node
+	for inbox, n := range t.nodes {
+		if n.LastSeen.Before(limit) {
+			delete(t.nodes, inbox)
+			lost = append(lost, n)
+		}
+	}
+	if len(lost) > 0 {
+		t.updateNodeGauges()
+	}
+	return lost
+}
+
+// updateNodeGauges sets the nodes-by-type gauge. Caller holds t.mu.
+func (t *Tron) updateNodeGauges() {
+	counts := map[string]int{protocol.TypeRunner: 0, protocol.TypeFrontend: 0}
+	for _, n := range t.nodes {
+		counts[n.Type]++
+	}
+	for typ, c := range counts {
+		t.metrics.nodes.WithLabelValues(typ).Set(float64(c))
+	}
+}
+
+// sweep drops silent nodes every half heartbeat period until ctx ends, publishing a
+// `<type>.lost.<id>` event for each.
+func (t *Tron) sweep(ctx context.Context) error {
+	tick := time.NewTicker(t.opts.HeartbeatPeriod / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-tick.C:
+			for _, n := range t.expire(now) {
+				t.log.Warn("node silent for 3 heartbeat periods: dropped", "node", n.Inbox, "type", n.Type,
+					"last_seen", n.LastSeen.Format(time.RFC3339Nano))
+				t.metrics.lost.WithLabelValues(n.Type).Inc()
+				t.publish(ctx, Event{Key: n.Type + ".lost." + n.Inbox, Node: n.Inbox, NodeType: n.Type, InstanceID: n.InstanceID})
+			}
+		}
+	}
+}

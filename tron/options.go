@@ -1,0 +1,174 @@
+// This file holds the Tron's options: their defaults, their flags and their validation.
+
+package tron
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/bus"
+	"github.com/funcatron/funcatron/internal/protocol"
+)
+
+// Options configures a Tron. NewOptions gives the defaults; Flags binds each option to a
+// command-line flag (and, through internal/options, to a FUNCATRON_* variable).
+type Options struct {
+	// RabbitURL is the AMQP URL of the broker. Default "amqp://guest:guest@127.0.0.1:5672/".
+	RabbitURL string
+	// TronQueue is the durable queue the Tron consumes control messages from. Default "for_tron".
+	TronQueue string
+	// Listen is the address of the admin API. Default "127.0.0.1:3000"; ":0" picks a free
+	// port (see Tron.Addr).
+	Listen string
+	// Advertise is the "host:port" runners are told (tron-host) and that signed download URLs
+	// point to. Default "": the listen address, with the machine's host name when the listen
+	// host is unspecified (":3000", "0.0.0.0:3000").
+	Advertise string
+	// DataDir holds the bundle store, the state file, the generated token and the URL-signing
+	// key. Default "./data/tron". Created (mode 0700) when missing.
+	DataDir string
+	// TokenFile is a file holding the admin bearer token. Default "": use Token, or else a
+	// random token generated on first start and kept in DataDir/token (mode 0600).
+	TokenFile string
+	// Token is the admin bearer token itself (from FUNCATRON_TOKEN). It has no flag, so it
+	// never shows in a process listing. Default "".
+	Token string
+	// MaxBundleBytes bounds an uploaded bundle, in bytes; a larger upload gets 413.
+	// Default 256 MiB.
+	MaxBundleBytes int
+	// EnableWait is how long POST /api/v1/enable waits for the first runner's ack before it
+	// answers 202. Default 10s.
+	EnableWait time.Duration
+	// HeartbeatPeriod is the nodes' heartbeat period; a node silent for 3 periods is dropped.
+	// Default 10s.
+	HeartbeatPeriod time.Duration
+	// URLTTL is how long a signed bundle download URL stays valid. Default 1h, at most 24h.
+	URLTTL time.Duration
+	// Codec is what the Tron speaks to runners until they spoke to it: "edn" or "json"
+	// (replies always use the codec the node spoke in its awake; frontends always get JSON).
+	// Default "edn".
+	Codec string
+	// EventBuffer is how many recent lifecycle events GET /api/v1/events keeps. Default 256.
+	EventBuffer int
+	// Logger receives the Tron's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Bus, when set, is used instead of connecting to RabbitMQ at RabbitURL (unit tests use
+	// bus.Memory). The Tron does not close a Bus it was given. Default nil.
+	Bus bus.Bus
+	// Inspect validates an uploaded bundle. Default: the bundles package's validation.
+	Inspect Inspector
+}
+
+// Defaults of the options that have one.
+const (
+	DefaultRabbitURL       = "amqp://guest:guest@127.0.0.1:5672/"
+	DefaultListen          = "127.0.0.1:3000"
+	DefaultDataDir         = "./data/tron"
+	DefaultMaxBundleBytes  = 256 << 20
+	DefaultEnableWait      = 10 * time.Second
+	DefaultHeartbeatPeriod = 10 * time.Second
+	DefaultURLTTL          = time.Hour
+	DefaultEventBuffer     = 256
+	maxURLTTL              = 24 * time.Hour
+)
+
+// NewOptions returns the default options.
+func NewOptions() *Options {
+	return &Options{
+		RabbitURL:       DefaultRabbitURL,
+		TronQueue:       protocol.DefaultTronQueue,
+		Listen:          DefaultListen,
+		DataDir:         DefaultDataDir,
+		MaxBundleBytes:  DefaultMaxBundleBytes,
+		EnableWait:      DefaultEnableWait,
+		HeartbeatPeriod: DefaultHeartbeatPeriod,
+		URLTTL:          DefaultURLTTL,
+		Codec:           "edn",
+		EventBuffer:     DefaultEventBuffer,
+	}
+}
+
+// Flags binds every option that has a flag to fs, with the current values as defaults.
+// The logging options (--log-level, --log-format) belong to the main program.
+func (o *Options) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&o.RabbitURL, "rabbit-url", o.RabbitURL, "AMQP URL of RabbitMQ")
+	fs.StringVar(&o.TronQueue, "tron-queue", o.TronQueue, "queue the Tron consumes control messages from (also $TRON_QUEUE)")
+	fs.StringVar(&o.Listen, "listen", o.Listen, "address of the admin HTTP API (host:port; port 0 picks a free one)")
+	fs.StringVar(&o.Advertise, "advertise", o.Advertise, "host:port runners download bundles from (tron-host); default: the listen address")
+	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the bundle store, the state, the token and the URL-signing key")
+	fs.StringVar(&o.TokenFile, "token-file", o.TokenFile, "file holding the admin bearer token (else $FUNCATRON_TOKEN, else one generated in the data dir)")
+	fs.IntVar(&o.MaxBundleBytes, "max-bundle-bytes", o.MaxBundleBytes, "largest bundle upload accepted, in bytes")
+	fs.DurationVar(&o.EnableWait, "enable-wait", o.EnableWait, "how long an enable call waits for a runner's ack")
+	fs.DurationVar(&o.HeartbeatPeriod, "heartbeat-period", o.HeartbeatPeriod, "nodes' heartbeat period; a node silent for 3 periods is dropped")
+	fs.DurationVar(&o.URLTTL, "url-ttl", o.URLTTL, "validity of signed bundle download URLs (at most 24h)")
+	fs.StringVar(&o.Codec, "codec", o.Codec, "codec toward runners before they spoke: edn or json")
+}
+
+// validate checks the options and fills derived defaults; it returns every problem at once.
+func (o *Options) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if o.Bus == nil {
+		if u, err := url.Parse(o.RabbitURL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
+			bad("--rabbit-url %q: want amqp://user:pass@host:port/vhost", o.RabbitURL)
+		}
+	}
+	if o.TronQueue == "" {
+		bad("--tron-queue: must not be empty")
+	}
+	if _, _, err := splitHostPort(o.Listen); err != nil {
+		bad("--listen %q: %v", o.Listen, err)
+	}
+	if o.Advertise != "" {
+		if h, p, err := splitHostPort(o.Advertise); err != nil || h == "" || p == 0 {
+			bad("--advertise %q: want host:port with a host and a non-zero port", o.Advertise)
+		}
+	}
+	if o.DataDir == "" {
+		bad("--data-dir: must not be empty")
+	}
+	if o.MaxBundleBytes <= 0 {
+		bad("--max-bundle-bytes %d: must be positive", o.MaxBundleBytes)
+	}
+	if o.EnableWait <= 0 {
+		bad("--enable-wait %s: must be positive", o.EnableWait)
+	}
+	if o.HeartbeatPeriod <= 0 {
+		bad("--heartbeat-period %s: must be positive", o.HeartbeatPeriod)
+	}
+	if o.URLTTL <= 0 || o.URLTTL > maxURLTTL {
+		bad("--url-ttl %s: must be positive and at most %s", o.URLTTL, maxURLTTL)
+	}
+	if _, ok := protocol.ParseCodec(o.Codec); !ok {
+		bad("--codec %q: want edn or json", o.Codec)
+	}
+	if o.EventBuffer <= 0 {
+		o.EventBuffer = DefaultEventBuffer
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Inspect == nil {
+		o.Inspect = inspectBundle
+	}
+	return errors.Join(errs...)
+}
+
+// splitHostPort splits "host:port" and checks the port is a number in 0-65535.
+func splitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return "", 0, fmt.Errorf("port %q: want a number from 0 to 65535", port)
+	}
+	return host, n, nil
+}

@@ -1,0 +1,93 @@
+// This file is the network view of GET /api/v1/stats and the StatsD target of POST.
+
+package tron
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/funcatron/funcatron/internal/protocol"
+)
+
+// statsView is the answer of GET /api/v1/stats. routes holds, per route queue, the runners'
+// counters summed since this Tron started, and the requests in flight now (summed over the
+// live runners' last heartbeats).
+type statsView struct {
+	Network  map[string]nodeView            `json:"network"`
+	RouteMap []protocol.RouteEntry          `json:"route-map"`
+	Routes   map[string]protocol.RouteStats `json:"routes"`
+	Statsd   *protocol.StatsdTarget         `json:"statsd,omitempty"`
+}
+
+func (t *Tron) stats() statsView {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v := statsView{
+		Network:  make(map[string]nodeView, len(t.nodes)),
+		RouteMap: routeTable(t.state.Enabled),
+		Routes:   make(map[string]protocol.RouteStats, len(t.routeStats)),
+		Statsd:   t.state.Statsd,
+	}
+	for inbox, n := range t.nodes {
+		v.Network[inbox] = n.view()
+	}
+	for queue, s := range t.routeStats {
+		v.Routes[queue] = *s
+	}
+	for _, n := range t.nodes {
+		for queue, in := range n.Inflight {
+			s := v.Routes[queue]
+			s.Inflight += in
+			v.Routes[queue] = s
+		}
+	}
+	return v
+}
+
+// statsdRequest is the body of POST /api/v1/stats.
+type statsdRequest struct {
+	Enable *bool         `json:"enable"`
+	Host   string        `json:"host"`
+	Port   protocol.Port `json:"port"`
+}
+
+// statsdTarget is the current StatsD target, or nil when none was set.
+func (t *Tron) statsdTarget() *protocol.StatsdTarget {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state.Statsd == nil {
+		return nil
+	}
+	st := *t.state.Statsd
+	return &st
+}
+
+// setStatsd saves the StatsD target and tells every live node (one message).
+func (t *Tron) setStatsd(ctx context.Context, req statsdRequest) (string, error) {
+	if req.Enable == nil || (*req.Enable && (req.Host == "" || req.Port <= 0 || req.Port > 65535)) {
+		return "", newAPIError(http.StatusBadRequest, "must be either enable=false or enable=true with host and port (1-65535)")
+	}
+	target := protocol.StatsdTarget{Enabled: *req.Enable}
+	msg := "StatsD disabled"
+	if target.Enabled {
+		target.Host, target.Port = req.Host, req.Port
+		msg = fmt.Sprintf("StatsD enabled. Host: %s port: %d", req.Host, req.Port)
+	}
+	t.ctl.Lock()
+	defer t.ctl.Unlock()
+	t.mu.Lock()
+	st := t.state.clone()
+	t.mu.Unlock()
+	st.Statsd = &target
+	if err := saveState(t.opts.DataDir, st); err != nil {
+		t.log.Error("saving state", "err", err)
+		return "", newAPIError(http.StatusInternalServerError, "could not save the state; nothing was changed")
+	}
+	t.mu.Lock()
+	t.state = st
+	to := append(t.nodesOf(protocol.TypeRunner), t.nodesOf(protocol.TypeFrontend)...)
+	t.mu.Unlock()
+	t.sendOnly(ctx, &protocol.SetStatsd{Statsd: target}, to...)
+	return msg, nil
+}
