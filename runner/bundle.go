@@ -1,0 +1,166 @@
+// Enabling and disabling a bundle on a route: fetch, check, unpack, start, switch.
+
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+
+	"github.com/funcatron/funcatron/bundles"
+	"github.com/funcatron/funcatron/internal/protocol"
+)
+
+// enable makes rt serve bundle m.SHA with m.Props. The new bundle is started and ready
+// before it takes over: requests already on the old one finish there (then the old one
+// stops, in the returned cleanup, which the caller runs after acking), new ones go to the
+// new one, so a swap drops no request. Any failure leaves rt as it was.
+func (r *Runner) enable(ctx context.Context, rt *route, m *protocol.Enable) (cleanup func(), err error) {
+	log := r.log.With("queue", rt.queue, "sha", m.SHA)
+	s, err := r.startBundle(ctx, m)
+	if err != nil {
+		log.Warn("enable failed", "err", err)
+		return nil, err
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		s.inst.stop(context.Background())
+		return nil, errors.New("the runner is shutting down")
+	}
+	if err := r.broker.declare(ctx, rt.queue); err != nil {
+		s.inst.stop(context.Background())
+		return nil, fmt.Errorf("declaring route queue %s: %w", rt.queue, err)
+	}
+	old := rt.cur.Swap(s)
+	prefetch := s.inst.concurrency()
+	if rt.consumer == nil || rt.consumer.prefetch != prefetch {
+		// A new subscription with the new prefetch first, then the old one goes.
+		prev := rt.consumer
+		rt.consumer = r.startConsumer(rt, prefetch)
+		if prev != nil {
+			prev.stop()
+		}
+	}
+	r.beatNow()
+	log.Info("bundle enabled", "host", s.host, "path", s.basePath, "replaced", old != nil)
+	if old == nil {
+		return func() {}, nil
+	}
+	return func() {
+		if err := old.drainAndStop(context.Background()); err != nil {
+			log.Warn("stopping the replaced bundle", "old_sha", old.sha, "err", err)
+		}
+	}, nil
+}
+
+// startBundle downloads (or finds in the cache), checks, unpacks and starts bundle m.SHA.
+func (r *Runner) startBundle(ctx context.Context, m *protocol.Enable) (*served, error) {
+	src, err := r.downloadURL(m.SHA, m.URL)
+	if err != nil {
+		return nil, err
+	}
+	data, err := r.store.get(ctx, m.SHA, src)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bundles.Open(data, bundles.Limits{MaxUnpackedBytes: r.opts.MaxUnpackedBytes})
+	if err != nil {
+		return nil, fmt.Errorf("invalid bundle: %w", err)
+	}
+	props := map[string]any(m.Props)
+	if props == nil {
+		props = map[string]any{}
+	}
+	if b, err = b.WithProps(props); err != nil {
+		return nil, fmt.Errorf("invalid bundle with these props: %w", err)
+	}
+	if b.Kind != bundles.KindExec || b.Exec == nil {
+		return nil, fmt.Errorf("bundle kind %s is not supported by this runner", b.Kind)
+	}
+	dir, err := r.store.unpack(m.SHA, func(dir string) error {
+		if err := b.Unpack(dir); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	propsJSON, err := json.Marshal(props)
+	if err != nil {
+		return nil, fmt.Errorf("props do not encode as JSON: %w", err)
+	}
+	cfg := execConfigOf(b.Exec)
+	cfg.Dir, cfg.SHA, cfg.Props = dir, m.SHA, propsJSON
+	host, basePath := m.Host, m.Path
+	if basePath == "" {
+		host, basePath = b.Host, b.BasePath
+	}
+	queue := protocol.RouteQueue(host, basePath)
+	inst, err := startExec(cfg, execEnv{
+		log:       r.log.With("queue", queue, "sha", m.SHA),
+		grace:     r.opts.StopGrace,
+		onRestart: r.metrics.restarts.WithLabelValues(queue).Inc,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newServed(m.SHA, host, basePath, inst, routerMatcher(b.Router())), nil
+}
+
+// execConfigOf copies the bundle's exec section.
+func execConfigOf(e *bundles.ExecConfig) *execConfig {
+	return &execConfig{
+		Command: e.Command, Mode: string(e.Mode), Workers: e.Workers, Concurrency: e.Concurrency,
+		Timeout: e.Timeout, StartTimeout: e.StartTimeout, Env: e.Env, Health: e.Health,
+	}
+}
+
+// routerMatcher adapts the bundle's router to a matcher.
+func routerMatcher(rt *bundles.Router) matcher {
+	return func(method, uri string) (string, int, []string) {
+		m, err := rt.Match(method, uri)
+		if err == nil {
+			return m.Operation.OperationID, 0, nil
+		}
+		var re *bundles.RouteError
+		if errors.As(err, &re) {
+			return "", re.Status, re.Allow
+		}
+		return "", http.StatusNotFound, nil
+	}
+}
+
+// disable stops serving sha on rt, if rt serves it still: a disable of a bundle that was
+// already replaced on its route leaves the route alone.
+func (r *Runner) disable(ctx context.Context, rt *route, sha string) {
+	if s := rt.cur.Load(); s == nil || s.sha != sha {
+		return
+	}
+	r.stopRoute(ctx, rt)
+	r.mu.Lock()
+	if r.shaQueue[sha] == rt.queue {
+		delete(r.shaQueue, sha)
+	}
+	r.mu.Unlock()
+	r.beatNow()
+	r.log.Info("bundle disabled", "queue", rt.queue, "sha", sha)
+}
+
+// startConsumer subscribes to rt's queue with prefetch in a goroutine the consumer owns.
+func (r *Runner) startConsumer(rt *route, prefetch int) *consumer {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &consumer{prefetch: prefetch, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		err := r.broker.consume(ctx, rt.queue, prefetch, func(d delivery) { r.handle(rt, d) })
+		if err != nil {
+			r.log.Error("consuming route queue stopped", "queue", rt.queue, "err", err)
+		}
+	}()
+	return c
+}

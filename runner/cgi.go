@@ -1,0 +1,266 @@
+// Kind exec, cgi mode: one process per request as an RFC 3875 CGI/1.1 script.
+//
+// net/http/cgi.Handler is not used: it passes parts of the runner's environment on
+// (LD_LIBRARY_PATH), cannot put the script in its own process group, and does not kill a
+// script when the request's time runs out. The meta-variables and the response parsing
+// follow RFC 3875 §4.1 and §6.
+
+package runner
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/textproto"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/version"
+)
+
+// cgiInstance runs cfg.Command once per call, at most cfg.Concurrency at a time.
+type cgiInstance struct {
+	cfg  *execConfig
+	log  *slog.Logger
+	sem  chan struct{}
+	home string
+	env  []string // baseEnv, shared by every call
+}
+
+func startCGI(cfg *execConfig, env execEnv) (*cgiInstance, error) {
+	home, err := os.MkdirTemp("", "funcatron-home-")
+	if err != nil {
+		return nil, fmt.Errorf("creating HOME: %w", err)
+	}
+	c := &cgiInstance{cfg: cfg, log: env.log, sem: make(chan struct{}, cfg.Concurrency), home: home}
+	c.env = baseEnv(cfg, home)
+	if _, err := command(cfg, c.env); err != nil {
+		os.RemoveAll(home)
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *cgiInstance) concurrency() int       { return c.cfg.Concurrency }
+func (c *cgiInstance) timeout() time.Duration { return c.cfg.Timeout }
+
+func (c *cgiInstance) stop(context.Context) error { return os.RemoveAll(c.home) }
+
+// serve runs the script for one call: 504 and the process group killed when it runs past
+// the timeout, 502 when its output is not a CGI response.
+func (c *cgiInstance) serve(ctx context.Context, cl *call, out *protocol.AnswerBody) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		gatewayTimeout(out)
+		return
+	}
+	defer func() { <-c.sem }()
+
+	cmd, err := command(c.cfg, append(cgiVars(cl), c.env...))
+	if err != nil {
+		badGateway(out, "the function could not be started")
+		return
+	}
+	var stdout bytes.Buffer
+	stderr := newLogWriter(c.log, "stderr", nil)
+	defer stderr.Close()
+	cmd.Stdin = bytes.NewReader(cl.svc.Body)
+	cmd.Stdout = &limitedBuffer{buf: &stdout, max: maxBodyBytes}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		c.log.Warn("starting CGI script", "err", err)
+		badGateway(out, "the function could not be started")
+		return
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err = <-waited:
+	case <-ctx.Done():
+		killGroup(cmd)
+		<-waited
+		c.log.Warn("CGI script timed out", "op", cl.op, "timeout", c.cfg.Timeout)
+		gatewayTimeout(out)
+		return
+	}
+	killGroup(cmd) // children it left behind
+	if perr := parseCGIResponse(stdout.Bytes(), out); perr != nil {
+		c.log.Warn("CGI script gave no valid response", "op", cl.op, "exit", err, "err", perr)
+		badGateway(out, "the function gave no valid response")
+	}
+}
+
+// cgiVars are the RFC 3875 §4.1 meta-variables of a call, plus one HTTP_* variable per
+// request header and the X-Request-Id, X-Funcatron-Operation and X-Forwarded-* headers
+// an http-mode bundle gets.
+func cgiVars(cl *call) []string {
+	svc := cl.svc
+	script := cl.basePath
+	if script == "/" {
+		script = ""
+	}
+	host := svc.Host
+	if host == "" {
+		host = svc.Headers.Get("host")
+	}
+	proto := svc.ServerProtocol
+	if proto == "" {
+		proto = "HTTP/1.1"
+	}
+	env := []string{
+		"GATEWAY_INTERFACE=CGI/1.1",
+		"SERVER_SOFTWARE=funcatron-runner/" + version.Version,
+		"REQUEST_METHOD=" + methodOf(svc),
+		"SCRIPT_NAME=" + script,
+		"PATH_INFO=" + cl.path,
+		"QUERY_STRING=" + svc.Args,
+		"REQUEST_URI=" + requestTarget(svc),
+		"SERVER_NAME=" + hostOnly(host),
+		"SERVER_PORT=" + svc.ServerPort,
+		"SERVER_PROTOCOL=" + proto,
+		"REMOTE_ADDR=" + svc.RemoteAddr,
+		"REMOTE_HOST=" + svc.RemoteAddr,
+		"REMOTE_PORT=" + svc.RemotePort,
+		"HTTP_HOST=" + host,
+		"HTTP_X_FUNCATRON_OPERATION=" + cl.op,
+		"HTTP_X_REQUEST_ID=" + requestID(svc),
+		"HTTP_X_FORWARDED_HOST=" + host,
+	}
+	if svc.RemoteUser != "" {
+		env = append(env, "REMOTE_USER="+svc.RemoteUser)
+	}
+	if svc.Scheme != "" {
+		env = append(env, "HTTP_X_FORWARDED_PROTO="+svc.Scheme)
+		if svc.Scheme == "https" {
+			env = append(env, "HTTPS=on")
+		}
+	}
+	if len(svc.Body) > 0 || svc.Method == "POST" || svc.Method == "PUT" || svc.Method == "PATCH" {
+		env = append(env, "CONTENT_LENGTH="+strconv.Itoa(len(svc.Body)))
+	}
+	if ct := svc.ContentType; ct != "" {
+		env = append(env, "CONTENT_TYPE="+ct)
+	} else if ct := svc.Headers.Get("content-type"); ct != "" {
+		env = append(env, "CONTENT_TYPE="+ct)
+	}
+	forwardedFor := strings.Join(svc.Headers["x-forwarded-for"], ", ")
+	if svc.RemoteAddr != "" {
+		if forwardedFor != "" {
+			forwardedFor += ", "
+		}
+		forwardedFor += svc.RemoteAddr
+	}
+	if forwardedFor != "" {
+		env = append(env, "HTTP_X_FORWARDED_FOR="+forwardedFor)
+	}
+	for name, values := range svc.Headers {
+		switch name {
+		case "host", "content-type", "content-length", "proxy", "x-request-id", "x-funcatron-operation",
+			"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host":
+			continue // set above; Proxy is refused (httpoxy)
+		}
+		if isHopByHop(name) {
+			continue
+		}
+		env = append(env, "HTTP_"+cgiName(name)+"="+strings.Join(values, ", "))
+	}
+	return env
+}
+
+// cgiName turns a header name into its meta-variable suffix: upper case, - becomes _.
+func cgiName(h string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '-':
+			return '_'
+		case 'a' <= r && r <= 'z':
+			return r - 'a' + 'A'
+		}
+		return r
+	}, h)
+}
+
+func hostOnly(host string) string {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		return host[:i]
+	}
+	return host
+}
+
+// parseCGIResponse reads a CGI response (RFC 3875 §6): header lines, a blank line, the
+// body. Status gives the status (default 200, or 302 with a Location); at least one of
+// Content-Type, Location or Status must be present.
+func parseCGIResponse(b []byte, out *protocol.AnswerBody) error {
+	if len(b) == 0 {
+		return errors.New("empty output")
+	}
+	r := textproto.NewReader(bufio.NewReader(bytes.NewReader(b)))
+	out.Status = 200
+	out.Headers = out.Headers[:0]
+	seen := false
+	for {
+		line, err := r.ReadLine()
+		if err != nil {
+			return errors.New("output ends inside the headers")
+		}
+		if line == "" {
+			break
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return fmt.Errorf("bad header line %.40q", line)
+		}
+		value = strings.TrimSpace(value)
+		canon := textproto.CanonicalMIMEHeaderKey(name)
+		switch canon {
+		case "Status":
+			code, err := strconv.Atoi(strings.SplitN(value, " ", 2)[0])
+			if err != nil || code < 100 || code > 999 {
+				return fmt.Errorf("bad status %.40q", value)
+			}
+			out.Status = code
+			seen = true
+			continue
+		case "Location":
+			if out.Status == 200 {
+				out.Status = 302
+			}
+			seen = true
+		case "Content-Type":
+			seen = true
+		}
+		if isHopByHop(canon) {
+			continue
+		}
+		out.Headers = append(out.Headers, [2]string{canon, value})
+	}
+	if !seen {
+		return errors.New("no Content-Type, Location or Status header")
+	}
+	body, _ := io.ReadAll(r.R)
+	out.Body = body
+	return nil
+}
+
+// limitedBuffer is a buffer that refuses to grow past max (a runaway script).
+type limitedBuffer struct {
+	buf *bytes.Buffer
+	max int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if l.buf.Len()+len(p) > l.max {
+		return 0, errors.New("output too large")
+	}
+	return l.buf.Write(p)
+}

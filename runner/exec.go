@@ -1,0 +1,177 @@
+// Kind exec, http mode: warm worker processes serving HTTP/1.1 on unix sockets
+// (spec/bundles.md §4).
+
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/valyala/fasthttp"
+)
+
+// httpInstance is an exec bundle in http mode: cfg.Workers supervised processes, calls
+// spread over the ready ones (fewest in flight first), at most cfg.Concurrency at once.
+type httpInstance struct {
+	cfg     *execConfig
+	log     *slog.Logger
+	grace   time.Duration
+	workers []*worker
+	sem     chan struct{}
+	next    atomic.Uint32
+
+	home, sockDir string
+	onRestart     func()
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced whenever a worker's readiness changes
+
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// execEnv is what the runner lends a started instance.
+type execEnv struct {
+	log       *slog.Logger
+	grace     time.Duration // SIGTERM → SIGKILL
+	onRestart func()        // a worker process is restarted (for the metric)
+}
+
+// startHTTP starts the workers and returns once every one is ready, or fails with the
+// reason the first one did not get ready (the process is then stopped).
+func startHTTP(cfg *execConfig, env execEnv) (*httpInstance, error) {
+	home, err := os.MkdirTemp("", "funcatron-home-")
+	if err != nil {
+		return nil, fmt.Errorf("creating HOME: %w", err)
+	}
+	// Sockets live in a short path of their own: sun_path holds only 108 bytes.
+	sockDir, err := os.MkdirTemp("", "fnr-")
+	if err != nil {
+		os.RemoveAll(home)
+		return nil, fmt.Errorf("creating the socket dir: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &httpInstance{
+		cfg: cfg, log: env.log, grace: env.grace, onRestart: env.onRestart,
+		sem: make(chan struct{}, cfg.Concurrency), home: home, sockDir: sockDir,
+		changed: make(chan struct{}), cancel: cancel,
+	}
+	first := make(chan error, cfg.Workers)
+	for i := range cfg.Workers {
+		w := newWorker(h, i, filepath.Join(sockDir, fmt.Sprintf("w%d.sock", i)))
+		h.workers = append(h.workers, w)
+		h.done.Add(1)
+		go func() {
+			defer h.done.Done()
+			w.supervise(ctx, first)
+		}()
+	}
+	var errs []error
+	for range cfg.Workers {
+		if err := <-first; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		h.stop(context.Background())
+		return nil, fmt.Errorf("bundle process %w", errs[0])
+	}
+	return h, nil
+}
+
+func (h *httpInstance) concurrency() int       { return h.cfg.Concurrency }
+func (h *httpInstance) timeout() time.Duration { return h.cfg.Timeout }
+
+// serve forwards c to a ready worker and turns its response into out: 502 when the
+// process fails or crashes, 504 when it does not answer within the bundle's timeout.
+func (h *httpInstance) serve(ctx context.Context, c *call, out *protocol.AnswerBody) {
+	deadline := time.Now().Add(h.cfg.Timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	select {
+	case h.sem <- struct{}{}:
+	case <-ctx.Done():
+		gatewayTimeout(out)
+		return
+	}
+	defer func() { <-h.sem }()
+	w := h.pick(ctx)
+	if w == nil {
+		badGateway(out, "the function is not running")
+		return
+	}
+	w.inflight.Add(1)
+	defer w.inflight.Add(-1)
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	buildRequest(req, c)
+	err := w.client.DoDeadline(req, resp, deadline)
+	switch {
+	case err == nil:
+		readResponse(resp, out)
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrNoFreeConns):
+		h.log.Warn("bundle timed out", "worker", w.id, "op", c.op, "timeout", h.cfg.Timeout)
+		gatewayTimeout(out)
+	default:
+		h.log.Warn("bundle failed", "worker", w.id, "op", c.op, "err", err)
+		badGateway(out, "the function failed to answer")
+	}
+}
+
+// pick returns the ready worker with the fewest calls in flight (ties broken round-robin),
+// waiting while none is ready; nil when ctx ends first.
+func (h *httpInstance) pick(ctx context.Context) *worker {
+	for {
+		h.mu.Lock()
+		changed := h.changed
+		h.mu.Unlock()
+		n := uint32(len(h.workers))
+		start := h.next.Add(1)
+		var best *worker
+		for i := range n {
+			w := h.workers[(start+i)%n]
+			if w.ready.Load() && (best == nil || w.inflight.Load() < best.inflight.Load()) {
+				best = w
+			}
+		}
+		if best != nil {
+			return best
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (h *httpInstance) readinessChanged() {
+	h.mu.Lock()
+	close(h.changed)
+	h.changed = make(chan struct{})
+	h.mu.Unlock()
+}
+
+func (h *httpInstance) restarted() {
+	if h.onRestart != nil {
+		h.onRestart()
+	}
+}
+
+// stop stops every worker (SIGTERM, SIGKILL after the grace period), waits for them and
+// removes the instance's HOME and sockets.
+func (h *httpInstance) stop(ctx context.Context) error {
+	h.cancel()
+	h.done.Wait()
+	os.RemoveAll(h.sockDir)
+	return os.RemoveAll(h.home)
+}

@@ -1,0 +1,106 @@
+// Prometheus metrics of one runner, and the per-route counters its heartbeats report.
+
+package runner
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the runner's Prometheus metrics, in a registry of its own (several runners
+// may live in one test process).
+type metrics struct {
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec   // queue, status
+	latency     *prometheus.HistogramVec // queue
+	inflight    *prometheus.GaugeVec     // queue
+	undecodable prometheus.Counter
+	restarts    *prometheus.CounterVec // queue
+	unsettled   prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "funcatron_runner_requests_total",
+			Help: "Requests answered, by route queue and HTTP status.",
+		}, []string{"queue", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "funcatron_runner_request_duration_seconds",
+			Help:    "Time from taking a request off its route queue to the answer's confirm.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"queue"}),
+		inflight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "funcatron_runner_requests_in_flight",
+			Help: "Requests being served, by route queue.",
+		}, []string{"queue"}),
+		undecodable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "funcatron_runner_undecodable_total",
+			Help: "Route queue messages that did not decode as a service request (dead-lettered).",
+		}),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "funcatron_runner_process_restarts_total",
+			Help: "Bundle processes restarted after they exited, by route queue.",
+		}, []string{"queue"}),
+		unsettled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "funcatron_runner_answers_unpublished_total",
+			Help: "Answers the broker did not confirm; their requests were requeued.",
+		}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.undecodable, m.restarts, m.unsettled,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// routeStats counts one route queue's work since the last heartbeat (spec/protocol.md §3).
+type routeStats struct {
+	count, errors, inflight atomic.Int64
+	totalNS                 atomic.Int64 // the sub-millisecond remainder is carried over
+}
+
+func (s *routeStats) begin() { s.inflight.Add(1) }
+
+// end records one finished request; failed is a 5xx answer or an unusable message.
+func (s *routeStats) end(d time.Duration, failed bool) {
+	s.inflight.Add(-1)
+	s.count.Add(1)
+	if failed {
+		s.errors.Add(1)
+	}
+	s.totalNS.Add(int64(d))
+}
+
+// take returns the counters since the last take and starts new ones; inflight is the
+// number in flight now.
+func (s *routeStats) take() protocol.RouteStats {
+	ns := s.totalNS.Swap(0)
+	ms := ns / int64(time.Millisecond)
+	s.totalNS.Add(ns - ms*int64(time.Millisecond))
+	return protocol.RouteStats{
+		Count:    s.count.Swap(0),
+		Errors:   s.errors.Swap(0),
+		Inflight: s.inflight.Load(),
+		TotalMS:  ms,
+	}
+}
+
+// statusLabel avoids an allocation per request for the common statuses.
+func statusLabel(code int) string {
+	switch code {
+	case 200:
+		return "200"
+	case 404:
+		return "404"
+	case 502:
+		return "502"
+	case 504:
+		return "504"
+	}
+	return strconv.Itoa(code)
+}

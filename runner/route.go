@@ -1,0 +1,112 @@
+// A route queue the runner serves, the bundle currently serving it, and the swap of one
+// bundle for another without dropping a request.
+
+package runner
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/protocol"
+)
+
+// route is one route queue: its consumer and the bundle that serves its requests now.
+// Enable and disable of one route run one at a time (mu); the request path only reads cur.
+type route struct {
+	queue string
+	stats routeStats
+
+	mu       sync.Mutex // serializes enable / disable of this route
+	cur      atomic.Pointer[served]
+	consumer *consumer // nil while not consuming
+
+	tail chan struct{} // closed when the last queued job of this route is done (Runner.mu)
+}
+
+// served is one started bundle on a route. Requests hold a reference while they use it;
+// drain waits for the references to go.
+type served struct {
+	sha, host, basePath string
+	inst                instance
+	match               matcher
+
+	refs    atomic.Int64
+	closing atomic.Bool
+	drained chan struct{} // gets a value when refs reaches 0 while closing
+}
+
+// matcher finds the operation for a request (the bundle's router, spec/bundles.md §3). It
+// returns the operationId, or a 404 / 405 status with the allowed methods.
+type matcher func(method, uri string) (op string, status int, allow []string)
+
+func newServed(sha, host, basePath string, inst instance, match matcher) *served {
+	return &served{sha: sha, host: host, basePath: basePath, inst: inst, match: match, drained: make(chan struct{}, 1)}
+}
+
+// acquire returns the bundle serving the route with a reference held, or nil when none
+// does (the route is being disabled). A bundle being drained is never handed out.
+func (rt *route) acquire() *served {
+	for {
+		s := rt.cur.Load()
+		if s == nil {
+			return nil
+		}
+		s.refs.Add(1)
+		if !s.closing.Load() {
+			return s
+		}
+		s.release()
+		if rt.cur.Load() == s {
+			return nil
+		}
+	}
+}
+
+func (s *served) release() {
+	if s.refs.Add(-1) == 0 && s.closing.Load() {
+		select {
+		case s.drained <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// drainAndStop waits until the requests using s finished (at most the bundle's timeout
+// and a little), then stops its processes. s must no longer be the route's cur.
+func (s *served) drainAndStop(ctx context.Context) error {
+	s.closing.Store(true)
+	if s.refs.Load() > 0 {
+		t := time.NewTimer(s.inst.timeout() + time.Second)
+		select {
+		case <-s.drained:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	return s.inst.stop(context.WithoutCancel(ctx))
+}
+
+// entry is the route as a heartbeat reports it, or false while nothing serves it.
+func (rt *route) entry() (protocol.RouteEntry, bool) {
+	s := rt.cur.Load()
+	if s == nil {
+		return protocol.RouteEntry{}, false
+	}
+	return protocol.RouteEntry{Queue: rt.queue, Host: s.host, Path: s.basePath, SHA: s.sha}, true
+}
+
+// consumer is one subscription to a route queue with a fixed prefetch.
+type consumer struct {
+	prefetch int
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// stop ends the subscription and waits until Consume returned (its handlers finished).
+func (c *consumer) stop() {
+	c.cancel()
+	<-c.done
+}

@@ -1,0 +1,166 @@
+// Serving a route queue: decode the service request, dispatch it to the bundle, publish
+// the answer to the frontend, then settle the request.
+//
+// Delivery guarantee (spec/protocol.md §4): a request is acked only after its answer was
+// confirmed by the broker, so a runner that dies or loses the broker mid-request leaves it
+// unacked and RabbitMQ gives it to another runner: at-least-once. The price is possible
+// duplicates: a runner that dies between the confirm and the ack makes the request run
+// twice and two answers reach the frontend, which keeps the first per request-id. Bundles
+// whose operations have side effects should make them idempotent on X-Request-Id.
+//
+// A requeue never loops for ever: the frontend publishes each request with an expiration
+// equal to its own wait, so a request nobody could answer in time is dead-lettered by the
+// broker. A bundle failure is answered (502/504), never requeued.
+
+package runner
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/amqpbus"
+	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/version"
+)
+
+// errNoReplyQueue: a service request without reply-queue cannot be answered.
+var errNoReplyQueue = errors.New("the request has no reply-queue")
+
+// delivery is a request taken off a route queue (an *amqpbus.Delivery in production).
+type delivery interface {
+	contentType() string
+	body() []byte
+	settle(amqpbus.Outcome) error
+}
+
+// broker is what serving needs of the transport.
+type broker interface {
+	// declare declares route queue name (durable, dead-lettered) and keeps it declared.
+	declare(ctx context.Context, queue string) error
+	// consume subscribes to route queue name with prefetch and calls handle for each
+	// delivery, concurrently up to prefetch, until ctx ends; then it waits for the running
+	// handlers and returns.
+	consume(ctx context.Context, queue string, prefetch int, handle func(delivery)) error
+	// publish sends a transient JSON message to queue through the default exchange and
+	// returns once the broker confirmed it.
+	publish(ctx context.Context, queue string, body []byte) error
+}
+
+// handle serves one delivery of rt from start to settlement. Its context is not the
+// consumer's: a request taken off the queue is finished even while the consumer stops.
+func (r *Runner) handle(rt *route, d delivery) {
+	start := time.Now()
+	rt.stats.begin()
+	inflight := r.metrics.inflight.WithLabelValues(rt.queue)
+	inflight.Inc()
+	defer inflight.Dec()
+
+	svc := new(protocol.Service)
+	if err := protocol.DecodeAs(d.contentType(), d.body(), svc); err != nil || svc.ReplyQueue == "" {
+		if err == nil {
+			err = errNoReplyQueue
+		}
+		r.metrics.undecodable.Inc()
+		r.log.Warn("undecodable request (dead-lettered)", "queue", rt.queue, "err", err)
+		r.settle(d, rt, amqpbus.DeadLetter)
+		rt.stats.end(time.Since(start), true)
+		return
+	}
+	s := rt.acquire()
+	if s == nil {
+		// Disabled while this request was on its way: another runner may serve it.
+		r.settle(d, rt, amqpbus.Requeue)
+		rt.stats.end(time.Since(start), false)
+		return
+	}
+	ans := &protocol.Answer{RequestID: svc.ReplyTo}
+	if ans.RequestID == "" {
+		ans.RequestID = svc.RequestID
+	}
+	s.dispatch(context.Background(), svc, &ans.Answer)
+	s.release()
+
+	outcome := r.publishAnswer(svc.ReplyQueue, ans)
+	r.settle(d, rt, outcome)
+	elapsed := time.Since(start)
+	failed := ans.Answer.Status >= 500
+	rt.stats.end(elapsed, failed)
+	r.metrics.requests.WithLabelValues(rt.queue, statusLabel(ans.Answer.Status)).Inc()
+	r.metrics.latency.WithLabelValues(rt.queue).Observe(elapsed.Seconds())
+}
+
+// dispatch finds the operation for the request and has the bundle serve it; a request
+// for no operation gets the 404 or 405 of spec/bundles.md §3.
+func (s *served) dispatch(ctx context.Context, svc *protocol.Service, out *protocol.AnswerBody) {
+	method := methodOf(svc)
+	uri := svc.URI
+	if uri == "" {
+		uri = pathOf(svc.RequestURI)
+	}
+	op, status, allow := s.match(method, uri)
+	switch status {
+	case 0:
+	case 405:
+		methodNotAllowed(out, method, uri, allow)
+		return
+	default:
+		notFound(out, method, uri)
+		return
+	}
+	c := &call{svc: svc, op: op, path: below(uri, s.basePath), basePath: s.basePath}
+	s.inst.serve(ctx, c, out)
+}
+
+// publishAnswer encodes the answer as JSON (frontends read JSON only) and publishes it to
+// the frontend's inbox; the outcome is how to settle the request: Ack once the broker
+// confirmed the answer, else Requeue so that the request is answered again.
+func (r *Runner) publishAnswer(queue string, ans *protocol.Answer) amqpbus.Outcome {
+	protocol.Stamp(ans, r.inbox, version.Version)
+	body, err := protocol.Encode(protocol.JSON, ans)
+	if err != nil { // cannot happen for an Answer; answered as a failure anyway
+		r.log.Error("encoding answer", "err", err)
+		errorAnswer(&ans.Answer, 500, "the runner could not encode the answer")
+		body, _ = protocol.Encode(protocol.JSON, ans)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.PublishTimeout)
+	defer cancel()
+	if err := r.broker.publish(ctx, queue, body); err != nil {
+		r.metrics.unsettled.Inc()
+		r.log.Warn("answer not confirmed; requeueing its request", "reply_queue", queue, "err", err)
+		return amqpbus.Requeue
+	}
+	return amqpbus.Ack
+}
+
+// settle is the one place a route queue delivery is settled. A settlement that fails
+// means the channel is in trouble: the broker redelivers what was not acked.
+func (r *Runner) settle(d delivery, rt *route, o amqpbus.Outcome) {
+	if err := d.settle(o); err != nil {
+		r.log.Warn("settling a request", "queue", rt.queue, "outcome", o, "err", err)
+	}
+}
+
+// pathOf is the path of a request-target (without the query).
+func pathOf(target string) string {
+	for i := 0; i < len(target); i++ {
+		if target[i] == '?' || target[i] == '#' {
+			return target[:i]
+		}
+	}
+	if target == "" {
+		return "/"
+	}
+	return target
+}
+
+// below is uri with basePath taken off, always starting with "/".
+func below(uri, basePath string) string {
+	if basePath != "/" && len(uri) >= len(basePath) && uri[:len(basePath)] == basePath {
+		uri = uri[len(basePath):]
+	}
+	if uri == "" || uri[0] != '/' {
+		return "/" + uri
+	}
+	return uri
+}

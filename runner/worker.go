@@ -1,0 +1,248 @@
+// One warm process of an exec bundle in http mode: started, checked for readiness,
+// restarted with backoff when it exits, stopped with SIGTERM then SIGKILL.
+
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Restart backoff of a worker whose process exited: doubling from min to max, back to min
+// once a process lived longer than backoffReset.
+const (
+	minBackoff   = 100 * time.Millisecond
+	maxBackoff   = 5 * time.Second
+	backoffReset = 10 * time.Second
+	readyPoll    = 20 * time.Millisecond
+)
+
+// worker is one process of an http-mode bundle and the keep-alive client to its socket.
+type worker struct {
+	id     int
+	sock   string
+	client *fasthttp.HostClient
+	inst   *httpInstance
+	log    *slog.Logger
+
+	ready    atomic.Bool
+	inflight atomic.Int64
+}
+
+func newWorker(inst *httpInstance, id int, sock string) *worker {
+	w := &worker{id: id, sock: sock, inst: inst, log: inst.log.With("worker", id)}
+	cfg := inst.cfg
+	w.client = &fasthttp.HostClient{
+		Addr: "bundle",
+		Dial: func(string) (net.Conn, error) {
+			return net.DialTimeout("unix", sock, time.Second)
+		},
+		MaxConns:               cfg.Concurrency,
+		MaxConnWaitTimeout:     cfg.Timeout,
+		MaxIdleConnDuration:    30 * time.Second,
+		DisablePathNormalizing: true,
+		// A request is never sent twice to a bundle: a retry could repeat a side effect.
+		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		MaxResponseBodySize:           maxBodyBytes,
+	}
+	return w
+}
+
+// maxBodyBytes bounds a bundle's response body (a larger one is a 502).
+const maxBodyBytes = 64 << 20
+
+// supervise keeps the worker's process running until ctx ends, then stops it. The outcome
+// of the first start (nil once ready) goes to first; a first start that fails ends
+// supervise, since the enable it belongs to fails.
+func (w *worker) supervise(ctx context.Context, first chan<- error) {
+	backoff := minBackoff
+	for {
+		p, err := w.start()
+		if err == nil {
+			err = w.waitReady(ctx, p)
+		}
+		if first != nil {
+			first <- err
+			first = nil
+			if err != nil {
+				if p != nil {
+					stopGroup(p.cmd, p.exited, 0)
+				}
+				return
+			}
+		}
+		if err == nil {
+			w.setReady(true)
+			err = w.wait(ctx, p)
+		} else if p != nil {
+			stopGroup(p.cmd, p.exited, 0)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		w.inst.restarted()
+		w.log.Warn("bundle process ended; restarting", "err", err, "backoff", backoff)
+		if p != nil && time.Since(p.started) > backoffReset {
+			backoff = minBackoff
+		}
+		if !sleepCtx(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// wait returns when the process exits (its error) or, once ctx ends, after stopping it.
+func (w *worker) wait(ctx context.Context, p *proc) error {
+	select {
+	case <-p.exited:
+		w.setReady(false)
+		w.client.CloseIdleConnections()
+		return fmt.Errorf("process exited: %v", p.err)
+	case <-ctx.Done():
+		w.setReady(false)
+		stopGroup(p.cmd, p.exited, w.inst.grace)
+		w.client.CloseIdleConnections()
+		return ctx.Err()
+	}
+}
+
+func (w *worker) setReady(v bool) {
+	w.ready.Store(v)
+	w.inst.readinessChanged()
+}
+
+// proc is a started process; exited is closed after Wait returned, with err its result.
+type proc struct {
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	err     error
+	stderr  *tailBuffer
+	started time.Time
+}
+
+// start starts the worker's process on a fresh socket path.
+func (w *worker) start() (*proc, error) {
+	cfg := w.inst.cfg
+	if err := os.Remove(w.sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("removing old socket: %w", err)
+	}
+	env := append(baseEnv(cfg, w.inst.home), "FUNCATRON_LISTEN="+w.sock)
+	cmd, err := command(cfg, env)
+	if err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, exited: make(chan struct{}), stderr: newTailBuffer(5), started: time.Now()}
+	stdout := newLogWriter(w.log, "stdout", nil)
+	stderr := newLogWriter(w.log, "stderr", p.stderr)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		stdout.Close()
+		stderr.Close()
+		return nil, fmt.Errorf("starting %s: %w", cfg.Command[0], err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		stdout.Close()
+		stderr.Close()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// waitReady polls until the socket accepts and the health path (if any) answers 2xx,
+// failing when the process exits or start-timeout passes.
+func (w *worker) waitReady(ctx context.Context, p *proc) error {
+	cfg := w.inst.cfg
+	deadline := time.Now().Add(cfg.StartTimeout)
+	problem := "its socket never accepted a connection"
+	t := time.NewTicker(readyPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.exited:
+			return exitProblem(p)
+		default:
+		}
+		ok, why := w.probe(cfg.Health, deadline)
+		if ok {
+			return nil
+		}
+		if why != "" {
+			problem = why
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready within %s: %s", cfg.StartTimeout, problem)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.exited:
+			return exitProblem(p)
+		case <-t.C:
+		}
+	}
+}
+
+// exitProblem describes a process that exited during start-up, with its last stderr lines.
+func exitProblem(p *proc) error {
+	msg := fmt.Sprintf("the process exited during start-up (%v)", p.err)
+	if tail := p.stderr.String(); tail != "" {
+		msg += ": " + tail
+	}
+	return errors.New(msg)
+}
+
+// probe checks readiness once; why says what is missing.
+func (w *worker) probe(health string, deadline time.Time) (ok bool, why string) {
+	c, err := net.DialTimeout("unix", w.sock, 200*time.Millisecond)
+	if err != nil {
+		return false, ""
+	}
+	c.Close()
+	if health == "" {
+		return true, ""
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(health)
+	req.Header.SetHost("localhost")
+	if err := w.client.DoDeadline(req, resp, minTime(deadline, time.Now().Add(time.Second))); err != nil {
+		return false, fmt.Sprintf("health check %s failed: %v", health, err)
+	}
+	if s := resp.StatusCode(); s < 200 || s > 299 {
+		return false, fmt.Sprintf("health check %s answered %d", health, s)
+	}
+	return true, ""
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether the whole d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
