@@ -57,9 +57,9 @@ func (s *substituter) value(v any, keys []string) (any, error) {
 		return s.str(v, keys)
 	case map[string]any:
 		out := make(map[string]any, len(v))
-		for k, x := range v {
+		for _, k := range sortedKeys(v) { // sorted: the same error every time
 			var err error
-			if out[k], err = s.value(x, append(keys[:len(keys):len(keys)], k)); err != nil {
+			if out[k], err = s.value(v[k], append(keys[:len(keys):len(keys)], k)); err != nil {
 				return nil, err
 			}
 		}
