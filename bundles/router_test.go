@@ -60,7 +60,7 @@ func TestRouterMatch(t *testing.T) {
 		{"GET", "/api/a/c", "ax", []Param{{"x", "c"}}, 0, nil},
 		{"GET", "/api/b/c", "anyc", []Param{{"any", "b"}}, 0, nil},
 		{"GET", "/api/a/b/c", "", nil, http.StatusMethodNotAllowed, []string{"DELETE"}},
-		{"PATCH", "/api/a/c", "anycPatch", []Param{{"any", "a"}}, 0, nil}, // backtracks from /a/{x}
+		{"PATCH", "/api/a/c", "anycPatch", []Param{{"any", "a"}}, 0, nil},                    // backtracks from /a/{x}
 		{"POST", "/api/a/c", "", nil, http.StatusMethodNotAllowed, []string{"GET", "PATCH"}}, // both templates
 		{"PUT", "/api/slash", "slash", nil, 0, nil},
 		{"DELETE", "/api/greet/bob", "", nil, http.StatusMethodNotAllowed, []string{"GET", "POST"}},
