@@ -1,0 +1,119 @@
+-- funcatron.config: the frontend's settings, read once from the environment.
+--
+-- nginx passes only whitelisted variables to Lua (`env` lines in nginx/nginx.conf.in):
+--   RABBIT_HOST (127.0.0.1)  RABBIT_PORT (61613, STOMP)  RABBIT_USER / RABBIT_PWD (guest/guest)
+--   RABBIT_VHOST (/)  TRON_QUEUE (for_tron)  INSTANCEID (default: hostname-<nginx master pid>)
+--   HOST, PORT_80 (reported in host-info)  FUNCATRON_TIMEOUT (seconds a request waits for its
+--   answer, default 30)  FUNCATRON_HEARTBEAT (seconds between heartbeats to the Tron, default
+--   10; tests shorten it)  DEV_MODE (set, and not 0/false/no/off: any host matches, the routes
+--   dump is allowed from anywhere).
+--
+-- parse is pure (getenv injected) and returns nil, err for a bad value: a misconfigured
+-- frontend must not start (init_by_lua raises it, nginx refuses to start with the message).
+local tonumber = tonumber
+local type     = type
+local floor    = math.floor
+local lower    = string.lower
+
+
+local _M = { _VERSION = "0.1.0" }
+
+local current
+
+
+local function number(getenv, name, default, min, integer)
+    local v = getenv(name)
+    if v == nil or v == "" then
+        return default
+    end
+    local n = tonumber(v)
+    if not n or n < min or (integer and n ~= floor(n)) then
+        return nil, "bad " .. name .. " " .. v .. ": " ..
+            (integer and "an integer" or "a number") .. " >= " .. min .. " expected"
+    end
+    return n
+end
+
+
+local function flag(v)
+    if v == nil or v == "" then
+        return false
+    end
+    v = lower(v)
+    return v ~= "0" and v ~= "false" and v ~= "no" and v ~= "off"
+end
+
+
+local function str(getenv, name, default)
+    local v = getenv(name)
+    if v == nil or v == "" then
+        return default
+    end
+    return v
+end
+
+
+-- parse reads the settings through getenv(name) → string or nil.
+function _M.parse(getenv)
+    if type(getenv) ~= "function" then
+        error("bad argument #1 getenv: function expected", 2)
+    end
+    local c = {
+        rabbit_host  = str(getenv, "RABBIT_HOST", "127.0.0.1"),
+        rabbit_user  = str(getenv, "RABBIT_USER", "guest"),
+        rabbit_pwd   = str(getenv, "RABBIT_PWD", "guest"),
+        rabbit_vhost = str(getenv, "RABBIT_VHOST", "/"),
+        tron_queue   = str(getenv, "TRON_QUEUE", "for_tron"),
+        instance_id  = str(getenv, "INSTANCEID", nil),
+        host         = str(getenv, "HOST", nil),
+        port_80      = str(getenv, "PORT_80", nil),
+        dev_mode     = flag(getenv("DEV_MODE")),
+    }
+    -- nginx's resolver does not read /etc/hosts
+    if c.rabbit_host == "localhost" then
+        c.rabbit_host = "127.0.0.1"
+    end
+    local err
+    c.rabbit_port, err = number(getenv, "RABBIT_PORT", 61613, 1, true)
+    if not c.rabbit_port then
+        return nil, err
+    end
+    if c.rabbit_port > 65535 then
+        return nil, "bad RABBIT_PORT " .. c.rabbit_port .. ": at most 65535"
+    end
+    c.timeout, err = number(getenv, "FUNCATRON_TIMEOUT", 30, 0.001)
+    if not c.timeout then
+        return nil, err
+    end
+    c.heartbeat, err = number(getenv, "FUNCATRON_HEARTBEAT", 10, 0.05)
+    if not c.heartbeat then
+        return nil, err
+    end
+    return c
+end
+
+
+-- load parses the process environment and keeps the result for get.
+function _M.load()
+    local c, err = _M.parse(os.getenv)
+    if not c then
+        return nil, err
+    end
+    current = c
+    return c
+end
+
+
+-- get returns the settings loaded by load.
+function _M.get()
+    return current
+end
+
+
+-- set replaces the settings (init fills in defaults that need ngx, e.g. the instance id).
+function _M.set(c)
+    current = c
+end
+
+
+return _M

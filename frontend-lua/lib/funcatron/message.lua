@@ -1,0 +1,101 @@
+-- funcatron.message: builds the bus messages the frontend sends (protocol.md §1, §3).
+--
+-- Pure: no ngx. The request's variables come in as a table (ngx.var in nginx, a plain table in
+-- spec/message_spec.lua), the clock and the random source as arguments.
+local type     = type
+local pairs    = pairs
+local tonumber = tonumber
+local format   = string.format
+
+
+local _M = { _VERSION = "0.1.0" }
+
+-- VERSION is the `version` every message of ours carries.
+_M.VERSION = "funcatron-frontend/0.1.0"
+
+-- SERVICE_VARS maps the `service` message keys taken from nginx variables, in catalogue order
+-- (protocol.md §3). `request-id` is not here: it is read once, by the caller.
+_M.SERVICE_VARS = {
+    { "method", "request_method" },
+    { "host", "host" },
+    { "content-type", "content_type" },
+    { "remote-addr", "remote_addr" },
+    { "server-protocol", "server_protocol" },
+    { "server-port", "server_port" },
+    { "server-addr", "server_addr" },
+    { "remote-port", "remote_port" },
+    { "request-uri", "request_uri" },
+    { "args", "args" },
+    { "remote-user", "remote_user" },
+    { "request", "request" },
+    { "http-referer", "http_referer" },
+    { "http-user-agent", "http_user_agent" },
+    { "scheme", "scheme" },
+    { "uri", "uri" },
+}
+local SERVICE_VARS = _M.SERVICE_VARS
+
+
+-- uuid returns a random (version 4) UUID string; random(m, n) is math.random.
+function _M.uuid(random)
+    return format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x",
+        random(0, 0xffff), random(0, 0xffff), random(0, 0xffff), random(0, 0xfff),
+        random(0x8000, 0xbfff), random(0, 0xffff), random(0, 0xffff), random(0, 0xffff))
+end
+
+
+-- service builds the `service` message. var: the nginx variables (ngx.var); r: request_id
+-- (read once by the caller), inbox (reply-queue), headers (ngx.req.get_headers()), uri_args
+-- (ngx.req.get_uri_args()), body (base64 text or nil), msg_id, at (ms). Absent variables are
+-- absent keys.
+function _M.service(var, r)
+    local m = {
+        action = "service",
+        ["msg-id"] = r.msg_id,
+        at = r.at,
+        version = _M.VERSION,
+        from = r.inbox,
+        headers = r.headers or {},
+        ["uri-args"] = r.uri_args or {},
+        ["request-id"] = r.request_id,
+        ["reply-to"] = r.request_id,
+        ["reply-queue"] = r.inbox,
+        ["body-base64-encoded"] = true,
+    }
+    for i = 1, #SERVICE_VARS do
+        local pair = SERVICE_VARS[i]
+        local v = var[pair[2]]
+        if v ~= nil and v ~= "" then
+            m[pair[1]] = v
+        end
+    end
+    if type(r.body) == "string" and r.body ~= "" then
+        m.body = r.body
+    end
+    return m
+end
+
+
+-- control builds a message for the Tron: the common fields plus fields.
+function _M.control(action, from, msg_id, at, fields)
+    local m = { action = action, ["msg-id"] = msg_id, at = at, from = from, version = _M.VERSION }
+    if fields then
+        for k, v in pairs(fields) do
+            m[k] = v
+        end
+    end
+    return m
+end
+
+
+-- host_info returns the `host-info` map from the HOST and PORT_80 settings (port as a number
+-- when it is one), or nil when neither is known.
+function _M.host_info(host, port)
+    if not host and not port then
+        return nil
+    end
+    return { host = host, port = tonumber(port) or port }
+end
+
+
+return _M

@@ -1,0 +1,404 @@
+-- funcatron.request: the content handlers (content_by_lua).
+--
+-- handle() serves a request through the bus (frontend.md "Request handling"):
+--   1. route lookup: no table yet → wait up to 1 s, then 503; no route → 404
+--      {"error":"no function serves <host><uri>"};
+--   2. the listener must be connected (else answers could not reach us): 503 at once;
+--   3. read the body, also when nginx spooled it to a temp file (413 beyond
+--      client_max_body_size is nginx's, rendered as JSON by nginx.conf);
+--   4. read $request_id once: request-id, reply-to and the waiter key; register the waiter,
+--      then publish `service` to /amq/queue/<route queue> over a pooled STOMP connection with
+--      a receipt, expiration = FUNCATRON_TIMEOUT: connection failure or broker ERROR → 503 at
+--      once;
+--   5. wait: timeout → 504; the waiter entry is removed in every case;
+--   6. write the answer (status, every header pair, base64-decoded body); malformed → 502.
+-- health() and routes() answer /__funcatron/health and /__funcatron/routes (loopback only;
+-- routes from anywhere in DEV_MODE).
+--
+-- Every error is JSON {"error": "..."}. Per-request state stays in locals.
+local frontend = require "funcatron.frontend"
+local stomp    = require "funcatron.stomp"
+local message  = require "funcatron.message"
+local config   = require "funcatron.config"
+local cjson    = require "cjson.safe"
+
+local ngx            = ngx
+local log            = ngx.log
+local ERR            = ngx.ERR
+local WARN           = ngx.WARN
+local now            = ngx.now
+local encode_base64  = ngx.encode_base64
+local decode_base64  = ngx.decode_base64
+local req_read_body  = ngx.req.read_body
+local req_body_data  = ngx.req.get_body_data
+local req_body_file  = ngx.req.get_body_file
+local req_headers    = ngx.req.get_headers
+local req_uri_args   = ngx.req.get_uri_args
+local type           = type
+local next           = next
+local pcall          = pcall
+local tostring       = tostring
+local floor          = math.floor
+local ceil           = math.ceil
+local lower          = string.lower
+local find           = string.find
+local io_open        = io.open
+
+local ROUTE_TABLE_WAIT = 1      -- seconds a request waits for the first route table
+local MAX_HEADERS      = 200
+local MAX_ARGS         = 200
+local POOL_SIZE        = 64     -- pooled STOMP connections per worker
+local POOL_BACKLOG     = 1024   -- requests queued for a pooled connection beyond that
+local POOL_IDLE_MS     = 60000
+
+-- headers of an answer we do not copy: nginx sets them itself
+local SKIP_HEADERS = {
+    ["content-length"] = true, ["transfer-encoding"] = true, ["connection"] = true,
+    ["keep-alive"] = true, ["upgrade"] = true, ["trailer"] = true,
+}
+
+
+local _M = { _VERSION = "0.1.0" }
+
+
+local function respond_json(status, tbl)
+    ngx.status = status
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Cache-Control"] = "no-store"
+    ngx.say(cjson.encode(tbl))
+    return ngx.exit(ngx.HTTP_OK)
+end
+
+
+local function fail(status, msg)
+    return respond_json(status, { error = msg })
+end
+
+
+local function read_body()
+    req_read_body()
+    local data = req_body_data()
+    if data then
+        return data
+    end
+    local file = req_body_file()
+    if not file then
+        return nil
+    end
+    local f, err = io_open(file, "rb")
+    if not f then
+        return nil, "failed to open spooled request body: " .. tostring(err)
+    end
+    data = f:read("*a")
+    f:close()
+    if not data then
+        return nil, "failed to read spooled request body"
+    end
+    return data
+end
+
+
+local function pool_opts(c)
+    return {
+        host = c.rabbit_host, port = c.rabbit_port,
+        user = c.rabbit_user, password = c.rabbit_pwd, vhost = c.rabbit_vhost,
+        pool = "funcatron:" .. c.rabbit_host .. ":" .. c.rabbit_port .. ":" ..
+            c.rabbit_vhost .. ":" .. c.rabbit_user,
+        pool_size = POOL_SIZE, backlog = POOL_BACKLOG,
+        heart_beat = { 0, 0 },
+        connect_timeout = 1000, send_timeout = 5000, read_timeout = 5000,
+    }
+end
+
+
+-- publish_once makes one attempt on one connection: probe the queue unless it is known to
+-- exist, then SEND and wait for the receipt. Returns true | false, text (the broker said no) |
+-- nil, err (I/O) and whether a retry on a new connection makes sense.
+local function publish_once(opts, queue, dest, payload, headers, receipt)
+    local conn, err = stomp.new(opts)
+    if not conn then
+        return nil, err
+    end
+    local ok
+    ok, err = conn:connect()
+    if not ok then
+        return ok, err
+    end
+    if not frontend.queue_known(queue) then
+        ok, err = conn:probe_queue(queue)
+        if ok == false then
+            local kind = stomp.error_kind(err)
+            if kind == "missing" then
+                return false, "queue " .. queue .. " does not exist (" .. err .. ")"
+            end
+            if kind == "exists" then
+                frontend.queue_seen(queue)
+                return nil, err, true -- the ERROR closed the connection
+            end
+            return false, err
+        end
+        if not ok then
+            return nil, err, conn.reused
+        end
+        frontend.queue_seen(queue)
+    end
+    ok, err = conn:send(dest, payload, headers, receipt)
+    if ok then
+        conn:set_keepalive(POOL_IDLE_MS)
+        return true
+    end
+    return ok, err, ok == nil and conn.reused
+end
+
+
+-- publish sends payload to the route queue and waits for the broker's receipt. A pooled
+-- connection that turns out dead is replaced by a new one. Returns true, or false, text (the
+-- broker refused), or nil, err (I/O).
+local function publish(c, queue, payload, expiration_ms, request_id)
+    local opts = pool_opts(c)
+    local dest = stomp.queue_destination("/amq/queue/", queue)
+    local headers = {
+        { "content-type", "application/json" },
+        { "persistent", "false" },
+        { "expiration", tostring(expiration_ms) },
+    }
+    local ok, err, retry
+    for _ = 1, 3 do
+        ok, err, retry = publish_once(opts, queue, dest, payload, headers, "p" .. request_id)
+        if ok or not retry then
+            return ok, err
+        end
+        log(WARN, "funcatron: broker connection failed (", err, "), retrying on a new one")
+    end
+    return ok, err
+end
+
+
+local function valid_header(pair)
+    if type(pair) ~= "table" then
+        return false
+    end
+    local name, value = pair[1], pair[2]
+    if type(value) == "number" then
+        value = tostring(value)
+    end
+    return type(name) == "string" and type(value) == "string"
+        and find(name, "^[!#$%%&'*+%-.^_`|~%w]+$") ~= nil
+        and not find(value, "[\r\n%z]")
+end
+
+
+-- check_answer validates an answer and returns status, headers, body (decoded) or nil, why.
+local function check_answer(a)
+    if type(a) ~= "table" then
+        return nil, "answer is not an object"
+    end
+    local status = a.status
+    if type(status) ~= "number" or status ~= floor(status) or status < 200 or status > 599 then
+        return nil, "answer status " .. tostring(status) .. " is not an HTTP status"
+    end
+    local headers = a.headers
+    if headers == nil or headers == cjson.null then
+        headers = {}
+    end
+    if type(headers) ~= "table" then
+        return nil, "answer headers are not a list of pairs"
+    end
+    local n = #headers
+    if n == 0 and next(headers) ~= nil then
+        return nil, "answer headers are not a list of pairs"
+    end
+    for i = 1, n do
+        if not valid_header(headers[i]) then
+            return nil, "answer header " .. i .. " is not a valid [name, value] pair"
+        end
+    end
+    local body = a.body
+    if body == nil or body == cjson.null or body == "" then
+        body = ""
+    elseif type(body) ~= "string" then
+        return nil, "answer body is not base64 text"
+    else
+        body = decode_base64(body)
+        if not body then
+            return nil, "answer body is not valid base64"
+        end
+    end
+    return status, headers, body
+end
+
+
+local function write_answer(status, headers, body)
+    ngx.status = status
+    local out = {}
+    local order = {}
+    for i = 1, #headers do
+        local name, value = headers[i][1], tostring(headers[i][2])
+        local key = lower(name)
+        if not SKIP_HEADERS[key] then
+            local cur = out[key]
+            if cur == nil then
+                out[key] = value
+                order[#order + 1] = name
+            elseif type(cur) == "table" then
+                cur[#cur + 1] = value
+            else
+                out[key] = { cur, value }
+            end
+        end
+    end
+    for i = 1, #order do
+        ngx.header[order[i]] = out[lower(order[i])]
+    end
+    ngx.header["Content-Length"] = #body
+    if #body > 0 then
+        ngx.print(body)
+    end
+    return ngx.exit(ngx.HTTP_OK)
+end
+
+
+-- exchange registers the waiter, publishes and waits. Returns true, answer (any value the
+-- runner sent; check_answer judges it) or false, status, message. Every path through here
+-- leaves the registry without this request.
+local function exchange(c, w, route, payload, request_id)
+    local deadline = now() + c.timeout
+    local ok, err = w:register(request_id)
+    if not ok then
+        return false, 500, err
+    end
+    local pok, res, perr = pcall(publish, c, route.queue, payload, ceil(c.timeout * 1000),
+        request_id)
+    if not pok or not res then
+        w:remove(request_id)
+        if not pok then
+            return false, 500, "publishing crashed: " .. tostring(res)
+        end
+        if res == false then
+            return false, 503, "broker refused the request for queue " .. route.queue .. ": " ..
+                tostring(perr)
+        end
+        return false, 503, "message broker unreachable: " .. tostring(perr)
+    end
+    local remaining = deadline - now()
+    if remaining < 0.001 then
+        remaining = 0.001
+    end
+    local wok, answer, werr = pcall(w.wait, w, request_id, remaining)
+    if not wok then
+        w:remove(request_id)
+        return false, 500, "waiting crashed: " .. tostring(answer)
+    end
+    if answer == nil then
+        frontend.queue_forget(route.queue) -- was it deleted? the next request will probe
+        return false, 504, "no answer from the function within " .. c.timeout .. " s (" ..
+            tostring(werr) .. ")"
+    end
+    return true, answer
+end
+
+
+-- handle is the content handler for every function request.
+function _M.handle()
+    local c = config.get()
+    local var = ngx.var
+    local host, uri = var.host or "", var.uri or "/"
+    local tbl = frontend.route_table(ROUTE_TABLE_WAIT)
+    if not tbl then
+        return fail(503, "no route table received from the tron yet")
+    end
+    local route = tbl:match(host, uri, c.dev_mode)
+    if not route then
+        return fail(404, "no function serves " .. host .. uri)
+    end
+    local inbox, why = frontend.inbox()
+    if not inbox then
+        return fail(503, why)
+    end
+
+    local body, err = read_body()
+    if err then
+        log(ERR, "funcatron: ", err)
+        return fail(500, "could not read the request body")
+    end
+
+    local request_id = var.request_id -- read once: each read may yield a new id
+    local headers = req_headers(MAX_HEADERS)
+    local uri_args = req_uri_args(MAX_ARGS)
+    local payload = cjson.encode(message.service(var, {
+        request_id = request_id, inbox = inbox, msg_id = frontend.uuid(),
+        at = floor(now() * 1000), headers = headers, uri_args = uri_args,
+        body = body and body ~= "" and encode_base64(body) or nil,
+    }))
+    if not payload then
+        return fail(500, "could not encode the request")
+    end
+
+    local ok, answer, msg = exchange(c, frontend.waiters(), route, payload, request_id)
+    if not ok then
+        log(answer == 504 and WARN or ERR, "funcatron: ", request_id, ": ", msg)
+        return fail(answer, msg)
+    end
+    local code, hdrs, data = check_answer(answer)
+    if not code then
+        log(ERR, "funcatron: ", request_id, ": malformed answer: ", hdrs)
+        return fail(502, "malformed answer from the function: " .. hdrs)
+    end
+    return write_answer(code, hdrs, data)
+end
+
+
+-- is_loopback says whether addr (nginx's $remote_addr) is a loopback address.
+function _M.is_loopback(addr)
+    if type(addr) ~= "string" then
+        return false
+    end
+    return find(addr, "^127%.%d+%.%d+%.%d+$") ~= nil or addr == "::1"
+        or find(addr, "^::ffff:127%.") ~= nil
+end
+
+
+local function admin_allowed(anywhere)
+    if anywhere or _M.is_loopback(ngx.var.remote_addr) then
+        return true
+    end
+    fail(403, "only from loopback")
+    return false
+end
+
+
+-- health answers /__funcatron/health: 200 when the listener is connected, else 503.
+function _M.health()
+    if not admin_allowed(false) then
+        return
+    end
+    local st = frontend.status()
+    return respond_json(st.connected and 200 or 503, st)
+end
+
+
+-- routes answers /__funcatron/routes: this worker's table (host, path, queue, sha only).
+function _M.routes()
+    local c = config.get()
+    if not admin_allowed(c.dev_mode) then
+        return
+    end
+    local tbl = frontend.route_table(0)
+    local st = frontend.status()
+    local list = tbl and tbl:list() or {}
+    local out = { ["node-id"] = st["node-id"], ["route-table"] = tbl ~= nil }
+    if #list > 0 then
+        out.routes = list
+        return respond_json(200, out)
+    end
+    -- lua-cjson 2.1.0 encodes an empty table as {}: write the empty list by hand
+    ngx.status = 200
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Cache-Control"] = "no-store"
+    local text = cjson.encode(out)
+    ngx.say(text:sub(1, -2), ',"routes":[]}')
+    return ngx.exit(ngx.HTTP_OK)
+end
+
+
+return _M

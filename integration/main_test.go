@@ -1,0 +1,37 @@
+// Package integration holds end-to-end tests against real servers: a private RabbitMQ node
+// (with STOMP), nginx with the repository's frontend configuration, and the Go daemons.
+package integration
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/funcatron/funcatron/internal/testenv"
+)
+
+// sharedRabbit is the one RabbitMQ node of this package's tests (a node takes seconds to
+// start). Tests keep apart by using their own queue names; a test that stops or restarts the
+// node must not call t.Parallel, so no other test runs meanwhile.
+var sharedRabbit *testenv.RabbitMQ
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "funcatron-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	r, err := testenv.NewRabbitMQ(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration: starting RabbitMQ:", err)
+		return 1
+	}
+	defer r.Close()
+	sharedRabbit = r
+	return m.Run()
+}

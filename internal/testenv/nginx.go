@@ -1,0 +1,239 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// NginxOptions configures a frontend nginx started by StartNginx or NewNginx.
+type NginxOptions struct {
+	// RabbitHost is the RabbitMQ STOMP host; default 127.0.0.1.
+	RabbitHost string
+	// RabbitPort is the RabbitMQ STOMP port; required.
+	RabbitPort int
+	// InstanceID is the frontend's INSTANCEID; default "test-<listen port>". Worker n's node id
+	// is InstanceID-n.
+	InstanceID string
+	// Workers is worker_processes; default 1.
+	Workers int
+	// MaxBody is client_max_body_size; default 10m.
+	MaxBody string
+	// LogLevel is the error_log level; default info.
+	LogLevel string
+	// AccessLog is "off" or a path; default <prefix>/logs/access.log.
+	AccessLog string
+	// Env is more environment for nginx, e.g. TRON_QUEUE, FUNCATRON_TIMEOUT,
+	// FUNCATRON_HEARTBEAT, DEV_MODE, HOST, PORT_80 (frontend.md "Configuration").
+	Env map[string]string
+}
+
+// Nginx is a running frontend nginx (master and workers) in its own prefix dir.
+type Nginx struct {
+	Port   int    // HTTP port on 127.0.0.1
+	Prefix string // conf, pid, logs and temp files
+	Conf   string // the rendered nginx.conf
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartNginx renders the repository's nginx configuration (scripts/render-nginx.sh) for a
+// free port and a temp prefix, starts nginx, waits until it answers HTTP, and stops it in
+// t.Cleanup (dumping the end of its error log if the test failed). A missing nginx or Lua
+// module fails the test with the packages to install.
+func StartNginx(t testing.TB, o NginxOptions) *Nginx {
+	t.Helper()
+	n, err := NewNginx(t.TempDir(), o)
+	if err != nil {
+		t.Fatalf("starting nginx: %v", err)
+	}
+	t.Cleanup(func() {
+		n.Stop()
+		if t.Failed() {
+			t.Logf("--- nginx error log (%s) ---\n%s", n.ErrorLogPath(), tail([]byte(n.ErrorLog()), 6000))
+		}
+	})
+	return n
+}
+
+// NewNginx is StartNginx for callers without a testing.TB: prefix is the directory nginx runs
+// in. Stop it with Stop.
+func NewNginx(prefix string, o NginxOptions) (*Nginx, error) {
+	bin, err := nginxBinary()
+	if err != nil {
+		return nil, err
+	}
+	if o.RabbitPort == 0 {
+		return nil, errors.New("NginxOptions.RabbitPort is required")
+	}
+	var lastErr error
+	for range 3 { // a free port can be taken between finding it and binding it
+		ports, err := FreePorts(1)
+		if err != nil {
+			return nil, err
+		}
+		n := &Nginx{Port: ports[0], Prefix: prefix}
+		if err := n.render(o); err != nil {
+			return nil, err
+		}
+		if lastErr = n.start(bin, o); lastErr == nil {
+			return n, nil
+		}
+	}
+	return nil, lastErr
+}
+
+// RepoRoot is the repository root (where go.mod, nginx/ and frontend-lua/ are).
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// NginxConfigArgs returns the scripts/render-nginx.sh arguments for o, a listen port and a
+// prefix (the one renderer: `make run` uses the script too).
+func NginxConfigArgs(o NginxOptions, port int, prefix string) []string {
+	args := []string{
+		"--prefix", prefix,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port),
+		"--workers", strconv.Itoa(max(o.Workers, 1)),
+		"--rabbit-host", orDefault(o.RabbitHost, "127.0.0.1"),
+		"--rabbit-port", strconv.Itoa(o.RabbitPort),
+		"--instance-id", orDefault(o.InstanceID, fmt.Sprintf("test-%d", port)),
+		"--max-body", orDefault(o.MaxBody, "10m"),
+		"--log-level", orDefault(o.LogLevel, "info"),
+		"--out", filepath.Join(prefix, "nginx.conf"),
+	}
+	if o.AccessLog != "" {
+		args = append(args, "--access-log", o.AccessLog)
+	}
+	return args
+}
+
+func (n *Nginx) render(o NginxOptions) error {
+	script := filepath.Join(RepoRoot(), "scripts", "render-nginx.sh")
+	cmd := exec.Command("bash", append([]string{script}, NginxConfigArgs(o, n.Port, n.Prefix)...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("rendering nginx.conf: %v: %s", err, out)
+	}
+	n.Conf = filepath.Join(n.Prefix, "nginx.conf")
+	return nil
+}
+
+func (n *Nginx) start(bin string, o NginxOptions) error {
+	os.Remove(n.ErrorLogPath())
+	out, err := os.Create(filepath.Join(n.Prefix, "logs", "nginx.out"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, "-p", n.Prefix, "-c", n.Conf, "-e", n.ErrorLogPath())
+	cmd.Env = cleanEnv()
+	for k, v := range o.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return fmt.Errorf("starting %s: %w", bin, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); out.Close(); close(done) }()
+	n.mu.Lock()
+	n.cmd, n.done = cmd, done
+	n.mu.Unlock()
+	if err := n.waitReady(done, 15*time.Second); err != nil {
+		n.Stop()
+		stdout, _ := os.ReadFile(filepath.Join(n.Prefix, "logs", "nginx.out"))
+		return fmt.Errorf("%w\n--- nginx output ---\n%s\n--- error log ---\n%s", err,
+			tail(stdout, 2000), tail([]byte(n.ErrorLog()), 4000))
+	}
+	return nil
+}
+
+// waitReady polls until nginx answers HTTP on its port (any status: the listener may still be
+// connecting to RabbitMQ).
+func (n *Nginx) waitReady(exited <-chan struct{}, within time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(within)
+	for {
+		select {
+		case <-exited:
+			return errors.New("nginx exited during start-up (bad config, missing module or port in use)")
+		default:
+		}
+		resp, err := client.Get(n.URL() + "/__funcatron/health")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nginx not answering on port %d after %s: %v", n.Port, within, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// URL is the base URL of the frontend, e.g. http://127.0.0.1:43117.
+func (n *Nginx) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", n.Port) }
+
+// ErrorLogPath is the path of nginx's error log.
+func (n *Nginx) ErrorLogPath() string { return filepath.Join(n.Prefix, "logs", "error.log") }
+
+// ErrorLog returns the error log's content so far.
+func (n *Nginx) ErrorLog() string {
+	b, _ := os.ReadFile(n.ErrorLogPath())
+	return string(b)
+}
+
+// Stop shuts nginx down gracefully (SIGQUIT: workers send `died`), killing it after 10 s.
+// Safe to call more than once.
+func (n *Nginx) Stop() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return
+	}
+	stopGroup(n.cmd.Process.Pid, n.done, syscall.SIGQUIT, 10*time.Second)
+	n.cmd, n.done = nil, nil
+}
+
+func nginxBinary() (string, error) {
+	const hint = "install the packages: apt-get install nginx libnginx-mod-http-lua lua-cjson lua-resty-core (or use OpenResty)"
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/nginx", "/usr/local/openresty/nginx/sbin/nginx"} {
+			if _, err := os.Stat(p); err == nil {
+				bin = p
+				break
+			}
+		}
+	}
+	if bin == "" {
+		return "", fmt.Errorf("nginx not found: %s", hint)
+	}
+	if !strings.Contains(bin, "openresty") {
+		if _, err := os.Stat("/usr/lib/nginx/modules/ngx_http_lua_module.so"); err != nil {
+			return "", fmt.Errorf("nginx's Lua module (/usr/lib/nginx/modules/ngx_http_lua_module.so) not found: %s", hint)
+		}
+	}
+	return bin, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
