@@ -1,0 +1,67 @@
+// Package amqpbus is Funcatron's RabbitMQ transport (github.com/rabbitmq/amqp091-go): one
+// self-healing connection (Conn), the queues and exchanges of spec/protocol.md §2 and §5
+// declared one way (topology.go), publishing with publisher confirms (publish.go),
+// consuming with manual acks and bounded concurrency (consume.go, delivery.go), and Bus,
+// the implementation of internal/bus's Grav-like API that the Tron and the runner use
+// for control messages (bus.go). Only this package touches AMQP channels.
+//
+// # Decisions
+//
+// Dial blocks until the first connection succeeds or its ctx ends; a daemon bounds its
+// start with ctx (or waits for the broker indefinitely with a context without deadline).
+// Refused credentials or vhost and a malformed URL fail at once. From then on the Conn
+// reconnects by itself whenever the connection dies: exponential backoff from
+// Options.MinBackoff (100ms) doubling to Options.MaxBackoff (5s), each wait drawn from
+// [d/2, d] so that many nodes do not reconnect in lockstep, retrying forever until Close.
+// After reconnecting it re-runs every Declare made through it, in order, before anything
+// else uses the new connection; each Consume loop re-declares its own queue, re-applies
+// its prefetch and re-subscribes. The library's own experimental recovery
+// (amqp.Config.Recovery) is not used: it gives up after a fixed number of attempts, logs
+// through a package-global logger, and would revive channels whose old deliveries we
+// must treat as unsettleable.
+//
+// Publishing: every Publish waits for the broker's confirm (nil = the broker took the
+// message). Publishers share a small pool of confirm-mode channels (Options.
+// PublishChannels, default 4), picked round-robin; each publish takes a deferred confirm
+// and waits for its own, so many goroutines publish concurrently without one channel per
+// message and without serialising on each other's round trips. A channel or connection
+// lost before the confirm is ErrUnconfirmed (the message may or may not be enqueued), a
+// nack ErrNacked; Publish never retries. While disconnected, Publish waits for the
+// reconnection as long as its ctx allows, so a publish never outlives its deadline; under
+// a broker resource alarm (connection.blocked) it fails at once with ErrBlocked instead
+// of blocking in a socket write. Publishing to an exchange that does not exist is a
+// channel error in AMQP: it closes the pooled channel it went on (the publishes waiting
+// on it fail with ErrUnconfirmed and the reason) and the next publish opens a new one.
+//
+// Mandatory: Publishing.Mandatory turns "no queue got it" from a silent drop into
+// ErrUnroutable. Bus.Send always uses it (a runner's or frontend's inbox that is gone is
+// news the Tron wants); Bus.Publish of events does not (an event nobody listens to is
+// normal). RabbitMQ sends basic.return before the basic.ack of the same message, so the
+// publisher knows the outcome by the time its confirm arrives (see returns.go).
+//
+// Consuming: manual acks; Prefetch deliveries in flight, handled concurrently (each in its
+// goroutine, at most Prefetch at once, bound kept across reconnects) or sequentially
+// (ConsumeSpec.Sequential, for control inboxes). Each delivery is settled through one
+// function, Delivery.Settle(Ack | Requeue | DeadLetter); settling twice is refused, and
+// settling a delivery whose channel died is a logged no-op (the broker redelivers it).
+//
+// Topology: spec/protocol.md §2 lists the dead-letter exchange for route queues only.
+// The Tron queue and runner inboxes get it too, because §1 requires that an undecodable
+// message be dead-lettered, and without the argument a rejected message is dropped. The
+// frontend never declares these queues (it publishes to /amq/queue/...), so no declarer
+// disagrees.
+//
+// Bus: NewBus declares the inbox but consumes only from Run, so handlers can be
+// registered first. Close stops consuming; the Conn belongs to the caller, who may share
+// it with other consumers, and closes it after.
+//
+// # Goroutines and locks
+//
+// Conn's supervisor (Dial → Close) owns the connection; per connection, one goroutine
+// follows connection.blocked until the connection closes; per publishing channel, one
+// goroutine follows returns until the channel closes; Consume's handler goroutines are
+// waited for before Consume returns; Bus.Run is the caller's. No code path holds two of
+// Conn.mu, a publishing slot's lock and a returns registry's lock at once.
+//
+// This package must not be imported by internal/bus or internal/protocol.
+package amqpbus

@@ -1,0 +1,229 @@
+// Topology: every queue and exchange of spec/protocol.md §2 and §5, declared one way.
+package amqpbus
+
+import (
+	"context"
+	"fmt"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/funcatron/funcatron/internal/protocol"
+)
+
+// Declaration is something Conn.Declare can declare: a QueueSpec or an ExchangeSpec.
+// Declaring is idempotent; a declaration whose arguments contradict the broker's existing
+// queue or exchange fails with PRECONDITION_FAILED (406), which is why every declarer
+// takes its arguments from the constructors below and never writes them itself.
+type Declaration interface {
+	declare(ch *amqp.Channel) error
+	key() string
+}
+
+// Binding routes messages of an exchange with routing key Key to a queue.
+type Binding struct {
+	Exchange string
+	Key      string
+}
+
+// QueueSpec is a queue and the bindings it needs. Consume declares its queue (and binds
+// it) on every subscription, so an exclusive inbox comes back after a reconnect.
+type QueueSpec struct {
+	Name       string
+	Durable    bool
+	AutoDelete bool
+	Exclusive  bool
+	Args       amqp.Table
+	Bindings   []Binding
+}
+
+// ExchangeSpec is an exchange.
+type ExchangeSpec struct {
+	Name    string
+	Kind    string // amqp.ExchangeTopic, amqp.ExchangeFanout, ...
+	Durable bool
+}
+
+func (q QueueSpec) key() string    { return "queue " + q.Name }
+func (e ExchangeSpec) key() string { return "exchange " + e.Name }
+
+func (q QueueSpec) declare(ch *amqp.Channel) error {
+	if _, err := ch.QueueDeclare(q.Name, q.Durable, q.AutoDelete, q.Exclusive, false, q.Args); err != nil {
+		return fmt.Errorf("declaring queue %q: %w", q.Name, err)
+	}
+	for _, b := range q.Bindings {
+		if err := ch.QueueBind(q.Name, b.Key, b.Exchange, false, nil); err != nil {
+			return fmt.Errorf("binding queue %q to exchange %q with key %q: %w", q.Name, b.Exchange, b.Key, err)
+		}
+	}
+	return nil
+}
+
+func (e ExchangeSpec) declare(ch *amqp.Channel) error {
+	if err := ch.ExchangeDeclare(e.Name, e.Kind, e.Durable, false, false, false, nil); err != nil {
+		return fmt.Errorf("declaring exchange %q: %w", e.Name, err)
+	}
+	return nil
+}
+
+// deadLettered is the argument that sends rejected and expired messages of a queue to
+// funcatron.dead.
+func deadLettered() amqp.Table {
+	return amqp.Table{"x-dead-letter-exchange": protocol.DeadLetterExchange}
+}
+
+// TronQueue is the Tron's queue (default protocol.DefaultTronQueue): durable, declared by
+// the Tron and by every runner before its awake. It also dead-letters to funcatron.dead,
+// which spec/protocol.md §2 lists for route queues only: §1 requires that an undecodable
+// message be dead-lettered, and a queue without the argument would drop it instead.
+func TronQueue(name string) QueueSpec {
+	return QueueSpec{Name: name, Durable: true, Args: deadLettered()}
+}
+
+// RunnerInbox is a runner's inbox RU-<id> (id is a UUID the runner picks once per start):
+// exclusive to the runner's connection and deleted with it. It dead-letters to
+// funcatron.dead for the reason given at TronQueue.
+func RunnerInbox(id string) QueueSpec {
+	return QueueSpec{Name: protocol.RunnerInboxPrefix + id, Exclusive: true, AutoDelete: true, Args: deadLettered()}
+}
+
+// RouteQueue is the queue of one route (name from protocol.RouteQueue): durable, expired
+// and rejected requests go to funcatron.dead.
+func RouteQueue(name string) QueueSpec {
+	return QueueSpec{Name: name, Durable: true, Args: deadLettered()}
+}
+
+// DeadLetterQueue is funcatron.dead: durable, bound to the fanout exchange of the same
+// name, and bounded to protocol.DeadLetterMaxLength messages (the oldest are dropped).
+func DeadLetterQueue() QueueSpec {
+	return QueueSpec{
+		Name:     protocol.DeadLetterQueue,
+		Durable:  true,
+		Args:     amqp.Table{"x-max-length": int64(protocol.DeadLetterMaxLength)},
+		Bindings: []Binding{{Exchange: protocol.DeadLetterExchange}},
+	}
+}
+
+// DeadLetterExchange is the fanout exchange funcatron.dead.
+func DeadLetterExchange() ExchangeSpec {
+	return ExchangeSpec{Name: protocol.DeadLetterExchange, Kind: amqp.ExchangeFanout, Durable: true}
+}
+
+// EventsExchange is the topic exchange funcatron.events (lifecycle events).
+func EventsExchange() ExchangeSpec {
+	return ExchangeSpec{Name: protocol.EventsExchange, Kind: amqp.ExchangeTopic, Durable: true}
+}
+
+// LoggingExchange is the topic exchange funcatron.logging (routing key = log level).
+func LoggingExchange() ExchangeSpec {
+	return ExchangeSpec{Name: protocol.LoggingExchange, Kind: amqp.ExchangeTopic, Durable: true}
+}
+
+// ConfigurationExchange is the topic exchange funcatron.configuration (methods.get/set).
+func ConfigurationExchange() ExchangeSpec {
+	return ExchangeSpec{Name: protocol.ConfigurationExchange, Kind: amqp.ExchangeTopic, Durable: true}
+}
+
+// Base is the topology the Tron owns: the four exchanges, then the dead-letter queue.
+func Base() []Declaration {
+	return []Declaration{
+		DeadLetterExchange(), EventsExchange(), LoggingExchange(), ConfigurationExchange(),
+		DeadLetterQueue(),
+	}
+}
+
+// DeclareBase declares Base on c and keeps it declared across reconnects (the Tron calls
+// it at start; runners may too, it is idempotent).
+func DeclareBase(ctx context.Context, c *Conn) error {
+	return c.Declare(ctx, Base()...)
+}
+
+// Declare declares ds now (waiting for a connection while ctx allows) and remembers them,
+// so they are declared again after every reconnect, before consumers re-subscribe. A
+// later declaration of the same name replaces the remembered one.
+func (c *Conn) Declare(ctx context.Context, ds ...Declaration) error {
+	c.remember(ds)
+	if err := c.declareNow(ctx, ds); err != nil {
+		c.forget(ds)
+		return err
+	}
+	return nil
+}
+
+// declareNow declares ds on a channel of its own, without remembering them.
+func (c *Conn) declareNow(ctx context.Context, ds []Declaration) error {
+	ch, _, err := c.channel(ctx)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	for _, d := range ds {
+		if err := d.declare(ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remember records ds before they are declared, so a reconnect racing with Declare
+// declares them too (declaring twice is harmless).
+func (c *Conn) remember(ds []Declaration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range ds {
+		if i := c.indexOf(d.key()); i >= 0 {
+			c.decls[i] = d
+		} else {
+			c.decls = append(c.decls, d)
+		}
+	}
+}
+
+func (c *Conn) forget(ds []Declaration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range ds {
+		if i := c.indexOf(d.key()); i >= 0 {
+			c.decls = append(c.decls[:i], c.decls[i+1:]...)
+		}
+	}
+}
+
+func (c *Conn) indexOf(key string) int {
+	for i, d := range c.decls {
+		if d.key() == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// redeclare runs the remembered declarations on a new connection. One that the broker
+// refuses (someone re-created the queue with other arguments, or deleted an exchange a
+// binding needs) is logged and skipped: it must not keep the whole connection down. Only
+// the connection failing makes redeclare fail.
+func (c *Conn) redeclare(s *session) error {
+	c.mu.Lock()
+	ds := append([]Declaration(nil), c.decls...)
+	c.mu.Unlock()
+	var ch *amqp.Channel
+	defer func() {
+		if ch != nil {
+			ch.Close()
+		}
+	}()
+	for _, d := range ds {
+		if ch == nil || ch.IsClosed() {
+			var err error
+			if ch, err = s.conn.Channel(); err != nil {
+				return fmt.Errorf("opening a channel to re-declare: %w", err)
+			}
+		}
+		if err := d.declare(ch); err != nil {
+			if s.conn.IsClosed() {
+				return err
+			}
+			c.log.Error("re-declaring after reconnect failed; skipped", "declaration", d.key(), "error", err)
+		}
+	}
+	return nil
+}
