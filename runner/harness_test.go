@@ -1,0 +1,517 @@
+// The test harness: one RabbitMQ for the package, the test function built once, a test
+// Tron and a test frontend that speak the protocol over a real broker.
+
+package runner
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/funcatron/funcatron/bundles"
+	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
+)
+
+var (
+	rabbit *testenv.RabbitMQ
+	fnProg []byte // the test function (testdata/fn), built once
+)
+
+// leakVar is set in the test process: a bundle process must never see it.
+const leakVar = "FUNCATRON_RUNNER_TEST_SECRET"
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	os.Setenv(leakVar, "must-not-leak")
+	dir, err := os.MkdirTemp("", "runner-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	var wg sync.WaitGroup
+	var buildErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		out := filepath.Join(dir, "fn")
+		cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", out, "./testdata/fn")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building testdata/fn: %v\n%s", err, b)
+			return
+		}
+		fnProg, buildErr = os.ReadFile(out)
+	}()
+	rdir := filepath.Join(dir, "rabbit")
+	os.Mkdir(rdir, 0o755)
+	rabbit, err = testenv.NewRabbitMQ(rdir)
+	wg.Wait()
+	if err != nil || buildErr != nil {
+		fmt.Fprintln(os.Stderr, "runner tests:", err, buildErr)
+		if rabbit != nil {
+			rabbit.Close()
+		}
+		return 1
+	}
+	defer rabbit.Close()
+	return m.Run()
+}
+
+// waitFor polls cond until it holds, failing the test after within.
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// uniq gives a name unique to the test, usable as a host name.
+func uniq(t testing.TB) string {
+	s := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))
+	return strings.Trim(s, "-") + "-" + uuid.NewString()[:8]
+}
+
+// ---- bundles ----
+
+// file is one file of a test bundle.
+type file struct {
+	name string
+	data []byte
+	mode os.FileMode
+}
+
+// makeBundle packs a manifest and files into a bundle.
+func makeBundle(t testing.TB, manifest string, files ...file) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	files = append(files, file{"funcatron.yaml", []byte(manifest), 0o644})
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.name))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, f.data, f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := bundles.Pack(&buf, dir); err != nil {
+		t.Fatalf("packing bundle: %v", err)
+	}
+	return buf.Bytes()
+}
+
+// fnPaths are the operations of the test function.
+const fnPaths = `paths:
+  /hello/{name}: {get: {operationId: hello}}
+  /echo: {get: {operationId: echo}, post: {operationId: echoPost}}
+  /crash: {get: {operationId: crash}}
+  /hang: {get: {operationId: hang}}
+  /slow: {get: {operationId: slow}}
+  /pid: {get: {operationId: pid}}
+`
+
+// fnBundle is a bundle of the test function on (host, basePath); exec holds extra lines
+// of the x-funcatron.exec section, indented by four spaces.
+func fnBundle(t testing.TB, host, basePath string, exec ...string) []byte {
+	manifest := fmt.Sprintf(`swagger: "2.0"
+info: {title: fn, version: "1"}
+host: %s
+basePath: %s
+x-funcatron:
+  kind: exec
+  exec:
+    command: [bin/fn]
+%s
+%s`, host, basePath, indent(exec), fnPaths)
+	return makeBundle(t, manifest, file{"bin/fn", fnProg, 0o755})
+}
+
+func indent(lines []string) string {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString("    " + l + "\n")
+	}
+	return b.String()
+}
+
+func shaOf(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// ---- the test Tron ----
+
+// tron is a Tron stand-in: it consumes its queue, serves bundle downloads and sends
+// control messages to runner inboxes.
+type tron struct {
+	t     testing.TB
+	queue string
+	ch    *amqp.Channel
+	srv   *httptest.Server
+
+	mu        sync.Mutex
+	msgs      []protocol.Message
+	bundles   map[string][]byte
+	downloads atomic.Int64
+}
+
+func newTron(t testing.TB) *tron {
+	t.Helper()
+	tr := &tron{t: t, queue: "tron-" + uniq(t), bundles: map[string][]byte{}}
+	conn, err := amqp.Dial(rabbit.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	tr.ch, err = conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The arguments of amqpbus.TronQueue, which the runner declares too.
+	args := amqp.Table{"x-dead-letter-exchange": protocol.DeadLetterExchange}
+	if _, err := tr.ch.QueueDeclare(tr.queue, true, false, false, false, args); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.ch.QueueDelete(tr.queue, false, false, false) })
+	ds, err := tr.ch.Consume(tr.queue, "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for d := range ds {
+			m, err := protocol.Decode(d.ContentType, d.Body)
+			if err != nil {
+				t.Errorf("the runner sent an undecodable message: %v: %s", err, d.Body)
+				continue
+			}
+			if d.DeliveryMode != amqp.Persistent {
+				t.Errorf("%s to the Tron queue is not persistent", m.Head().Action)
+			}
+			tr.mu.Lock()
+			tr.msgs = append(tr.msgs, m)
+			tr.mu.Unlock()
+		}
+	}()
+	tr.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sha := strings.TrimPrefix(r.URL.Path, "/bundle/")
+		tr.mu.Lock()
+		b, ok := tr.bundles[sha]
+		tr.mu.Unlock()
+		if !ok || r.URL.Query().Get("sig") != "ok" {
+			http.Error(w, "no", http.StatusNotFound)
+			return
+		}
+		tr.downloads.Add(1)
+		w.Write(b)
+	}))
+	t.Cleanup(tr.srv.Close)
+	return tr
+}
+
+// upload makes a bundle downloadable under its sha (or under sha, when given).
+func (tr *tron) upload(b []byte, sha ...string) string {
+	s := shaOf(b)
+	if len(sha) > 0 {
+		s = sha[0]
+	}
+	tr.mu.Lock()
+	tr.bundles[s] = b
+	tr.mu.Unlock()
+	return s
+}
+
+// all returns every message received so far.
+func (tr *tron) all() []protocol.Message {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return append([]protocol.Message(nil), tr.msgs...)
+}
+
+// wait returns the first message received that satisfies pred, waiting up to within.
+func (tr *tron) wait(within time.Duration, what string, pred func(protocol.Message) bool) protocol.Message {
+	tr.t.Helper()
+	var found protocol.Message
+	waitFor(tr.t, within, what, func() bool {
+		for _, m := range tr.all() {
+			if pred(m) {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// awake waits for the awake of the runner with inbox.
+func (tr *tron) awake(inbox string) *protocol.Awake {
+	tr.t.Helper()
+	return tr.wait(10*time.Second, "awake from "+inbox, func(m protocol.Message) bool {
+		a, ok := m.(*protocol.Awake)
+		return ok && a.From == inbox
+	}).(*protocol.Awake)
+}
+
+// send publishes m, EDN-encoded as the Tron sends it, to a runner inbox.
+func (tr *tron) send(inbox string, m protocol.Message) string {
+	tr.t.Helper()
+	protocol.Stamp(m, tr.queue, "test")
+	body, err := protocol.Encode(protocol.EDN, m)
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	err = tr.ch.PublishWithContext(context.Background(), "", inbox, true, false,
+		amqp.Publishing{ContentType: protocol.ContentTypeEDN, Body: body})
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	return m.Head().MsgID
+}
+
+// enable sends an enable with a signed URL and returns its msg-id.
+func (tr *tron) enable(inbox, sha, host, path string, props protocol.Props) string {
+	return tr.send(inbox, &protocol.Enable{
+		TronHost: protocol.HostPort{Host: "127.0.0.1", Port: 1}, SHA: sha, Props: props, Host: host, Path: path,
+		URL: tr.srv.URL + "/bundle/" + sha + "?sig=ok",
+	})
+}
+
+// ack waits for the ack of msgID.
+func (tr *tron) ack(msgID string, within time.Duration) *protocol.Ack {
+	tr.t.Helper()
+	return tr.wait(within, "ack of "+msgID, func(m protocol.Message) bool {
+		a, ok := m.(*protocol.Ack)
+		return ok && a.AckID == msgID
+	}).(*protocol.Ack)
+}
+
+// enableOK enables a bundle and fails the test unless the runner acks ok.
+func (tr *tron) enableOK(inbox, sha, host, path string, props protocol.Props) {
+	tr.t.Helper()
+	ack := tr.ack(tr.enable(inbox, sha, host, path, props), 20*time.Second)
+	if ack.Status != protocol.AckOK {
+		tr.t.Fatalf("enable acked %s: %s", ack.Status, ack.Error)
+	}
+}
+
+// ---- the runner under test ----
+
+// startRunner starts a runner reporting to tr and returns it once the Tron got its awake.
+func startRunner(t testing.TB, tr *tron, mod ...func(*Options)) *Runner {
+	t.Helper()
+	lw := &testLog{t: t}
+	o := &Options{
+		RabbitURL: rabbit.URL(), TronQueue: tr.queue, Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})), StopGrace: time.Second,
+	}
+	for _, f := range mod {
+		f(o)
+	}
+	r, err := New(o)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			lw.close()
+		})
+	}
+	t.Cleanup(stop)
+	stops.Store(r, stop)
+	tr.awake(r.Inbox())
+	return r
+}
+
+// stops holds each started runner's stop function.
+var stops sync.Map
+
+// stopRunner stops a runner started by startRunner and waits until Run returned.
+func stopRunner(r *Runner) {
+	if f, ok := stops.Load(r); ok {
+		f.(func())()
+	}
+}
+
+// testLog writes the runner's log to t.Log until the runner stopped.
+type testLog struct {
+	t      testing.TB
+	mu     sync.Mutex
+	closed bool
+}
+
+func (l *testLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (l *testLog) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+}
+
+// ---- the test frontend ----
+
+// frontend publishes service requests to route queues and collects the answers from its
+// own reply queue, as the Lua frontend does.
+type frontend struct {
+	t     testing.TB
+	ch    *amqp.Channel
+	queue string
+
+	mu      sync.Mutex
+	answers map[string][]*protocol.Answer
+}
+
+func newFrontend(t testing.TB) *frontend {
+	t.Helper()
+	conn, err := amqp.Dial(rabbit.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &frontend{t: t, ch: ch, queue: "FRNT" + uuid.NewString(), answers: map[string][]*protocol.Answer{}}
+	if _, err := ch.QueueDeclare(f.queue, false, true, true, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := ch.Consume(f.queue, "", true, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for d := range ds {
+			if d.ContentType != protocol.ContentTypeJSON {
+				t.Errorf("answer content type %q, want JSON", d.ContentType)
+			}
+			a := new(protocol.Answer)
+			if err := protocol.DecodeAs(d.ContentType, d.Body, a); err != nil {
+				t.Errorf("undecodable answer: %v: %s", err, d.Body)
+				continue
+			}
+			f.mu.Lock()
+			f.answers[a.RequestID] = append(f.answers[a.RequestID], a)
+			f.mu.Unlock()
+		}
+	}()
+	return f
+}
+
+// service is a GET of uri on host, as the frontend builds it.
+func service(host, method, uri string, body []byte) *protocol.Service {
+	path, args, _ := strings.Cut(uri, "?")
+	return &protocol.Service{
+		Method: method, Host: host, URI: path, Args: args, RequestURI: uri, Scheme: "http",
+		RemoteAddr: "10.1.2.3", ServerProtocol: "HTTP/1.1", ServerPort: "80",
+		Headers: protocol.Headers{"host": {host}, "user-agent": {"test"}}, Body: body, BodyBase64Encoded: true,
+	}
+}
+
+// publish puts svc on queue and returns its request id.
+func (f *frontend) publish(queue string, svc *protocol.Service) string {
+	f.t.Helper()
+	id := uuid.NewString()
+	svc.RequestID, svc.ReplyTo, svc.ReplyQueue = id, id, f.queue
+	protocol.Stamp(svc, "", "")
+	body, err := protocol.Encode(protocol.JSON, svc)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.publishRaw(queue, protocol.ContentTypeJSON, body)
+	return id
+}
+
+func (f *frontend) publishRaw(queue, contentType string, body []byte) {
+	f.t.Helper()
+	err := f.ch.PublishWithContext(context.Background(), "", queue, false, false,
+		amqp.Publishing{ContentType: contentType, Body: body, Expiration: "60000"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// answer waits for the answer to request id.
+func (f *frontend) answer(id string, within time.Duration) *protocol.Answer {
+	f.t.Helper()
+	var a *protocol.Answer
+	waitFor(f.t, within, "answer to "+id, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if as := f.answers[id]; len(as) > 0 {
+			a = as[0]
+			return true
+		}
+		return false
+	})
+	return a
+}
+
+// do sends one request and waits for its answer.
+func (f *frontend) do(queue string, svc *protocol.Service) *protocol.Answer {
+	f.t.Helper()
+	return f.answer(f.publish(queue, svc), 20*time.Second)
+}
+
+// header returns the values of answer header name (any case), in order.
+func header(a *protocol.Answer, name string) []string {
+	var vs []string
+	for _, h := range a.Answer.Headers {
+		if strings.EqualFold(h[0], name) {
+			vs = append(vs, h[1])
+		}
+	}
+	return vs
+}
+
+// metricsText fetches the runner's /metrics.
+func metricsText(t testing.TB, r *Runner) string {
+	t.Helper()
+	resp, err := http.Get("http://" + r.HealthAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
