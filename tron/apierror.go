@@ -14,7 +14,9 @@ type apiError struct {
 	Msg    string
 }
 
-func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Msg) }
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Msg)
+}
 
 func newAPIError(status int, format string, args ...any) *apiError {
 	return &apiError{Status: status, Msg: fmt.Sprintf(format, args...)}

@@ -9,14 +9,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/funcatron/funcatron/bundles"
 )
 
-// Operation is one operation of a bundle: a method and path of its manifest.
-type Operation struct {
-	Method      string `json:"method"`
-	Path        string `json:"path"`
-	OperationID string `json:"operationId"`
-}
+// Operation is one operation of a bundle: a method on a path template, with its operationId.
+type Operation = bundles.Operation
 
 // BundleInfo is what validation tells about a bundle.
 type BundleInfo struct {

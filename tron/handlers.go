@@ -33,7 +33,7 @@ type addFuncResult struct {
 }
 
 func (t *Tron) postAddFunc(ctx *fasthttp.RequestCtx) {
-	m, created, err := t.addBundle(ctx, ctx.PostBody())
+	m, created, err := t.addBundle(t.runCtx, ctx.PostBody())
 	if err != nil {
 		t.writeErr(ctx, err, "accepted", false)
 		return
@@ -50,7 +50,7 @@ func (t *Tron) postEnable(ctx *fasthttp.RequestCtx) {
 		t.writeErr(ctx, err, "success", false)
 		return
 	}
-	res, err := t.enable(ctx, req)
+	res, err := t.enable(t.runCtx, req)
 	if err != nil {
 		t.writeErr(ctx, err, "success", false)
 		return
@@ -66,7 +66,7 @@ func (t *Tron) postDisable(ctx *fasthttp.RequestCtx) {
 		t.writeErr(ctx, err, "success", false)
 		return
 	}
-	res, err := t.disable(ctx, req.SHA)
+	res, err := t.disable(t.runCtx, req.SHA)
 	if err != nil {
 		t.writeErr(ctx, err, "success", false)
 		return
@@ -92,7 +92,7 @@ func (t *Tron) postStats(ctx *fasthttp.RequestCtx) {
 		t.writeErr(ctx, err, "accepted", false)
 		return
 	}
-	msg, err := t.setStatsd(ctx, req)
+	msg, err := t.setStatsd(t.runCtx, req)
 	if err != nil {
 		t.writeErr(ctx, err, "accepted", false)
 		return
@@ -143,7 +143,7 @@ func (t *Tron) deleteBundleHandler(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, http.StatusNotFound, "no Func bundle with sha "+sha)
 		return
 	}
-	if err := t.deleteBundle(ctx, sha); err != nil {
+	if err := t.deleteBundle(t.runCtx, sha); err != nil {
 		t.writeErr(ctx, err)
 		return
 	}

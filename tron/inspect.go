@@ -2,9 +2,18 @@
 
 package tron
 
-import "errors"
+import "github.com/funcatron/funcatron/bundles"
 
-// inspectBundle is the default Inspector.
-func inspectBundle(data []byte) (*BundleInfo, error) {
-	return nil, errors.New("bundle validation not wired yet")
+// inspector is the default Inspector: bundles.Open with the given limits. Its errors are
+// *bundles.InvalidError, whose text names the problem without internals.
+func inspector(lim bundles.Limits) Inspector {
+	return func(data []byte) (*BundleInfo, error) {
+		b, err := bundles.Open(data, lim)
+		if err != nil {
+			return nil, err
+		}
+		return &BundleInfo{
+			Kind: string(b.Kind), Host: b.Host, BasePath: b.BasePath, Operations: b.Operations, Manifest: b.Manifest,
+		}, nil
+	}
 }

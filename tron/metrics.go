@@ -49,6 +49,10 @@ func newMetrics(t *Tron) *metrics {
 	routes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "funcatron_tron_enabled_routes", Help: "Enabled bundles, each one route.",
 	}, func() float64 { return float64(t.countEnabled()) })
+	for _, typ := range []string{"runner", "frontend"} {
+		m.nodes.WithLabelValues(typ).Set(0)
+		m.lost.WithLabelValues(typ)
+	}
 	m.reg.MustRegister(m.nodes, m.lost, m.msgIn, m.msgOut, m.enable, m.undecodable, bundles, routes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/bus"
 	"github.com/funcatron/funcatron/internal/protocol"
 )
@@ -42,6 +43,9 @@ type Options struct {
 	// MaxBundleBytes bounds an uploaded bundle, in bytes; a larger upload gets 413.
 	// Default 256 MiB.
 	MaxBundleBytes int
+	// MaxUnpackedBytes bounds what an uploaded bundle may unpack to, in bytes; a larger one
+	// is refused (400). Default 1 GiB.
+	MaxUnpackedBytes int64
 	// EnableWait is how long POST /api/v1/enable waits for the first runner's ack before it
 	// answers 202. Default 10s.
 	EnableWait time.Duration
@@ -71,6 +75,7 @@ const (
 	DefaultListen          = "127.0.0.1:3000"
 	DefaultDataDir         = "./data/tron"
 	DefaultMaxBundleBytes  = 256 << 20
+	DefaultMaxUnpacked     = 1 << 30
 	DefaultEnableWait      = 10 * time.Second
 	DefaultHeartbeatPeriod = 10 * time.Second
 	DefaultURLTTL          = time.Hour
@@ -81,16 +86,17 @@ const (
 // NewOptions returns the default options.
 func NewOptions() *Options {
 	return &Options{
-		RabbitURL:       DefaultRabbitURL,
-		TronQueue:       protocol.DefaultTronQueue,
-		Listen:          DefaultListen,
-		DataDir:         DefaultDataDir,
-		MaxBundleBytes:  DefaultMaxBundleBytes,
-		EnableWait:      DefaultEnableWait,
-		HeartbeatPeriod: DefaultHeartbeatPeriod,
-		URLTTL:          DefaultURLTTL,
-		Codec:           "edn",
-		EventBuffer:     DefaultEventBuffer,
+		RabbitURL:        DefaultRabbitURL,
+		TronQueue:        protocol.DefaultTronQueue,
+		Listen:           DefaultListen,
+		DataDir:          DefaultDataDir,
+		MaxBundleBytes:   DefaultMaxBundleBytes,
+		MaxUnpackedBytes: DefaultMaxUnpacked,
+		EnableWait:       DefaultEnableWait,
+		HeartbeatPeriod:  DefaultHeartbeatPeriod,
+		URLTTL:           DefaultURLTTL,
+		Codec:            "edn",
+		EventBuffer:      DefaultEventBuffer,
 	}
 }
 
@@ -104,6 +110,7 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the bundle store, the state, the token and the URL-signing key")
 	fs.StringVar(&o.TokenFile, "token-file", o.TokenFile, "file holding the admin bearer token (else $FUNCATRON_TOKEN, else one generated in the data dir)")
 	fs.IntVar(&o.MaxBundleBytes, "max-bundle-bytes", o.MaxBundleBytes, "largest bundle upload accepted, in bytes")
+	fs.Int64Var(&o.MaxUnpackedBytes, "max-unpacked-bytes", o.MaxUnpackedBytes, "most bytes an uploaded bundle may unpack to")
 	fs.DurationVar(&o.EnableWait, "enable-wait", o.EnableWait, "how long an enable call waits for a runner's ack")
 	fs.DurationVar(&o.HeartbeatPeriod, "heartbeat-period", o.HeartbeatPeriod, "nodes' heartbeat period; a node silent for 3 periods is dropped")
 	fs.DurationVar(&o.URLTTL, "url-ttl", o.URLTTL, "validity of signed bundle download URLs (at most 24h)")
@@ -136,6 +143,9 @@ func (o *Options) validate() error {
 	if o.MaxBundleBytes <= 0 {
 		bad("--max-bundle-bytes %d: must be positive", o.MaxBundleBytes)
 	}
+	if o.MaxUnpackedBytes <= 0 {
+		bad("--max-unpacked-bytes %d: must be positive", o.MaxUnpackedBytes)
+	}
 	if o.EnableWait <= 0 {
 		bad("--enable-wait %s: must be positive", o.EnableWait)
 	}
@@ -155,7 +165,7 @@ func (o *Options) validate() error {
 		o.Logger = slog.Default()
 	}
 	if o.Inspect == nil {
-		o.Inspect = inspectBundle
+		o.Inspect = inspector(bundles.Limits{MaxUnpackedBytes: o.MaxUnpackedBytes})
 	}
 	return errors.Join(errs...)
 }

@@ -40,6 +40,9 @@ type Tron struct {
 	baseURL  string // http://<advertise>
 	bus      atomic.Pointer[busRef]
 	ran      atomic.Bool
+	// runCtx is Run's context, set before anything is served: the admin API's operations
+	// run under it (never under fasthttp's RequestCtx, which is recycled after a handler).
+	runCtx context.Context
 
 	// ctl serializes the changes of the enabled set and the messages that announce them, so
 	// every node sees the changes in order. Lock order: ctl, then mu.
@@ -176,6 +179,7 @@ func (t *Tron) Run(ctx context.Context) error {
 		return errors.New("tron: Run called twice")
 	}
 	g, ctx := errgroup.WithContext(ctx)
+	t.runCtx = ctx
 	g.Go(func() error { return t.serveHTTP(ctx) })
 	g.Go(func() error { return t.runBus(ctx) })
 	g.Go(func() error { return t.sweep(ctx) })

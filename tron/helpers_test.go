@@ -1,0 +1,273 @@
+package tron
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/bus"
+	"github.com/funcatron/funcatron/internal/protocol"
+)
+
+const testToken = "test-token-0123456789"
+
+// tWriter sends log lines to t.Log (until the test ends).
+type tWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	w := &tWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// memTron is a Tron on the in-memory bus, running until the test ends.
+type memTron struct {
+	*Tron
+	net  *bus.Memory
+	opts *Options
+}
+
+// startMemTron starts a Tron on a fresh memory network; edit adjusts the options.
+func startMemTron(t *testing.T, edit func(*Options)) *memTron {
+	t.Helper()
+	mem := bus.NewMemory()
+	o := NewOptions()
+	o.DataDir = t.TempDir()
+	o.Listen = "127.0.0.1:0"
+	o.Token = testToken
+	o.EnableWait = 2 * time.Second
+	o.Logger = testLogger(t)
+	o.Bus = mem.Connect(o.TronQueue, "test")
+	if edit != nil {
+		edit(o)
+	}
+	return runTron(t, o, mem)
+}
+
+// runTron runs a Tron with options o until the test ends.
+func runTron(t *testing.T, o *Options, mem *bus.Memory) *memTron {
+	t.Helper()
+	tr, err := New(o)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	waitFor(t, 10*time.Second, "the Tron's bus", func() bool { return tr.getBus() != nil })
+	return &memTron{Tron: tr, net: mem, opts: o}
+}
+
+// api calls the admin API with the test token (or tok when given) and decodes a JSON answer.
+func (tr *Tron) api(t testing.TB, method, path string, body any, tok ...string) (int, map[string]any) {
+	t.Helper()
+	status, raw := tr.apiRaw(t, method, path, body, tok...)
+	var out map[string]any
+	if len(raw) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: answer is not JSON: %v\n%s", method, path, err, raw)
+		}
+	}
+	return status, out
+}
+
+func (tr *Tron) apiRaw(t testing.TB, method, path string, body any, tok ...string) (int, []byte) {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, "http://"+tr.Addr().String()+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := testToken
+	if len(tok) > 0 {
+		token = tok[0]
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading answer: %v", method, path, err)
+	}
+	return resp.StatusCode, raw
+}
+
+// upload posts a bundle and returns its sha.
+func (tr *Tron) upload(t testing.TB, data []byte) string {
+	t.Helper()
+	status, res := tr.api(t, "POST", "/api/v1/add_func", data)
+	if status != 200 {
+		t.Fatalf("add_func = %d %v, want 200", status, res)
+	}
+	return res["sha"].(string)
+}
+
+// makeBundle builds a valid exec bundle serving host and basePath; salt changes its sha.
+func makeBundle(t testing.TB, host, basePath, salt string) []byte {
+	t.Helper()
+	manifest := "swagger: \"2.0\"\ninfo: {title: t, version: \"1.0\"}\n"
+	if host != "" {
+		manifest += "host: " + host + "\n"
+	}
+	manifest += "basePath: " + basePath + "\npaths:\n  /hello:\n    get: {operationId: hello}\n"
+	return makeZip(t, map[string]string{
+		"funcatron.yaml": manifest,
+		"bin/run":        "#!/bin/sh\necho " + salt + "\n",
+	})
+}
+
+func makeZip(t testing.TB, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+		h.SetMode(0o755)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(w, files[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// fakeNode is a runner or frontend on the memory bus: it records what the Tron sends it.
+type fakeNode struct {
+	bus.Bus
+	typ, instance string
+	codec         protocol.Codec
+	tronQueue     string
+	got           map[string]chan bus.Message
+}
+
+var nodeActions = []string{
+	protocol.ActionTronInfo, protocol.ActionAllBundles, protocol.ActionEnable, protocol.ActionDisable,
+	protocol.ActionResendAwake, protocol.ActionRoute, protocol.ActionDie, protocol.ActionSetStatsd,
+}
+
+func newFakeNode(t testing.TB, b bus.Bus, typ, instance string, codec protocol.Codec, tronQueue string) *fakeNode {
+	n := &fakeNode{Bus: b, typ: typ, instance: instance, codec: codec, tronQueue: tronQueue, got: map[string]chan bus.Message{}}
+	for _, a := range nodeActions {
+		ch := make(chan bus.Message, 100)
+		n.got[a] = ch
+		b.OnType(a, func(_ context.Context, m bus.Message) { ch <- m })
+	}
+	t.Cleanup(func() { b.Close() })
+	return n
+}
+
+// memNode connects a fake node to a memory network.
+func (m *memTron) node(t testing.TB, typ, inbox, instance string, codec protocol.Codec) *fakeNode {
+	return newFakeNode(t, m.net.Connect(inbox, "fake-1.0"), typ, instance, codec, m.opts.TronQueue)
+}
+
+func (n *fakeNode) tell(t testing.TB, m protocol.Message) {
+	t.Helper()
+	r, err := n.Send(context.Background(), m, bus.Destination{Queue: n.tronQueue, Codec: n.codec, Persistent: true})
+	if err != nil {
+		t.Fatalf("%s sending %T: %v", n.Inbox(), m, err)
+	}
+	r.Close()
+}
+
+func (n *fakeNode) awake(t testing.TB) {
+	t.Helper()
+	n.tell(t, &protocol.Awake{Type: n.typ, InstanceID: n.instance})
+}
+
+func (n *fakeNode) heartbeat(t testing.TB) {
+	t.Helper()
+	n.tell(t, &protocol.Heartbeat{Type: n.typ})
+}
+
+func (n *fakeNode) ack(t testing.TB, m bus.Message, status, errText string) {
+	t.Helper()
+	n.tell(t, &protocol.Ack{AckID: m.UUID, Status: status, Error: errText})
+}
+
+// expect returns the next message of action the node got, failing after a deadline.
+func (n *fakeNode) expect(t testing.TB, action string) bus.Message {
+	t.Helper()
+	select {
+	case m := <-n.got[action]:
+		return m
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: no %s message within 10s", n.Inbox(), action)
+	}
+	return bus.Message{}
+}
+
+// pending is how many messages of action the node got and nobody took yet.
+func (n *fakeNode) pending(action string) int { return len(n.got[action]) }
+
+func fmtRoutes(rs []protocol.RouteEntry) string {
+	var b strings.Builder
+	for _, r := range rs {
+		fmt.Fprintf(&b, "[%s %s %s %.8s] ", r.Host, r.Path, r.Queue, r.SHA)
+	}
+	return b.String()
+}
