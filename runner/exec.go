@@ -64,7 +64,7 @@ func startHTTP(cfg *execConfig, env execEnv) (*httpInstance, error) {
 		sem: make(chan struct{}, cfg.Concurrency), home: home, sockDir: sockDir,
 		changed: make(chan struct{}), cancel: cancel,
 	}
-	first := make(chan error, cfg.Workers)
+	first := make(chan workerErr, cfg.Workers)
 	for i := range cfg.Workers {
 		w := newWorker(h, i, filepath.Join(sockDir, fmt.Sprintf("w%d.sock", i)))
 		h.workers = append(h.workers, w)
@@ -74,15 +74,15 @@ func startHTTP(cfg *execConfig, env execEnv) (*httpInstance, error) {
 			w.supervise(ctx, first)
 		}()
 	}
-	var errs []error
+	var failed *workerErr
 	for range cfg.Workers {
-		if err := <-first; err != nil {
-			errs = append(errs, err)
+		if we := <-first; we.err != nil && failed == nil {
+			failed = &we
 		}
 	}
-	if len(errs) > 0 {
+	if failed != nil {
 		h.stop(context.Background())
-		return nil, fmt.Errorf("bundle process %w", errs[0])
+		return nil, fmt.Errorf("bundle worker %d: %w", failed.id, failed.err)
 	}
 	return h, nil
 }

@@ -237,7 +237,7 @@ func newTron(t testing.TB) *tron {
 // upload makes a bundle downloadable under its sha (or under sha, when given).
 func (tr *tron) upload(b []byte, sha ...string) string {
 	s := shaOf(b)
-	if len(sha) > 0 {
+	if len(sha) > 0 && sha[0] != "" {
 		s = sha[0]
 	}
 	tr.mu.Lock()

@@ -24,6 +24,9 @@ import (
 	"github.com/funcatron/funcatron/internal/version"
 )
 
+// requeuePause is the wait before a request whose answer was not confirmed is requeued.
+const requeuePause = 100 * time.Millisecond
+
 // errNoReplyQueue: a service request without reply-queue cannot be answered.
 var errNoReplyQueue = errors.New("the request has no reply-queue")
 
@@ -128,6 +131,8 @@ func (r *Runner) publishAnswer(queue string, ans *protocol.Answer) amqpbus.Outco
 	if err := r.broker.publish(ctx, queue, body); err != nil {
 		r.metrics.unsettled.Inc()
 		r.log.Warn("answer not confirmed; requeueing its request", "reply_queue", queue, "err", err)
+		// A short pause, so a broker that keeps refusing is not asked in a tight loop.
+		sleepCtx(ctx, requeuePause)
 		return amqpbus.Requeue
 	}
 	return amqpbus.Ack

@@ -65,7 +65,7 @@ const maxBodyBytes = 64 << 20
 // supervise keeps the worker's process running until ctx ends, then stops it. The outcome
 // of the first start (nil once ready) goes to first; a first start that fails ends
 // supervise, since the enable it belongs to fails.
-func (w *worker) supervise(ctx context.Context, first chan<- error) {
+func (w *worker) supervise(ctx context.Context, first chan<- workerErr) {
 	backoff := minBackoff
 	for {
 		p, err := w.start()
@@ -73,7 +73,7 @@ func (w *worker) supervise(ctx context.Context, first chan<- error) {
 			err = w.waitReady(ctx, p)
 		}
 		if first != nil {
-			first <- err
+			first <- workerErr{w.id, err}
 			first = nil
 			if err != nil {
 				if p != nil {
@@ -121,6 +121,12 @@ func (w *worker) wait(ctx context.Context, p *proc) error {
 func (w *worker) setReady(v bool) {
 	w.ready.Store(v)
 	w.inst.readinessChanged()
+}
+
+// workerErr is the outcome of a worker's first start.
+type workerErr struct {
+	id  int
+	err error
 }
 
 // proc is a started process; exited is closed after Wait returned, with err its result.
@@ -175,7 +181,7 @@ func (w *worker) waitReady(ctx context.Context, p *proc) error {
 			return exitProblem(p)
 		default:
 		}
-		ok, why := w.probe(cfg.Health, deadline)
+		ok, why := w.probe(cfg.Health)
 		if ok {
 			return nil
 		}
@@ -205,7 +211,7 @@ func exitProblem(p *proc) error {
 }
 
 // probe checks readiness once; why says what is missing.
-func (w *worker) probe(health string, deadline time.Time) (ok bool, why string) {
+func (w *worker) probe(health string) (ok bool, why string) {
 	c, err := net.DialTimeout("unix", w.sock, 200*time.Millisecond)
 	if err != nil {
 		return false, ""
@@ -219,20 +225,13 @@ func (w *worker) probe(health string, deadline time.Time) (ok bool, why string) 
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(health)
 	req.Header.SetHost("localhost")
-	if err := w.client.DoDeadline(req, resp, minTime(deadline, time.Now().Add(time.Second))); err != nil {
+	if err := w.client.DoTimeout(req, resp, time.Second); err != nil {
 		return false, fmt.Sprintf("health check %s failed: %v", health, err)
 	}
 	if s := resp.StatusCode(); s < 200 || s > 299 {
 		return false, fmt.Sprintf("health check %s answered %d", health, s)
 	}
 	return true, ""
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // sleepCtx waits d or until ctx ends; it reports whether the whole d passed.

@@ -22,7 +22,7 @@ import (
 func main() {
 	switch os.Getenv("START") {
 	case "never":
-		select {}
+		time.Sleep(time.Hour)
 	case "exit":
 		fmt.Fprintln(os.Stderr, "fn: refusing to start")
 		os.Exit(3)
@@ -38,7 +38,7 @@ func main() {
 	go func() {
 		<-term
 		if os.Getenv("IGNORE_TERM") == "1" {
-			select {}
+			time.Sleep(time.Hour)
 		}
 		srv.Close()
 	}()
@@ -70,7 +70,7 @@ func mux() *http.ServeMux {
 		})
 	})
 	m.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { os.Exit(7) })
-	m.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) { select {} })
+	m.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) { time.Sleep(time.Hour) })
 	m.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
 		time.Sleep(time.Duration(ms) * time.Millisecond)

@@ -1,0 +1,301 @@
+package runner
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/funcatron/funcatron/internal/protocol"
+)
+
+// TestEnableFailures: every way an enable can fail is acked `error` with a reason, and
+// leaves the runner serving what it served.
+func TestEnableFailures(t *testing.T) {
+	t.Parallel()
+	tr := newTron(t)
+	r := startRunner(t, tr)
+	host := uniq(t) + ".example"
+	good := fnBundle(t, host, "/good")
+	noManifest := makeBundleWithout(t)
+	cases := []struct {
+		name, path string
+		bundle     []byte
+		sha        string // served under this sha instead of the bundle's own
+		want       string
+	}{
+		{"not a zip", "/a", []byte("hello, not a zip"), "", "invalid bundle"},
+		{"no manifest", "/b", noManifest, "", "manifest"},
+		{"sha mismatch", "/c", good, strings.Repeat("ab", 32), "sha"},
+		{"not downloadable", "/d", nil, strings.Repeat("cd", 32), "HTTP 404"},
+		{"exits at start", "/e", fnBundle(t, host, "/e", "env: {START: exit}"), "", "exited during start-up"},
+		{"never listens", "/f", fnBundle(t, host, "/f", "env: {START: never}", "start-timeout: 1s"), "", "not ready within 1s"},
+		{"unhealthy", "/g", fnBundle(t, host, "/g", "env: {START: unhealthy}", "health: /health", "start-timeout: 1s"), "", "answered 500"},
+	}
+	for _, c := range cases {
+		sha := c.sha
+		if c.bundle != nil {
+			sha = tr.upload(c.bundle, c.sha)
+		}
+		ack := tr.ack(tr.enable(r.Inbox(), sha, host, c.path, nil), 20*time.Second)
+		if ack.Status != protocol.AckError || !strings.Contains(ack.Error, c.want) {
+			t.Errorf("%s: ack %s %q, want error containing %q", c.name, ack.Status, ack.Error, c.want)
+		}
+	}
+	// The runner still works.
+	tr.enableOK(r.Inbox(), tr.upload(good), host, "/good", nil)
+	fe := newFrontend(t)
+	if a := fe.do(protocol.RouteQueue(host, "/good"), service(host, "GET", "/good/hello/x", nil)); a.Answer.Status != 200 {
+		t.Errorf("after failed enables: %d %s", a.Answer.Status, a.Answer.Body)
+	}
+}
+
+// makeBundleWithout is a zip with a program and no manifest.
+func makeBundleWithout(t *testing.T) []byte {
+	b := makeBundle(t, "x", file{"bin/fn", []byte("#!/bin/sh\n"), 0o755})
+	// Rename the manifest inside the archive: same length, so offsets stay valid.
+	return []byte(strings.ReplaceAll(string(b), "funcatron.yaml", "funcatron.xxxx"))
+}
+
+// TestCrashHangMalformed: a process that crashes gives 502 and is restarted; one that
+// hangs gives 504 within the bundle's timeout; a message that is not a service request is
+// dead-lettered, counted, and the runner keeps serving.
+func TestCrashHangMalformed(t *testing.T) {
+	t.Parallel()
+	tr := newTron(t)
+	r := startRunner(t, tr)
+	host, path := uniq(t)+".example", "/fail"
+	sha := tr.upload(fnBundle(t, host, path, "workers: 1", "timeout: 1s"))
+	tr.enableOK(r.Inbox(), sha, host, path, nil)
+	queue := protocol.RouteQueue(host, path)
+	fe := newFrontend(t)
+
+	a := fe.do(queue, service(host, "GET", path+"/crash", nil))
+	if a.Answer.Status != 502 || !strings.Contains(string(a.Answer.Body), `"error"`) {
+		t.Errorf("crash: %d %s", a.Answer.Status, a.Answer.Body)
+	}
+	checkNoInternals(t, a)
+	// The worker comes back.
+	waitFor(t, 10*time.Second, "the restarted worker to answer", func() bool {
+		return fe.do(queue, service(host, "GET", path+"/pid", nil)).Answer.Status == 200
+	})
+	if m := metricsText(t, r); !strings.Contains(m, `funcatron_runner_process_restarts_total{queue="`+queue+`"} 1`) {
+		t.Errorf("restart not counted:\n%s", grep(m, "restarts"))
+	}
+
+	start := time.Now()
+	a = fe.do(queue, service(host, "GET", path+"/hang", nil))
+	if took := time.Since(start); a.Answer.Status != 504 || took > 5*time.Second {
+		t.Errorf("hang: %d after %s: %s", a.Answer.Status, took, a.Answer.Body)
+	}
+	checkNoInternals(t, a)
+
+	// Malformed messages go to funcatron.dead; the runner goes on.
+	dead := deadLetters(t, queue)
+	fe.publishRaw(queue, protocol.ContentTypeJSON, []byte("{not json"))
+	fe.publishRaw(queue, protocol.ContentTypeEDN, []byte(`{:action "service" :method 12`))
+	fe.publishRaw(queue, protocol.ContentTypeJSON, []byte(`{"action":"service","method":"GET","uri":"/fail/pid"}`)) // no reply-queue
+	waitFor(t, 10*time.Second, "3 dead letters", func() bool { return dead() == 3 })
+	if a := fe.do(queue, service(host, "GET", path+"/pid", nil)); a.Answer.Status != 200 {
+		t.Errorf("after malformed messages: %d", a.Answer.Status)
+	}
+	if m := metricsText(t, r); !strings.Contains(m, "funcatron_runner_undecodable_total 3") {
+		t.Errorf("undecodable not counted:\n%s", grep(m, "undecodable"))
+	}
+	// The 502 and 504 are counted as errors in the heartbeat stats.
+	waitFor(t, 15*time.Second, "heartbeat stats with 2 errors", func() bool {
+		var errs int64
+		for _, m := range tr.all() {
+			if hb, ok := m.(*protocol.Heartbeat); ok && hb.From == r.Inbox() {
+				errs += hb.Stats[queue].Errors
+			}
+		}
+		return errs >= 5 // 502, 504 and the three dead letters
+	})
+}
+
+// checkNoInternals: an error answer is JSON {"error": ...} naming no path or process detail.
+func checkNoInternals(t *testing.T, a *protocol.Answer) {
+	t.Helper()
+	var body map[string]string
+	if err := json.Unmarshal(a.Answer.Body, &body); err != nil || len(body) != 1 || body["error"] == "" {
+		t.Errorf("error body %s is not {\"error\": ...}", a.Answer.Body)
+	}
+	for _, bad := range []string{"/tmp", "/", "exit status", "goroutine", "sock"} {
+		if bad != "/" && strings.Contains(body["error"], bad) {
+			t.Errorf("error body leaks %q: %s", bad, a.Answer.Body)
+		}
+	}
+}
+
+func grep(text, word string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, word) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// deadLetters binds a fresh queue to funcatron.dead and counts what arrives there from
+// route queue queue.
+func deadLetters(t *testing.T, queue string) func() int {
+	t.Helper()
+	conn, err := amqp.Dial(rabbit.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, _ := conn.Channel()
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind(q.Name, "", protocol.DeadLetterExchange, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := ch.Consume(q.Name, "", true, true, false, false, nil)
+	var mu sync.Mutex
+	n := 0
+	go func() {
+		for d := range ds {
+			if d.RoutingKey == queue {
+				mu.Lock()
+				n++
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
+	}
+}
+
+// TestTwoRunnersShareWork: two runners on one route queue both get requests.
+func TestTwoRunnersShareWork(t *testing.T) {
+	t.Parallel()
+	tr := newTron(t)
+	r1, r2 := startRunner(t, tr), startRunner(t, tr)
+	host, path := uniq(t)+".example", "/shared"
+	sha := tr.upload(fnBundle(t, host, path, "workers: 1", "concurrency: 2"))
+	tr.enableOK(r1.Inbox(), sha, host, path, nil)
+	tr.enableOK(r2.Inbox(), sha, host, path, nil)
+	if n := tr.downloads.Load(); n != 2 {
+		t.Errorf("%d downloads for two runners, want 2", n)
+	}
+	queue := protocol.RouteQueue(host, path)
+	fe := newFrontend(t)
+	ids := make([]string, 12)
+	for i := range ids {
+		ids[i] = fe.publish(queue, service(host, "GET", path+"/slow?ms=100", nil))
+	}
+	pids := map[string]bool{}
+	for _, id := range ids {
+		a := fe.answer(id, 20*time.Second)
+		if a.Answer.Status != 200 {
+			t.Fatalf("status %d", a.Answer.Status)
+		}
+		f := strings.Fields(string(a.Answer.Body))
+		pids[f[len(f)-1]] = true
+	}
+	if len(pids) != 2 {
+		t.Errorf("answers came from %d processes, want 2 (one per runner)", len(pids))
+	}
+	for _, r := range []*Runner{r1, r2} {
+		if m := metricsText(t, r); !strings.Contains(m, `funcatron_runner_requests_total{queue="`+queue+`",status="200"}`) {
+			t.Errorf("runner %s served nothing:\n%s", r.Inbox(), grep(m, "requests_total"))
+		}
+	}
+}
+
+// TestAnswerBeforeAck: while the answer cannot be published (the broker refuses it), the
+// request is not acked: it is requeued and tried again, and once the answer goes through
+// the request is acked and leaves the queue.
+func TestAnswerBeforeAck(t *testing.T) {
+	t.Parallel()
+	tr := newTron(t)
+	r := startRunner(t, tr)
+	host, path := uniq(t)+".example", "/ack"
+	sha := tr.upload(fnBundle(t, host, path))
+	tr.enableOK(r.Inbox(), sha, host, path, nil)
+	queue := protocol.RouteQueue(host, path)
+
+	conn, err := amqp.Dial(rabbit.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, _ := conn.Channel()
+	// A reply queue that refuses every message: the broker nacks the answer's publish.
+	reply := "FRNT-refusing-" + uniq(t)
+	if _, err := ch.QueueDeclare(reply, false, false, false, false,
+		amqp.Table{"x-max-length": int64(0), "x-overflow": "reject-publish"}); err != nil {
+		t.Fatal(err)
+	}
+	fe := newFrontend(t)
+	svc := service(host, "GET", path+"/pid", nil)
+	svc.RequestID, svc.ReplyTo, svc.ReplyQueue = "req-refused", "req-refused", reply
+	body, _ := protocol.Encode(protocol.JSON, protocol.Stamp(svc, "", ""))
+	fe.publishRaw(queue, protocol.ContentTypeJSON, body)
+	waitFor(t, 10*time.Second, "answers refused by the broker", func() bool {
+		return metricValue(metricsText(t, r), "funcatron_runner_answers_unpublished_total") >= 2
+	})
+	// The request is still held (unacked or back in the queue).
+	if q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	} else if q.Messages+consumerHeld(t, r) == 0 {
+		t.Errorf("the request left the queue although its answer was never published")
+	}
+	// Make the reply queue accept: the next try goes through, and the request is acked.
+	if _, err := ch.QueueDelete(reply, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(reply, false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	var got amqp.Delivery
+	waitFor(t, 10*time.Second, "the answer in the reply queue", func() bool {
+		d, ok, _ := ch.Get(reply, true)
+		got = d
+		return ok
+	})
+	var ans protocol.Answer
+	if err := protocol.DecodeAs(got.ContentType, got.Body, &ans); err != nil || ans.RequestID != "req-refused" || ans.Answer.Status != 200 {
+		t.Errorf("answer %+v (%v)", ans, err)
+	}
+	waitFor(t, 10*time.Second, "the request to be acked", func() bool {
+		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		return err == nil && q.Messages == 0 && consumerHeld(t, r) == 0
+	})
+	ch.QueueDelete(reply, false, false, false)
+}
+
+// consumerHeld is the number of requests the runner has in flight on all routes.
+func consumerHeld(t *testing.T, r *Runner) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, rt := range r.routes {
+		n += int(rt.stats.inflight.Load())
+	}
+	return n
+}
+
+// metricValue reads one unlabelled metric from Prometheus text.
+func metricValue(text, name string) float64 {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, name+" ") {
+			var v float64
+			fmt.Sscan(strings.TrimPrefix(l, name+" "), &v)
+			return v
+		}
+	}
+	return 0
+}
