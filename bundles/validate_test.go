@@ -2,7 +2,7 @@ package bundles
 
 import (
 	"archive/zip"
-	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -52,6 +52,12 @@ func TestOpenRefuses(t *testing.T) {
 		{"json syntax", func(t testing.TB) []byte {
 			return withManifest(t, "funcatron.json", "{\n  \"swagger\": \"2.0\",\n  \"paths\": {,}\n}")
 		}, Limits{}, "funcatron.json: line 3: invalid character ',' looking for beginning of object key string"},
+		{"json duplicate operationId has a line", func(t testing.TB) []byte {
+			return withManifest(t, "funcatron.json", "{\"swagger\": \"2.0\",\n \"paths\": {\n  \"/a\": {\"get\": {\"operationId\": \"x\"}},\n  \"/b\": {\"get\": {\"operationId\": \"x\"}}\n}}")
+		}, Limits{}, `funcatron.json: line 4: operationId "x" is used by both GET /a and GET /b`},
+		{"manifest too large", zipOf(zentry{name: "funcatron.yaml", body: "swagger: '2.0'\n#" + strings.Repeat("x", 8<<20),
+			raw: func(*zip.FileHeader) {}}), Limits{},
+			"funcatron.yaml: larger than 8388608 bytes"},
 		{"manifest is a list", yaml("- swagger\n- paths\n"), Limits{},
 			"funcatron.yaml: line 1: the manifest is not a mapping (a Swagger or OpenAPI document)"},
 		{"manifest is empty", yaml(""), Limits{},
@@ -200,9 +206,9 @@ func TestOpenRefuses(t *testing.T) {
 // randomText returns n bytes that do not compress.
 func randomText(n int) string {
 	r := rand.New(rand.NewPCG(1, 2))
-	var b bytes.Buffer
-	for b.Len() < n {
-		b.WriteByte(byte(r.Uint32()))
+	b := make([]byte, n+8)
+	for i := 0; i < n; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], r.Uint64())
 	}
-	return b.String()
+	return string(b[:n])
 }
