@@ -38,6 +38,7 @@ local sleep      = ngx.sleep
 local timer_at   = ngx.timer.at
 local exiting    = ngx.worker.exiting
 local type       = type
+local pcall      = pcall
 local ipairs     = ipairs
 local tostring   = tostring
 local floor      = math.floor

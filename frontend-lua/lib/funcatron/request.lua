@@ -20,6 +20,7 @@ local frontend = require "funcatron.frontend"
 local stomp    = require "funcatron.stomp"
 local message  = require "funcatron.message"
 local config   = require "funcatron.config"
+local answer   = require "funcatron.answer"
 local cjson    = require "cjson.safe"
 
 local ngx            = ngx
@@ -35,7 +36,6 @@ local req_body_file  = ngx.req.get_body_file
 local req_headers    = ngx.req.get_headers
 local req_uri_args   = ngx.req.get_uri_args
 local type           = type
-local next           = next
 local pcall          = pcall
 local tostring       = tostring
 local floor          = math.floor
@@ -50,13 +50,6 @@ local MAX_ARGS         = 200
 local POOL_SIZE        = 64     -- pooled STOMP connections per worker
 local POOL_BACKLOG     = 1024   -- requests queued for a pooled connection beyond that
 local POOL_IDLE_MS     = 60000
-
--- headers of an answer we do not copy: nginx sets them itself
-local SKIP_HEADERS = {
-    ["content-length"] = true, ["transfer-encoding"] = true, ["connection"] = true,
-    ["keep-alive"] = true, ["upgrade"] = true, ["trailer"] = true,
-}
-
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -174,81 +167,11 @@ local function publish(c, queue, payload, expiration_ms, request_id)
 end
 
 
-local function valid_header(pair)
-    if type(pair) ~= "table" then
-        return false
-    end
-    local name, value = pair[1], pair[2]
-    if type(value) == "number" then
-        value = tostring(value)
-    end
-    return type(name) == "string" and type(value) == "string"
-        and find(name, "^[!#$%%&'*+%-.^_`|~%w]+$") ~= nil
-        and not find(value, "[\r\n%z]")
-end
-
-
--- check_answer validates an answer and returns status, headers, body (decoded) or nil, why.
-local function check_answer(a)
-    if type(a) ~= "table" then
-        return nil, "answer is not an object"
-    end
-    local status = a.status
-    if type(status) ~= "number" or status ~= floor(status) or status < 200 or status > 599 then
-        return nil, "answer status " .. tostring(status) .. " is not an HTTP status"
-    end
-    local headers = a.headers
-    if headers == nil or headers == cjson.null then
-        headers = {}
-    end
-    if type(headers) ~= "table" then
-        return nil, "answer headers are not a list of pairs"
-    end
-    local n = #headers
-    if n == 0 and next(headers) ~= nil then
-        return nil, "answer headers are not a list of pairs"
-    end
-    for i = 1, n do
-        if not valid_header(headers[i]) then
-            return nil, "answer header " .. i .. " is not a valid [name, value] pair"
-        end
-    end
-    local body = a.body
-    if body == nil or body == cjson.null or body == "" then
-        body = ""
-    elseif type(body) ~= "string" then
-        return nil, "answer body is not base64 text"
-    else
-        body = decode_base64(body)
-        if not body then
-            return nil, "answer body is not valid base64"
-        end
-    end
-    return status, headers, body
-end
-
-
 local function write_answer(status, headers, body)
     ngx.status = status
-    local out = {}
-    local order = {}
-    for i = 1, #headers do
-        local name, value = headers[i][1], tostring(headers[i][2])
-        local key = lower(name)
-        if not SKIP_HEADERS[key] then
-            local cur = out[key]
-            if cur == nil then
-                out[key] = value
-                order[#order + 1] = name
-            elseif type(cur) == "table" then
-                cur[#cur + 1] = value
-            else
-                out[key] = { cur, value }
-            end
-        end
-    end
-    for i = 1, #order do
-        ngx.header[order[i]] = out[lower(order[i])]
+    local names, values = answer.group(headers)
+    for i = 1, #names do
+        ngx.header[names[i]] = values[lower(names[i])]
     end
     ngx.header["Content-Length"] = #body
     if #body > 0 then
@@ -259,7 +182,7 @@ end
 
 
 -- exchange registers the waiter, publishes and waits. Returns true, answer (any value the
--- runner sent; check_answer judges it) or false, status, message. Every path through here
+-- runner sent; answer.check judges it) or false, status, message. Every path through here
 -- leaves the registry without this request.
 local function exchange(c, w, route, payload, request_id)
     local deadline = now() + c.timeout
@@ -284,17 +207,17 @@ local function exchange(c, w, route, payload, request_id)
     if remaining < 0.001 then
         remaining = 0.001
     end
-    local wok, answer, werr = pcall(w.wait, w, request_id, remaining)
+    local wok, got, werr = pcall(w.wait, w, request_id, remaining)
     if not wok then
         w:remove(request_id)
-        return false, 500, "waiting crashed: " .. tostring(answer)
+        return false, 500, "waiting crashed: " .. tostring(got)
     end
-    if answer == nil then
+    if got == nil then
         frontend.queue_forget(route.queue) -- was it deleted? the next request will probe
         return false, 504, "no answer from the function within " .. c.timeout .. " s (" ..
             tostring(werr) .. ")"
     end
-    return true, answer
+    return true, got
 end
 
 
@@ -334,12 +257,12 @@ function _M.handle()
         return fail(500, "could not encode the request")
     end
 
-    local ok, answer, msg = exchange(c, frontend.waiters(), route, payload, request_id)
+    local ok, reply, msg = exchange(c, frontend.waiters(), route, payload, request_id)
     if not ok then
-        log(answer == 504 and WARN or ERR, "funcatron: ", request_id, ": ", msg)
-        return fail(answer, msg)
+        log(reply == 504 and WARN or ERR, "funcatron: ", request_id, ": ", msg)
+        return fail(reply, msg)
     end
-    local code, hdrs, data = check_answer(answer)
+    local code, hdrs, data = answer.check(reply, decode_base64, cjson.null)
     if not code then
         log(ERR, "funcatron: ", request_id, ": malformed answer: ", hdrs)
         return fail(502, "malformed answer from the function: " .. hdrs)

@@ -17,6 +17,7 @@
 --
 -- Error contract: misuse raises; I/O failure returns nil, err; a broker ERROR frame returns
 -- false, message (never success).
+local ngx          = ngx -- nil under plain Lua (the specs): only the client needs it
 local type         = type
 local pairs        = pairs
 local tostring     = tostring

@@ -1,0 +1,108 @@
+-- Specs for funcatron.answer: which answers are well-formed, and how header pairs reach nginx.
+local answer = require "funcatron.answer"
+
+local NULL = setmetatable({}, { __tostring = function() return "null" end }) -- like cjson.null
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+-- decode64 is a strict standard base64 decoder (ngx.decode_base64 in nginx).
+local function decode64(s)
+    if #s % 4 ~= 0 or s:find("[^%w%+/=]") or s:find("=[^=]") then
+        return nil
+    end
+    local out = {}
+    for i = 1, #s, 4 do
+        local n, pad = 0, 0
+        for j = i, i + 3 do
+            local c = s:sub(j, j)
+            local v = B64:find(c, 1, true)
+            if c == "=" then
+                pad, v = pad + 1, 1
+            elseif not v then
+                return nil
+            end
+            n = n * 64 + (v - 1)
+        end
+        local bytes = string.char(math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+        out[#out + 1] = bytes:sub(1, 3 - pad)
+    end
+    return table.concat(out)
+end
+
+
+local function check(a)
+    return answer.check(a, decode64, NULL)
+end
+
+
+describe("check", function()
+    it("accepts status, header pairs and a base64 body", function()
+        local status, headers, body = check({
+            status = 201,
+            headers = { { "Content-Type", "text/plain" }, { "Set-Cookie", "a=1" }, { "Set-Cookie", "b=2" } },
+            body = "aGVsbG8=",
+        })
+        assert.are.equal(201, status)
+        assert.are.equal(3, #headers)
+        assert.are.equal("hello", body)
+    end)
+
+    it("accepts absent or null headers and body", function()
+        local status, headers, body = check({ status = 204 })
+        assert.are.same({ 204, {}, "" }, { status, headers, body })
+        status, headers, body = check({ status = 200, headers = NULL, body = NULL })
+        assert.are.same({ 200, {}, "" }, { status, headers, body })
+    end)
+
+    it("accepts numeric header values", function()
+        assert.are.equal(200, (check({ status = 200, headers = { { "X-N", 5 } } })))
+    end)
+
+    local bad = {
+        { "not a table", "not an object" },
+        { false, "not an object" },
+        { { headers = {} }, "status" },
+        { { status = "200" }, "status" },
+        { { status = 99 }, "status" },
+        { { status = 600 }, "status" },
+        { { status = 200.5 }, "status" },
+        { { status = 200, headers = { ["content-type"] = "text/plain" } }, "pairs" },
+        { { status = 200, headers = "x" }, "pairs" },
+        { { status = 200, headers = { { "X" } } }, "header 1" },
+        { { status = 200, headers = { { "Bad Name", "v" } } }, "header 1" },
+        { { status = 200, headers = { { "X", "a\r\nInjected: 1" } } }, "header 1" },
+        { { status = 200, headers = { { "X", "ok" }, "oops" } }, "header 2" },
+        { { status = 200, body = "*not base64*" }, "base64" },
+        { { status = 200, body = 42 }, "base64" },
+    }
+    for i, c in ipairs(bad) do
+        it("rejects malformed answer " .. i .. " (" .. c[2] .. ")", function()
+            local status, why = check(c[1])
+            assert.is_nil(status)
+            assert.matches(c[2], why, 1, true)
+        end)
+    end
+end)
+
+
+describe("group", function()
+    it("keeps repeated headers as lists and first spellings in order", function()
+        local names, values = answer.group({
+            { "Content-Type", "text/plain" },
+            { "Set-Cookie", "a=1" },
+            { "X-N", 7 },
+            { "set-cookie", "b=2" },
+            { "Set-Cookie", "c=3" },
+        })
+        assert.are.same({ "Content-Type", "Set-Cookie", "X-N" }, names)
+        assert.are.same({ "a=1", "b=2", "c=3" }, values["set-cookie"])
+        assert.are.equal("7", values["x-n"])
+    end)
+
+    it("drops framing and hop-by-hop headers", function()
+        local names = answer.group({ { "Content-Length", "99" }, { "Transfer-Encoding", "chunked" },
+            { "Connection", "close" }, { "X-Ok", "1" } })
+        assert.are.same({ "X-Ok" }, names)
+    end)
+end)
