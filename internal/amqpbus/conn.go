@@ -202,7 +202,11 @@ func (c *Conn) reconnect(gen uint64) *session {
 		if err == nil {
 			return s
 		}
-		c.log.Warn("reconnecting to RabbitMQ failed", "broker", c.broker, "attempt", attempt, "error", err)
+		level := slog.LevelDebug
+		if attempt%10 == 1 {
+			level = slog.LevelWarn // the first failure, then every tenth: the outage stays visible without flooding
+		}
+		c.log.Log(context.Background(), level, "reconnecting to RabbitMQ failed", "broker", c.broker, "attempt", attempt, "error", err)
 	}
 }
 
