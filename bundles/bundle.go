@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"maps"
 )
 
 // Bundle is a checked Func Bundle. Open returns it; its fields and
@@ -108,19 +109,26 @@ func (b *Bundle) setKind(raw any, lenient bool) error {
 	return nil
 }
 
-// WithProps returns a copy of b with ${props.NAME} placeholders in
-// x-funcatron filled from props (the "props" of an enable, decoded from
-// JSON), and the kind's section checked again in full. A missing prop or a
-// filled value that does not check is an *InvalidError. Props that fill no
-// placeholder are fine: exec bundles get all props as FUNCATRON_PROPS anyway.
+// WithProps returns a copy of b with ${props.NAME} placeholders in its
+// kind's section of x-funcatron filled from props (the "props" of an
+// enable, decoded from JSON), and that section checked again in full. A
+// missing prop or a filled value that does not check is an *InvalidError.
+// Sections of other kinds are left alone, so their placeholders need no
+// props. Props that fill no placeholder are fine: exec bundles get all
+// props as FUNCATRON_PROPS anyway.
 func (b *Bundle) WithProps(props map[string]any) (*Bundle, error) {
-	s := &substituter{m: b.man, props: props}
-	raw, err := s.value(b.man.doc["x-funcatron"], []string{"x-funcatron"})
-	if err != nil {
-		return nil, err
+	raw, _ := b.man.doc["x-funcatron"].(map[string]any) // Open checked it is one, or absent
+	xf := maps.Clone(raw)
+	if sec, ok := xf[string(b.Kind)]; ok {
+		s := &substituter{m: b.man, props: props}
+		filled, err := s.value(sec, []string{"x-funcatron", string(b.Kind)})
+		if err != nil {
+			return nil, err
+		}
+		xf[string(b.Kind)] = filled
 	}
 	c := *b
-	if err := c.setKind(raw, false); err != nil {
+	if err := c.setKind(xf, false); err != nil {
 		return nil, err
 	}
 	return &c, nil

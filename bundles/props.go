@@ -10,8 +10,9 @@ import (
 // placeholder opens a placeholder; the name runs to the next "}".
 const placeholder = "${props."
 
-// Props fill placeholders in the string values of x-funcatron (never in
-// keys, never outside x-funcatron):
+// Props fill placeholders in the string values of the bundle kind's section
+// of x-funcatron (x-funcatron.exec for kind exec; never in keys, never
+// elsewhere):
 //   - A value that is exactly one placeholder takes the prop's value with its
 //     JSON type: twins: ${props.twins} becomes a mapping if the prop is one.
 //   - A placeholder inside a longer string is replaced by the prop printed

@@ -119,3 +119,20 @@ func TestWithPropsWithoutPlaceholders(t *testing.T) {
 		t.Errorf("WithProps(nil) changed the bundle: %+v vs %+v", pb.Exec, b.Exec)
 	}
 }
+
+// TestWithPropsOtherSections checks that only the kind's own section needs props.
+func TestWithPropsOtherSections(t *testing.T) {
+	b := mustOpen(t, withManifest(t, "funcatron.yaml", `swagger: "2.0"
+x-funcatron:
+  kind: exec
+  exec: {command: bin/hello}
+  zbus: {redis: "${props.redis}"}
+`+opsYAML))
+	if _, err := b.WithProps(nil); err != nil {
+		t.Errorf("WithProps(nil) with a placeholder in an unused section: %v", err)
+	}
+	noXF := mustOpen(t, withManifest(t, "funcatron.yaml", "swagger: '2.0'\n"+opsYAML, exe("bin/run", "x")))
+	if pb, err := noXF.WithProps(map[string]any{"a": 1}); err != nil || pb.Exec.Command[0] != DefaultCommand {
+		t.Errorf("WithProps without x-funcatron: %v, %v", pb, err)
+	}
+}
