@@ -58,12 +58,16 @@ func (t *Tron) send(ctx context.Context, m protocol.Message, to ...bus.Destinati
 	}
 	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
+	// With several destinations, Send returns a receipt when at least one got the message,
+	// and an error naming those that did not (e.g. an inbox that is gone: that node is
+	// dropped by the sweep once silent).
 	r, err := b.Send(ctx, m, to...)
 	if err != nil {
 		t.log.Warn("sending a control message", "message", fmt.Sprintf("%T", m), "to", len(to), "err", err)
-		return nil
 	}
-	t.metrics.msgOut.WithLabelValues(m.Head().Action).Add(float64(len(to)))
+	if r != nil {
+		t.metrics.msgOut.WithLabelValues(m.Head().Action).Add(float64(len(to)))
+	}
 	return r
 }
 

@@ -225,11 +225,14 @@ func (m *memTron) node(t testing.TB, typ, inbox, instance string, codec protocol
 	return newFakeNode(t, m.net.Connect(inbox, "fake-1.0"), typ, instance, codec, m.opts.TronQueue)
 }
 
+// tell sends m to the Tron queue. It may run in a goroutine other than the test's: a
+// failure is reported with Errorf.
 func (n *fakeNode) tell(t testing.TB, m protocol.Message) {
 	t.Helper()
 	r, err := n.Send(context.Background(), m, bus.Destination{Queue: n.tronQueue, Codec: n.codec, Persistent: true})
 	if err != nil {
-		t.Fatalf("%s sending %T: %v", n.Inbox(), m, err)
+		t.Errorf("%s sending %T: %v", n.Inbox(), m, err)
+		return
 	}
 	r.Close()
 }
@@ -252,13 +255,39 @@ func (n *fakeNode) ack(t testing.TB, m bus.Message, status, errText string) {
 // expect returns the next message of action the node got, failing after a deadline.
 func (n *fakeNode) expect(t testing.TB, action string) bus.Message {
 	t.Helper()
+	m, err := n.await(action)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// await is expect for goroutines other than the test's.
+func (n *fakeNode) await(action string) (bus.Message, error) {
 	select {
 	case m := <-n.got[action]:
-		return m
+		return m, nil
 	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: no %s message within 10s", n.Inbox(), action)
+		return bus.Message{}, fmt.Errorf("%s: no %s message within 10s", n.Inbox(), action)
 	}
-	return bus.Message{}
+}
+
+// ackNext acks the next message of action with status (in a goroutine: it never calls
+// FailNow) and closes done after.
+func (n *fakeNode) ackNext(t testing.TB, action, status, errText string) (done <-chan struct{}) {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		m, err := n.await(action)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if status != "-" {
+			n.ack(t, m, status, errText)
+		}
+	}()
+	return ch
 }
 
 // pending is how many messages of action the node got and nobody took yet.

@@ -196,20 +196,15 @@ func TestDiedRemovesTheNode(t *testing.T) {
 func TestEnableWaitsForAck(t *testing.T) {
 	tests := []struct {
 		name        string
-		reply       func(t *testing.T, n *fakeNode)
+		status      string // of the ack; "-" for none
+		errText     string
 		wantStatus  int
 		wantRunners int
 	}{
-		{"ok ack", func(t *testing.T, n *fakeNode) {
-			n.ack(t, n.expect(t, protocol.ActionEnable), protocol.AckOK, "")
-		}, 200, 1},
-		{"catalogue ack without status", func(t *testing.T, n *fakeNode) {
-			n.ack(t, n.expect(t, protocol.ActionEnable), "", "")
-		}, 200, 1},
-		{"error ack", func(t *testing.T, n *fakeNode) {
-			n.ack(t, n.expect(t, protocol.ActionEnable), protocol.AckError, "bin/run: exit 1")
-		}, 202, 0},
-		{"no ack", func(t *testing.T, n *fakeNode) { n.expect(t, protocol.ActionEnable) }, 202, 0},
+		{"ok ack", protocol.AckOK, "", 200, 1},
+		{"catalogue ack without status", "", "", 200, 1},
+		{"error ack", protocol.AckError, "bin/run: exit 1", 202, 0},
+		{"no ack", "-", "", 202, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,8 +217,7 @@ func TestEnableWaitsForAck(t *testing.T) {
 			front.awake(t)
 			front.expect(t, protocol.ActionRoute)
 
-			replied := make(chan struct{})
-			go func() { defer close(replied); tt.reply(t, n) }()
+			replied := n.ackNext(t, protocol.ActionEnable, tt.status, tt.errText)
 			status, res := tr.api(t, "POST", "/api/v1/enable", map[string]any{"sha": sha})
 			<-replied
 			if status != tt.wantStatus {
@@ -259,7 +253,12 @@ func TestEnableIsOneMessageToEveryRunner(t *testing.T) {
 	var e1, e2 string
 	go func() {
 		defer close(done)
-		m1, m2 := r1.expect(t, protocol.ActionEnable), r2.expect(t, protocol.ActionEnable)
+		m1, err1 := r1.await(protocol.ActionEnable)
+		m2, err2 := r2.await(protocol.ActionEnable)
+		if err1 != nil || err2 != nil {
+			t.Error(err1, err2)
+			return
+		}
 		e1, e2 = m1.UUID, m2.UUID
 		if m2.Codec != protocol.JSON {
 			t.Errorf("runner 2 got %s, want the JSON it spoke", m2.Codec)
@@ -291,7 +290,7 @@ func TestEnableConflictAndReplace(t *testing.T) {
 	runner.expect(t, protocol.ActionAllBundles)
 	front.expect(t, protocol.ActionRoute)
 
-	go func() { runner.ack(t, runner.expect(t, protocol.ActionEnable), protocol.AckOK, "") }()
+	runner.ackNext(t, protocol.ActionEnable, protocol.AckOK, "")
 	if status, res := tr.api(t, "POST", "/api/v1/enable", map[string]any{"sha": oldSHA}); status != 200 {
 		t.Fatalf("enable old = %d %v", status, res)
 	}
@@ -302,7 +301,7 @@ func TestEnableConflictAndReplace(t *testing.T) {
 		t.Fatalf("enable on a taken route = %d %v, want 409 naming %s", status, res, oldSHA)
 	}
 
-	go func() { runner.ack(t, runner.expect(t, protocol.ActionEnable), protocol.AckOK, "") }()
+	runner.ackNext(t, protocol.ActionEnable, protocol.AckOK, "")
 	status, res = tr.api(t, "POST", "/api/v1/enable", map[string]any{"sha": newSHA, "replace": true})
 	if status != 200 || res["replaced"] != oldSHA {
 		t.Fatalf("enable with replace = %d %v, want 200 replacing %s", status, res, oldSHA)

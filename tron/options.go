@@ -117,6 +117,9 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Codec, "codec", o.Codec, "codec toward runners before they spoke: edn or json")
 }
 
+// ErrInvalidOptions wraps the problems New finds in its options.
+var ErrInvalidOptions = errors.New("invalid options")
+
 // validate checks the options and fills derived defaults; it returns every problem at once.
 func (o *Options) validate() error {
 	var errs []error

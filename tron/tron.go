@@ -68,7 +68,7 @@ func New(opts *Options) (*Tron, error) {
 	}
 	o := *opts
 	if err := o.validate(); err != nil {
-		return nil, fmt.Errorf("invalid options: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
 	t := &Tron{
 		opts: &o, log: o.Logger.With("component", "tron"),
@@ -207,25 +207,32 @@ func (t *Tron) serveHTTP(ctx context.Context) error {
 	return nil
 }
 
-// runBus connects to the bus (unless one was given), registers the handlers and waits for
-// ctx to end.
+// runBus connects to the bus (unless one was given), registers the handlers, consumes the
+// Tron queue until ctx ends, then closes what it opened.
 func (t *Tron) runBus(ctx context.Context) error {
-	b, closeBus, err := t.connect(ctx)
+	bc, err := t.connect(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	t.handle(b)
-	t.bus.Store(&busRef{b})
-	t.log.Info("bus connected", "queue", b.Inbox())
-	<-ctx.Done()
+	t.handle(bc)
+	t.bus.Store(&busRef{bc.Bus})
+	t.log.Info("bus connected", "queue", bc.Inbox())
+	if bc.run != nil {
+		err = bc.run(ctx)
+	} else {
+		<-ctx.Done()
+	}
 	t.bus.Store(nil)
-	if closeBus != nil {
-		if err := closeBus(); err != nil {
-			t.log.Warn("closing the bus", "err", err)
+	if bc.close != nil {
+		if cerr := bc.close(); cerr != nil {
+			t.log.Warn("closing the bus", "err", cerr)
 		}
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("consuming the Tron queue: %w", err)
 	}
 	return nil
 }
