@@ -100,10 +100,28 @@ func runTron(t *testing.T, o *Options, mem *bus.Memory) *memTron {
 	return &memTron{Tron: tr, net: mem, opts: o}
 }
 
-// api calls the admin API with the test token (or tok when given) and decodes a JSON answer.
+// apiClient calls a Tron's admin API at addr.
+type apiClient struct{ addr string }
+
 func (tr *Tron) api(t testing.TB, method, path string, body any, tok ...string) (int, map[string]any) {
 	t.Helper()
-	status, raw := tr.apiRaw(t, method, path, body, tok...)
+	return apiClient{tr.Addr().String()}.api(t, method, path, body, tok...)
+}
+
+func (tr *Tron) apiRaw(t testing.TB, method, path string, body any, tok ...string) (int, []byte) {
+	t.Helper()
+	return apiClient{tr.Addr().String()}.apiRaw(t, method, path, body, tok...)
+}
+
+func (tr *Tron) upload(t testing.TB, data []byte) string {
+	t.Helper()
+	return apiClient{tr.Addr().String()}.upload(t, data)
+}
+
+// api calls the admin API with the test token (or tok when given) and decodes a JSON answer.
+func (c apiClient) api(t testing.TB, method, path string, body any, tok ...string) (int, map[string]any) {
+	t.Helper()
+	status, raw := c.apiRaw(t, method, path, body, tok...)
 	var out map[string]any
 	if len(raw) > 0 && raw[0] == '{' {
 		if err := json.Unmarshal(raw, &out); err != nil {
@@ -113,7 +131,7 @@ func (tr *Tron) api(t testing.TB, method, path string, body any, tok ...string) 
 	return status, out
 }
 
-func (tr *Tron) apiRaw(t testing.TB, method, path string, body any, tok ...string) (int, []byte) {
+func (c apiClient) apiRaw(t testing.TB, method, path string, body any, tok ...string) (int, []byte) {
 	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
@@ -127,7 +145,7 @@ func (tr *Tron) apiRaw(t testing.TB, method, path string, body any, tok ...strin
 		}
 		r = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, "http://"+tr.Addr().String()+path, r)
+	req, err := http.NewRequest(method, "http://"+c.addr+path, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,9 +169,9 @@ func (tr *Tron) apiRaw(t testing.TB, method, path string, body any, tok ...strin
 }
 
 // upload posts a bundle and returns its sha.
-func (tr *Tron) upload(t testing.TB, data []byte) string {
+func (c apiClient) upload(t testing.TB, data []byte) string {
 	t.Helper()
-	status, res := tr.api(t, "POST", "/api/v1/add_func", data)
+	status, res := c.api(t, "POST", "/api/v1/add_func", data)
 	if status != 200 {
 		t.Fatalf("add_func = %d %v, want 200", status, res)
 	}

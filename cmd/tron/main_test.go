@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/testenv"
+)
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestBadOptionsStopWithExit2(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"unknown codec", []string{"--codec=xml"}, nil, `--codec "xml"`},
+		{"listen without port", []string{"--listen=localhost"}, nil, "--listen"},
+		{"zero enable wait", []string{"--enable-wait=0s"}, nil, "--enable-wait"},
+		{"url ttl too long", []string{"--url-ttl=48h"}, nil, "--url-ttl"},
+		{"not an amqp url", []string{"--rabbit-url=http://x"}, nil, "--rabbit-url"},
+		{"bad env value", nil, []string{"FUNCATRON_MAX_BUNDLE_BYTES=lots"}, "FUNCATRON_MAX_BUNDLE_BYTES"},
+		{"bad log level", []string{"--log-level=loud"}, nil, "log level"},
+		{"bad log format", nil, []string{"FUNCATRON_LOG_FORMAT=xml"}, "log format"},
+		{"unknown flag", []string{"--frobnicate"}, nil, "frobnicate"},
+		{"stray argument", []string{"serve"}, nil, "unexpected arguments"},
+		{"missing token file", []string{"--token-file=/nonexistent/token"}, nil, "token-file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr syncBuffer
+			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"}, tt.env...)
+			code := run(context.Background(), tt.args, env, &stderr)
+			if code == 0 || !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("run(%v, %v) = %d, stderr %q; want non-zero and a message naming %q", tt.args, tt.env, code, stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestHelpDocumentsEveryOption(t *testing.T) {
+	var out syncBuffer
+	if code := run(context.Background(), []string{"--help"}, nil, &out); code != 0 {
+		t.Fatalf("--help exits %d", code)
+	}
+	for _, want := range []string{
+		"--rabbit-url, $FUNCATRON_RABBIT_URL (default \"amqp://guest:guest@127.0.0.1:5672/\")",
+		"--tron-queue, $FUNCATRON_TRON_QUEUE (default \"for_tron\")",
+		"--listen, $FUNCATRON_LISTEN (default \"127.0.0.1:3000\")",
+		"--advertise, $FUNCATRON_ADVERTISE",
+		"--data-dir, $FUNCATRON_DATA_DIR (default \"./data/tron\")",
+		"--token-file, $FUNCATRON_TOKEN_FILE",
+		"--max-bundle-bytes, $FUNCATRON_MAX_BUNDLE_BYTES (default \"268435456\")",
+		"--enable-wait, $FUNCATRON_ENABLE_WAIT (default \"10s\")",
+		"--codec, $FUNCATRON_CODEC (default \"edn\")",
+		"--log-level, $FUNCATRON_LOG_LEVEL (default \"info\")",
+		"--log-format, $FUNCATRON_LOG_FORMAT (default \"text\")",
+		"$FUNCATRON_TOKEN",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+// A Tron whose broker is unreachable still serves /healthz (503) and stops cleanly.
+func TestRunStopsCleanlyWithoutBroker(t *testing.T) {
+	ports, err := testenv.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	env := []string{
+		"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0",
+		"FUNCATRON_RABBIT_URL=amqp://guest:guest@127.0.0.1:" + strconv.Itoa(ports[0]) + "/",
+	}
+	go func() { done <- run(ctx, nil, env, &stderr) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "admin API listening") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Tron did not start: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling the log
+	}
+	if strings.Contains(stderr.String(), "token=") {
+		t.Error("the token was logged")
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit code %d after cancel, want 0; log:\n%s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return within 15s of cancel")
+	}
+}

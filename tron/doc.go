@@ -1,0 +1,71 @@
+// Package tron is Funcatron's control plane as a library: the admin HTTP API
+// (spec/tron-api.md), the bundle store, membership of runners and frontends, route tables
+// for frontends and enable / disable for runners (spec/protocol.md §3).
+//
+//	t, err := tron.New(opts) // validates opts, opens the data dir, binds the listener
+//	addr := t.Addr()         // the real address, also after ":0"
+//	err = t.Run(ctx)         // connects to RabbitMQ, serves until ctx ends
+//
+// Files: options.go (Options, flags), tron.go (life cycle), api.go + handlers.go (HTTP),
+// catalog.go + store.go + inspect.go (bundles), state.go + atomic.go (durable state),
+// secret.go (token, URL signing), membership.go + control.go (nodes and their messages),
+// enable.go + routes.go (enable, disable, route table), events.go, metrics.go, stats.go,
+// connect.go (amqpbus).
+//
+// # Decisions where the spec is silent
+//
+//   - Data dir layout: bundles/<sha>.zst (zstd) and bundles/<sha>.json (metadata, written
+//     after the bundle, removed before it; an orphan bundle file is an interrupted upload
+//     or delete and is removed at start), state.json (enabled bundles with props and
+//     order, StatsD target), token (generated admin token), url-key (HMAC key). Every file
+//     is written atomically (temp file, fsync, rename, fsync of the directory), mode 0600.
+//   - A bundle is verified (sha of the decompressed bytes) on every download; a mismatch
+//     is a 500 asking for a new upload. Downloads are buffered in memory to be verified
+//     before the first byte goes out (bounded by --max-bundle-bytes).
+//   - Enable declares the route queue first: if that fails (bus down) the call is 503 and
+//     nothing changes. Then the state is saved, `enable` goes to every live runner as one
+//     message, and the call waits up to --enable-wait for the first ok ack (an ack without
+//     status, the catalogue's form, counts as ok); once one came, it listens 100 ms more
+//     for the other runners so the answer can list them. 202 with "warning" when there is
+//     no runner, when none acked in time, or when all acked with an error ("errors" lists
+//     them). The route table goes to frontends after that wait, so they do not route to a
+//     queue nobody serves yet; with "replace":true the replaced bundle's `disable` goes to
+//     runners only after the new route table went out (one route message), so the route
+//     never goes dark. Re-enabling an enabled sha updates its props and counts as the most
+//     recent enable.
+//   - Two bundles conflict when their routes are the same for a frontend: host compared
+//     lower-case without port ("" and "*" both mean any host), path without trailing slash.
+//   - Disable sends the new route table to frontends first, then `disable` to runners;
+//     disabling a bundle that is not enabled is 200 and sends nothing. With the bus down
+//     enable and disable are 503 and change nothing (runners could not be told).
+//   - Signed download URLs: `?exp=<unix seconds>&sig=<hex HMAC-SHA256(url-key, sha+exp)>`,
+//     valid for --url-ttl (1 h); a URL expiring further ahead than that is refused too.
+//     They are sent as `url` in enable and all-bundles (an addition to the catalogue).
+//   - The admin token: Options.Token (FUNCATRON_TOKEN, no flag so it never shows in a
+//     process listing), else --token-file, else a generated one in the data dir.
+//   - Membership: a node is keyed by its inbox (`from`); replies use the codec of its
+//     awake (frontends always JSON). The sweep runs every half heartbeat period and drops
+//     nodes silent for 3 periods. An awake of unknown type, or without `from`, is logged
+//     once per sender and ignored; catalogue actions that have no business on the Tron
+//     queue (route, service, ...) are logged once per sender; unknown actions are logged
+//     once per sender by internal/amqpbus. A heartbeat or ack counts as a sign of life.
+//   - GET /api/v1/stats "routes": per route queue the runners' counters summed since this
+//     Tron started, and inflight summed over the live runners' last heartbeats.
+//   - Events (funcatron.events, JSON) carry {key, event, at, ...}: sha/host/path for
+//     bundles, node/node-type/instance-id for nodes, routes (count) for route.updated. Also
+//     published: bundle.deleted.<sha>. The last --event-buffer (256) events are kept in a
+//     replay buffer served by GET /api/v1/events (oldest first), for late subscribers.
+//   - Extra answers: add_func also returns size, uploaded-at and new (false when the same
+//     bytes were stored already); enable returns sha and queue; unknown paths are 404 and
+//     wrong methods 405 with Allow, both after authentication, so an unauthenticated
+//     caller learns nothing.
+//
+// # Concurrency
+//
+// Run owns three goroutines (errgroup): the HTTP server, the bus consumer (handlers run one
+// at a time, in arrival order) and the sweep. Two mutexes: ctl serializes changes of the
+// enabled set together with the messages announcing them (so nodes see changes in order,
+// and a node that wakes up cannot miss one); mu guards the maps and the state and is held
+// only briefly, never while sending. Lock order: ctl, then mu. An enable waits for acks
+// with neither held.
+package tron
