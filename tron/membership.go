@@ -6,6 +6,7 @@ package tron
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/funcatron/funcatron/internal/bus"
@@ -27,7 +28,6 @@ type node struct {
 	LastSeen   time.Time
 	Routes     []protocol.RouteEntry // what a runner said it serves in its last heartbeat
 	Inflight   map[string]int64      // requests in flight per route queue, from that heartbeat
-	seq        uint64                // orders awakes: a larger seq woke later
 }
 
 // dest is where messages to n go.
@@ -59,25 +59,16 @@ func (t *Tron) nodesOf(typ string) []bus.Destination {
 			out = append(out, n.dest())
 		}
 	}
-	slices.SortFunc(out, func(a, b bus.Destination) int {
-		if a.Queue < b.Queue {
-			return -1
-		}
-		if a.Queue > b.Queue {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b bus.Destination) int { return strings.Compare(a.Queue, b.Queue) })
 	return out
 }
 
-// register records an awake node and returns the frontends it supersedes: older live
-// frontends with the same instance-id, removed from membership, to be told `die`.
+// register records an awake node and returns the frontends it supersedes: the other live
+// frontends with the same instance-id (older by definition: they woke before this one),
+// removed from membership, to be told `die`.
 func (t *Tron) register(n *node) (superseded []*node) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.awakeSeq++
-	n.seq = t.awakeSeq
 	t.nodes[n.Inbox] = n
 	if n.Type == protocol.TypeFrontend && n.InstanceID != "" {
 		for inbox, o := range t.nodes {
@@ -152,7 +143,7 @@ func (t *Tron) updateNodeGauges() {
 // sweep drops silent nodes every half heartbeat period until ctx ends, publishing a
 // `<type>.lost.<id>` event for each.
 func (t *Tron) sweep(ctx context.Context) error {
-	tick := time.NewTicker(t.opts.HeartbeatPeriod / 2)
+	tick := time.NewTicker(max(t.opts.HeartbeatPeriod/2, 10*time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {

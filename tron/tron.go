@@ -52,7 +52,6 @@ type Tron struct {
 	bundles    map[string]bundleMeta
 	state      state
 	nodes      map[string]*node
-	awakeSeq   uint64
 	routeStats map[string]*protocol.RouteStats
 	warned     map[string]bool // sender + "\x00" + what: logged once
 }
