@@ -1,0 +1,122 @@
+package runner
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/protocol"
+)
+
+// TestSamples runs the real sample bundles (bundles/samples, built by
+// scripts/build-samples.sh) through a runner: the Go and Python ones in http mode, the
+// shell one as CGI, each checked against the answers of bundles/samples/README.md.
+func TestSamples(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	cmd := exec.Command("bash", "../scripts/build-samples.sh", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the samples: %v\n%s", err, b)
+	}
+	tr := newTron(t)
+	r := startRunner(t, tr)
+	samples := []struct {
+		name, base string
+		http       bool
+	}{
+		{"hello-go", "/hello", true},
+		{"hello-py", "/py", true},
+		{"hello-sh", "/sh", false},
+	}
+	for _, s := range samples {
+		t.Run(s.name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(out, s.name+".zip"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sha := tr.upload(b)
+			tr.enableOK(r.Inbox(), sha, "", s.base, protocol.Props{"greeting": "Howdy"})
+			queue := protocol.RouteQueue("", s.base)
+			host := "samples.example"
+			fe := newFrontend(t)
+
+			a := fe.do(queue, service(host, "GET", s.base+"/greet/bob", nil))
+			if a.Answer.Status != 200 || string(a.Answer.Body) != `{"greeting":"Howdy, bob!","operation":"greet"}`+"\n" {
+				t.Errorf("greet: %d %q", a.Answer.Status, a.Answer.Body)
+			}
+			if got := header(a, "Set-Cookie"); !slices.Equal(got, []string{"a=1; Path=/", "b=2; Path=/"}) {
+				t.Errorf("greet Set-Cookie = %q", got)
+			}
+
+			a = fe.do(queue, service(host, "GET", s.base+"/args?a=1&a=2&b=x%20y", nil))
+			want := `{"args":{"a":["1","2"],"b":["x y"]},"query":"a=1&a=2&b=x%20y"}` + "\n"
+			if !s.http {
+				want = `{"query":"a=1&a=2&b=x%20y"}` + "\n"
+			}
+			if string(a.Answer.Body) != want {
+				t.Errorf("args: %d %q, want %q", a.Answer.Status, a.Answer.Body, want)
+			}
+
+			body := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+			svc := service(host, "POST", s.base+"/echo", body)
+			svc.ContentType = "application/x-test"
+			svc.Headers["content-type"] = protocol.Values{"application/x-test"}
+			a = fe.do(queue, svc)
+			if a.Answer.Status != 200 || !bytes.Equal(a.Answer.Body, body) || !slices.Equal(header(a, "X-Echo-Length"), []string{"1048576"}) {
+				t.Errorf("echo of 1 MiB: %d, %d bytes back, X-Echo-Length %q", a.Answer.Status, len(a.Answer.Body), header(a, "X-Echo-Length"))
+			}
+
+			a = fe.do(queue, service(host, "GET", s.base+"/env", nil))
+			env := strings.Split(strings.TrimSpace(string(a.Answer.Body)), "\n")
+			checkSampleEnv(t, env, sha, s.name, s.http)
+
+			a = fe.do(queue, service(host, "GET", s.base+"/crash", nil))
+			if a.Answer.Status != 502 {
+				t.Errorf("crash: %d %s", a.Answer.Status, a.Answer.Body)
+			}
+			waitFor(t, 10*time.Second, "greet after the crash", func() bool {
+				return fe.do(queue, service(host, "GET", s.base+"/greet/x", nil)).Answer.Status == 200
+			})
+		})
+	}
+}
+
+// checkSampleEnv: the runner's environment does not leak; an http sample sees exactly
+// PATH, HOME, the FUNCATRON_ variables and the manifest's env (a CGI one also its
+// meta-variables).
+func checkSampleEnv(t *testing.T, env []string, sha, name string, http bool) {
+	t.Helper()
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	if _, ok := vars[leakVar]; ok {
+		t.Errorf("%s sees the runner's %s", name, leakVar)
+	}
+	if vars["HELLO_SAMPLE"] != name || vars["FUNCATRON_BUNDLE"] != sha || vars["HOME"] == "" || vars["PATH"] == "" ||
+		!strings.Contains(vars["FUNCATRON_PROPS"], "Howdy") {
+		t.Errorf("%s env: %q", name, env)
+	}
+	if http {
+		want := []string{"FUNCATRON_BUNDLE", "FUNCATRON_LISTEN", "FUNCATRON_PROPS", "HELLO_SAMPLE", "HOME", "PATH"}
+		var got []string
+		for k := range vars {
+			// Python sets LC_CTYPE in its own environment (PEP 538 locale coercion).
+			if k != "PWD" && k != "LC_CTYPE" {
+				got = append(got, k)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s env names %q, want %q", name, got, want)
+		}
+	} else if vars["GATEWAY_INTERFACE"] != "CGI/1.1" || vars["REQUEST_METHOD"] != "GET" {
+		t.Errorf("%s CGI env: %q", name, env)
+	}
+}
