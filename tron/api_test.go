@@ -11,6 +11,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/funcatron/funcatron/bundles"
+
 	"github.com/funcatron/funcatron/internal/protocol"
 )
 
@@ -177,6 +179,12 @@ func TestInvalidBundlesAre400(t *testing.T) {
 			msg, _ := res["error"].(string)
 			if status != 400 || res["accepted"] != false || !strings.Contains(strings.ToLower(msg), strings.ToLower(tt.want)) {
 				t.Errorf("add_func = %d %v, want 400 with an error mentioning %q", status, res, tt.want)
+			}
+			if len(tt.body) > 0 {
+				_, err := bundles.Open(tt.body, bundles.Limits{})
+				if err == nil || msg != err.Error() {
+					t.Errorf("error %q, want the bundles package's %q", msg, err)
+				}
 			}
 		})
 	}
