@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -146,4 +147,44 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := c.Publish(context.Background(), Publishing{Key: q.Name}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Publish after Close = %v, want ErrClosed", err)
 	}
+}
+
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	baseline := runtime.NumGoroutine()
+	func() {
+		c, err := Dial(testCtx(t, 10*time.Second), broker.URL(), Options{Logger: testLogger(t)})
+		if err != nil {
+			t.Fatalf("Dial: %v", err)
+		}
+		defer c.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		q := RouteQueue(queueName(t))
+		got := make(chan struct{}, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- c.Consume(ctx, ConsumeSpec{Queue: q, Prefetch: 4}, func(ctx context.Context, d *Delivery) {
+				d.Settle(Ack)
+				got <- struct{}{}
+			})
+		}()
+		waitFor(t, 10*time.Second, "a delivery", func() bool {
+			if c.Publish(ctx, Publishing{Key: q.Name, Mandatory: true}) != nil {
+				return false
+			}
+			<-got
+			return true
+		})
+		dropConnection(t, c) // a reconnect must not leave the old connection's goroutines behind
+		waitFor(t, 10*time.Second, "a reconnect", func() bool { return generation(c) == 2 })
+		if err := c.Publish(ctx, Publishing{Key: q.Name, Mandatory: true}); err != nil {
+			t.Errorf("Publish after reconnect: %v", err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Consume: %v", err)
+		}
+	}()
+	waitFor(t, 10*time.Second, fmt.Sprintf("goroutines back to %d", baseline), func() bool {
+		return runtime.NumGoroutine() <= baseline
+	})
 }
