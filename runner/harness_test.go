@@ -187,25 +187,50 @@ type tron struct {
 func newTron(t testing.TB) *tron {
 	t.Helper()
 	tr := &tron{t: t, queue: "tron-" + uniq(t), bundles: map[string][]byte{}}
+	tr.reconnect()
+	t.Cleanup(func() { tr.ch.QueueDelete(tr.queue, false, false, false) })
+	tr.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sha := strings.TrimPrefix(r.URL.Path, "/bundle/")
+		tr.mu.Lock()
+		b, ok := tr.bundles[sha]
+		tr.mu.Unlock()
+		if !ok || r.URL.Query().Get("sig") != "ok" {
+			http.Error(w, "no", http.StatusNotFound)
+			return
+		}
+		tr.downloads.Add(1)
+		w.Write(b)
+	}))
+	t.Cleanup(tr.srv.Close)
+	return tr
+}
+
+// reconnect connects to the broker, declares the Tron queue and consumes it (again, after
+// a broker restart).
+func (tr *tron) reconnect() {
+	t := tr.t
+	t.Helper()
 	conn, err := amqp.Dial(rabbit.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	tr.ch, err = conn.Channel()
+	ch, err := conn.Channel()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The arguments of amqpbus.TronQueue, which the runner declares too.
 	args := amqp.Table{"x-dead-letter-exchange": protocol.DeadLetterExchange}
-	if _, err := tr.ch.QueueDeclare(tr.queue, true, false, false, false, args); err != nil {
+	if _, err := ch.QueueDeclare(tr.queue, true, false, false, false, args); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { tr.ch.QueueDelete(tr.queue, false, false, false) })
-	ds, err := tr.ch.Consume(tr.queue, "", true, false, false, false, nil)
+	ds, err := ch.Consume(tr.queue, "", true, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr.mu.Lock()
+	tr.ch = ch
+	tr.mu.Unlock()
 	go func() {
 		for d := range ds {
 			m, err := protocol.Decode(d.ContentType, d.Body)
@@ -221,20 +246,6 @@ func newTron(t testing.TB) *tron {
 			tr.mu.Unlock()
 		}
 	}()
-	tr.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sha := strings.TrimPrefix(r.URL.Path, "/bundle/")
-		tr.mu.Lock()
-		b, ok := tr.bundles[sha]
-		tr.mu.Unlock()
-		if !ok || r.URL.Query().Get("sig") != "ok" {
-			http.Error(w, "no", http.StatusNotFound)
-			return
-		}
-		tr.downloads.Add(1)
-		w.Write(b)
-	}))
-	t.Cleanup(tr.srv.Close)
-	return tr
 }
 
 // upload makes a bundle downloadable under its sha (or under sha, when given).

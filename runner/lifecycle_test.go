@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,4 +178,54 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := syscall.Kill(pids[0], 0); err == nil {
 		t.Errorf("bundle process %d still runs after shutdown", pids[0])
 	}
+}
+
+// TestDie: the Tron's `die` shuts the runner down as SIGTERM would.
+func TestDie(t *testing.T) {
+	t.Parallel()
+	tr := newTron(t)
+	r := startRunner(t, tr)
+	tr.send(r.Inbox(), &protocol.Die{})
+	tr.wait(10*time.Second, "died", func(m protocol.Message) bool {
+		d, ok := m.(*protocol.Died)
+		return ok && d.From == r.Inbox()
+	})
+}
+
+// TestBrokerRestart: while RabbitMQ is down /healthz says so; when it is back the runner
+// reconnects by itself, its inbox and route queues come back, and requests are served
+// again. Not parallel: it restarts the package's broker before the parallel tests start.
+func TestBrokerRestart(t *testing.T) {
+	tr := newTron(t)
+	r := startRunner(t, tr)
+	host, path := uniq(t)+".example", "/restart"
+	sha := tr.upload(fnBundle(t, host, path))
+	tr.enableOK(r.Inbox(), sha, host, path, nil)
+	queue := protocol.RouteQueue(host, path)
+	if a := newFrontend(t).do(queue, service(host, "GET", path+"/pid", nil)); a.Answer.Status != 200 {
+		t.Fatalf("before the restart: %d", a.Answer.Status)
+	}
+	healthz := func() int {
+		resp, err := http.Get("http://" + r.HealthAddr().String() + "/healthz")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	rabbit.Stop()
+	waitFor(t, 30*time.Second, "/healthz to say 503", func() bool { return healthz() == 503 })
+	if err := rabbit.Start(); err != nil {
+		t.Fatalf("restarting RabbitMQ: %v", err)
+	}
+	waitFor(t, 30*time.Second, "/healthz to say 200", func() bool { return healthz() == 200 })
+	tr.reconnect()
+	fe := newFrontend(t)
+	if a := fe.do(queue, service(host, "GET", path+"/pid", nil)); a.Answer.Status != 200 {
+		t.Errorf("after the restart: %d", a.Answer.Status)
+	}
+	// The inbox is back too: the runner hears the Tron.
+	before := countAwakes(tr, r.Inbox())
+	tr.send(r.Inbox(), &protocol.ResendAwake{})
+	waitFor(t, 10*time.Second, "an awake after the restart", func() bool { return countAwakes(tr, r.Inbox()) > before })
 }
