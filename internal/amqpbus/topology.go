@@ -139,11 +139,12 @@ func DeclareBase(ctx context.Context, c *Conn) error {
 
 // Declare declares ds now (waiting for a connection while ctx allows) and remembers them,
 // so they are declared again after every reconnect, before consumers re-subscribe. A
-// later declaration of the same name replaces the remembered one.
+// later declaration of the same name replaces the remembered one; a declaration the
+// broker refuses is not remembered (and what it would have replaced stays).
 func (c *Conn) Declare(ctx context.Context, ds ...Declaration) error {
-	c.remember(ds)
+	undo := c.remember(ds)
 	if err := c.declareNow(ctx, ds); err != nil {
-		c.forget(ds)
+		undo()
 		return err
 	}
 	return nil
@@ -165,25 +166,30 @@ func (c *Conn) declareNow(ctx context.Context, ds []Declaration) error {
 }
 
 // remember records ds before they are declared, so a reconnect racing with Declare
-// declares them too (declaring twice is harmless).
-func (c *Conn) remember(ds []Declaration) {
+// declares them too (declaring twice is harmless). undo puts back what was there.
+func (c *Conn) remember(ds []Declaration) (undo func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, d := range ds {
-		if i := c.indexOf(d.key()); i >= 0 {
-			c.decls[i] = d
+	prev := make([]Declaration, len(ds)) // nil: the key was new
+	for i, d := range ds {
+		if j := c.indexOf(d.key()); j >= 0 {
+			prev[i], c.decls[j] = c.decls[j], d
 		} else {
 			c.decls = append(c.decls, d)
 		}
 	}
-}
-
-func (c *Conn) forget(ds []Declaration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, d := range ds {
-		if i := c.indexOf(d.key()); i >= 0 {
-			c.decls = append(c.decls[:i], c.decls[i+1:]...)
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i := len(ds) - 1; i >= 0; i-- {
+			j := c.indexOf(ds[i].key())
+			switch {
+			case j < 0:
+			case prev[i] != nil:
+				c.decls[j] = prev[i]
+			default:
+				c.decls = append(c.decls[:j], c.decls[j+1:]...)
+			}
 		}
 	}
 }
