@@ -26,6 +26,9 @@ type ConsumeSpec struct {
 	Tag string
 }
 
+// maxPrefetch is the largest prefetch count AMQP can carry (a short).
+const maxPrefetch = 65535
+
 // Handler handles one delivery. It must settle it (Delivery.Settle) before returning: a
 // delivery a handler leaves unsettled is dead-lettered, and that is logged as an error.
 type Handler func(ctx context.Context, d *Delivery)
@@ -49,6 +52,9 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumeSpec, h Handler) error {
 	}
 	if spec.Prefetch <= 0 {
 		spec.Prefetch = 1
+	}
+	if spec.Prefetch > maxPrefetch {
+		return fmt.Errorf("consuming queue %q: prefetch %d above AMQP's %d", spec.Queue.Name, spec.Prefetch, maxPrefetch)
 	}
 	if spec.Tag == "" {
 		spec.Tag = "funcatron." + spec.Queue.Name

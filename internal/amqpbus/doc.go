@@ -24,7 +24,11 @@
 // message). Publishers share a small pool of confirm-mode channels (Options.
 // PublishChannels, default 4), picked round-robin; each publish takes a deferred confirm
 // and waits for its own, so many goroutines publish concurrently without one channel per
-// message and without serialising on each other's round trips. A channel or connection
+// message and without serialising on each other's round trips. Measured with
+// BenchmarkPublishConfirmed (1 KiB, broker on the same 2-vCPU shared machine): about
+// 5-7k confirmed msgs/s for one publisher and 25-32k for 32 concurrent ones with 4
+// channels (20-28k with 1 channel), against 1k and 3.4k when each publish opens its own
+// confirm-mode channel (BenchmarkPublishChannelPerMessage). A channel or connection
 // lost before the confirm is ErrUnconfirmed (the message may or may not be enqueued), a
 // nack ErrNacked; Publish never retries. While disconnected, Publish waits for the
 // reconnection as long as its ctx allows, so a publish never outlives its deadline; under
