@@ -79,13 +79,17 @@ func (r *Runner) HealthAddr() net.Addr { return r.ln.Addr() }
 // Inbox is the runner's inbox queue, RU-<uuid>.
 func (r *Runner) Inbox() string { return r.inbox }
 
-// Run connects to RabbitMQ, announces the runner to the Tron and serves until ctx ends or
-// the Tron says `die`; then it shuts down gracefully (see shutdown) and returns nil. It
-// returns an error when it cannot start.
+// Run connects to RabbitMQ (waiting for it as long as ctx allows), announces the runner to
+// the Tron and serves until ctx ends or the Tron says `die`; then it shuts down gracefully
+// (see shutdown) and returns nil. It returns an error when it cannot start.
 func (r *Runner) Run(ctx context.Context) error {
 	t, err := r.connect(ctx)
 	if err != nil {
 		r.ln.Close()
+		if ctx.Err() != nil {
+			r.log.Info("stopped before the broker was reached")
+			return nil
+		}
 		return err
 	}
 	defer t.close()

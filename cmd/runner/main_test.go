@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
+)
+
+// syncBuffer is a bytes.Buffer the logger and the test can share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestBadOptionsExit2(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"unknown codec", []string{"--codec=xml"}, nil, `--codec "xml"`},
+		{"not an amqp url", []string{"--rabbit-url=http://x"}, nil, "rabbit-url"},
+		{"bad env value", nil, []string{"FUNCATRON_HEARTBEAT_INTERVAL=often"}, "FUNCATRON_HEARTBEAT_INTERVAL"},
+		{"bad log level", []string{"--log-level=loud"}, nil, "log level"},
+		{"bad log format", nil, []string{"FUNCATRON_LOG_FORMAT=xml"}, "log format"},
+		{"unknown flag", []string{"--frobnicate"}, nil, "frobnicate"},
+		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
+		{"busy listen address", []string{"--listen=256.0.0.1:1"}, nil, "listening on"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr syncBuffer
+			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"}, tt.env...)
+			code := run(context.Background(), tt.args, env, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("run(%v, %v) = %d, stderr %q; want 2 and a message naming %q", tt.args, tt.env, code, stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestHelpExit0(t *testing.T) {
+	var out syncBuffer
+	if code := run(context.Background(), []string{"--help"}, nil, &out); code != 0 {
+		t.Errorf("--help exit %d", code)
+	}
+	for _, want := range []string{"--rabbit-url", "FUNCATRON_RABBIT_URL", "--tron-queue", "--data-dir", "127.0.0.1:4000"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help does not mention %s:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestEnvAndFlags(t *testing.T) {
+	var out syncBuffer
+	o, level, format, err := parse([]string{"--codec=json"},
+		[]string{"TRON_QUEUE=from_env", "FUNCATRON_CODEC=edn", "FUNCATRON_LOG_LEVEL=debug", "FUNCATRON_LOG_FORMAT=json"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.TronQueue != "from_env" || o.Codec != protocol.JSON || level != "debug" || format != "json" || o.Listen != "127.0.0.1:4000" {
+		t.Errorf("options %+v, log %s %s", o, level, format)
+	}
+}
+
+// TestStopWhileWaitingForTheBroker: SIGTERM (ctx's end) before RabbitMQ is reachable is a
+// clean exit.
+func TestStopWhileWaitingForTheBroker(t *testing.T) {
+	ports, err := testenv.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var stderr syncBuffer
+	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0",
+		"FUNCATRON_RABBIT_URL=amqp://guest:guest@127.0.0.1:" + strconv.Itoa(ports[0]) + "/"}
+	if code := run(ctx, nil, env, &stderr); code != 0 {
+		t.Errorf("exit %d, want 0; stderr:\n%s", code, stderr.String())
+	}
+}
