@@ -100,6 +100,8 @@ func requestID(svc *protocol.Service) string {
 func readResponse(resp *fasthttp.Response, out *protocol.AnswerBody) {
 	out.Status = resp.StatusCode()
 	out.Headers = out.Headers[:0]
+	// fasthttp reports text/plain for a response without Content-Type unless told not to.
+	resp.Header.SetNoDefaultContentType(true)
 	conn := resp.Header.Peek("Connection")
 	for k, v := range resp.Header.All() {
 		if isHopByHop(string(k)) || len(conn) > 0 && namedIn(conn, k) {

@@ -137,6 +137,7 @@ const fnPaths = `paths:
   /hang: {get: {operationId: hang}}
   /slow: {get: {operationId: slow}}
   /pid: {get: {operationId: pid}}
+  /empty: {get: {operationId: empty}}
 `
 
 // fnBundle is a bundle of the test function on (host, basePath); exec holds extra lines

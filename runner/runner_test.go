@@ -173,6 +173,11 @@ func TestServeHTTPMode(t *testing.T) {
 		t.Errorf("405: %d %v %s", a.Answer.Status, a.Answer.Headers, a.Answer.Body)
 	}
 
+	a = fe.do(queue, service(host, "GET", path+"/empty", nil))
+	if a.Answer.Status != 204 || len(a.Answer.Body) != 0 || header(a, "Content-Type") != nil {
+		t.Errorf("204: %d %v %q", a.Answer.Status, a.Answer.Headers, a.Answer.Body)
+	}
+
 	pids := processPIDs(t, fe, queue, host, path, 2)
 	before := len(tr.all())
 	ack := tr.ack(tr.send(r.Inbox(), &protocol.Disable{SHA: sha}), 10*time.Second)

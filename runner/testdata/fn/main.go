@@ -76,6 +76,7 @@ func mux() *http.ServeMux {
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		fmt.Fprintf(w, "%s %d", os.Getenv("VERSION"), os.Getpid())
 	})
+	m.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
 	m.HandleFunc("/pid", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, os.Getpid()) })
 	return m
 }
@@ -84,7 +85,7 @@ func mux() *http.ServeMux {
 // original request-uri, basePath included.
 func underBase(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, p := range []string{"/health", "/hello/", "/echo", "/crash", "/hang", "/slow", "/pid"} {
+		for _, p := range []string{"/health", "/hello/", "/echo", "/crash", "/hang", "/slow", "/pid", "/empty"} {
 			if i := strings.Index(r.URL.Path, p); i > 0 {
 				r.URL.Path = r.URL.Path[i:]
 				break
