@@ -2,17 +2,12 @@
 package amqpbus
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 	"sync"
-
-	"olympos.io/encoding/edn"
 
 	"github.com/funcatron/funcatron/internal/bus"
 	"github.com/funcatron/funcatron/internal/protocol"
@@ -229,7 +224,8 @@ func (b *Bus) receive(ctx context.Context, d *Delivery) Outcome {
 	if err != nil {
 		return b.undecodable(d, err)
 	}
-	msg := bus.Wrap(m, codecOf(d.ContentType, d.Body))
+	c, _ := protocol.CodecOf(d.ContentType, d.Body) // it decoded: the content type is known
+	msg := bus.Wrap(m, c)
 	b.receipts.Deliver(msg)
 	return b.dispatch(ctx, msg)
 }
@@ -239,7 +235,7 @@ func (b *Bus) receive(ctx context.Context, d *Delivery) Outcome {
 func (b *Bus) undecodable(d *Delivery, err error) Outcome {
 	var pe *protocol.Error
 	if errors.As(err, &pe) && pe.Code == protocol.CodeUnknownAction {
-		sender := senderOf(d)
+		sender := senderOf(d, pe)
 		if b.unknown.first(sender + "\x00" + pe.Action) {
 			b.log.Warn("dropping messages of an unknown action (logged once per sender and action)",
 				"action", pe.Action, "sender", sender)
@@ -268,51 +264,16 @@ func (b *Bus) dispatch(ctx context.Context, msg bus.Message) (o Outcome) {
 	return Ack
 }
 
-// codecOf is the codec a received body was written in: its content type, or for an
-// unlabelled body a look at its first key (`{:` is EDN).
-func codecOf(contentType string, body []byte) protocol.Codec {
-	ct, _, _ := strings.Cut(contentType, ";")
-	if c, ok := protocol.ParseCodec(ct); ok {
-		return c
-	}
-	b := bytes.TrimLeft(body, " \t\r\n,")
-	if len(b) > 0 && b[0] == '{' && bytes.HasPrefix(bytes.TrimLeft(b[1:], " \t\r\n,"), []byte(":")) {
-		return protocol.EDN
-	}
-	return protocol.JSON
-}
-
 // senderOf names who sent a message for the unknown-action log: its `from`, else the
 // AMQP reply-to, else "unknown".
-func senderOf(d *Delivery) string {
-	if from := fromField(codecOf(d.ContentType, d.Body), d.Body); from != "" {
-		return from
-	}
-	if d.ReplyTo != "" {
+func senderOf(d *Delivery, pe *protocol.Error) string {
+	switch {
+	case pe.From != "":
+		return pe.From
+	case d.ReplyTo != "":
 		return d.ReplyTo
 	}
 	return "unknown"
-}
-
-// fromField reads the `from` of a body, or "". The EDN decoder is fed untrusted bytes: a
-// panic in it is a missing `from`, never a dead consumer.
-func fromField(c protocol.Codec, body []byte) (from string) {
-	defer func() {
-		if recover() != nil {
-			from = ""
-		}
-	}()
-	var h protocol.Header
-	var err error
-	if c == protocol.EDN {
-		err = edn.Unmarshal(body, &h)
-	} else {
-		err = json.Unmarshal(body, &h)
-	}
-	if err != nil {
-		return ""
-	}
-	return h.From
 }
 
 // onceSet remembers keys seen, up to onceSetMax (then it starts over: a key may be logged

@@ -301,23 +301,3 @@ func TestBusPublishAndDeclareRouteQueue(t *testing.T) {
 		t.Error("Connected() = false")
 	}
 }
-
-func TestCodecOf(t *testing.T) {
-	tests := []struct {
-		name, contentType, body string
-		want                    protocol.Codec
-	}{
-		{"json", "application/json", `{}`, protocol.JSON},
-		{"json with charset", "application/json; charset=utf-8", `{}`, protocol.JSON},
-		{"edn", "application/edn", `{}`, protocol.EDN},
-		{"unlabelled edn", "", ` { :action "x"}`, protocol.EDN},
-		{"unlabelled json", "", `{"action":"x"}`, protocol.JSON},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := codecOf(tt.contentType, []byte(tt.body)); got != tt.want {
-				t.Errorf("codecOf(%q, %q) = %s, want %s", tt.contentType, tt.body, got, tt.want)
-			}
-		})
-	}
-}

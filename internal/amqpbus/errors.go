@@ -4,6 +4,7 @@ package amqpbus
 import (
 	"errors"
 
+	"github.com/funcatron/funcatron/internal/bus"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -17,8 +18,9 @@ var (
 	// duplicate it (consumers are at-least-once anyway).
 	ErrUnconfirmed = errors.New("amqpbus: connection lost before the broker confirmed the message")
 	// ErrUnroutable means a mandatory message reached no queue (the queue does not exist);
-	// the broker returned it and it was not enqueued anywhere.
-	ErrUnroutable = errors.New("amqpbus: message unroutable")
+	// the broker returned it and it was not enqueued anywhere. It is bus.ErrUnroutable, so
+	// code written against bus.Bus tells it apart the same way on every implementation.
+	ErrUnroutable = bus.ErrUnroutable
 	// ErrBlocked means the broker blocks publishing on this connection (a resource alarm).
 	ErrBlocked = errors.New("amqpbus: broker blocks publishing (resource alarm)")
 )

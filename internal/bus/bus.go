@@ -59,6 +59,8 @@ type Bus interface {
 	// destination and publishes it, waiting for the broker's confirm. The receipt collects
 	// replies: messages arriving on this bus whose ParentID is m's msg-id. One message sent
 	// to several destinations shares one msg-id, so one receipt sees every reply.
+	// When some destinations fail (ErrUnroutable: the queue is gone), Send returns the
+	// receipt together with an error naming them; when all fail, no receipt.
 	Send(ctx context.Context, m protocol.Message, to ...Destination) (*Receipt, error)
 	// OnType registers fn for received messages of one type (action). Replies go to their
 	// receipts and to the handlers of their type as well.
@@ -72,9 +74,14 @@ type Bus interface {
 	DeclareRouteQueue(ctx context.Context, name string) error
 	// Connected tells whether the bus currently reaches its broker.
 	Connected() bool
-	// Close stops consuming and releases the connection.
+	// Close stops consuming the inbox. A connection shared with other consumers stays open.
 	Close() error
 }
 
-// ErrTimeout is returned by Receipt.WaitUntil when no reply satisfied it in time.
-var ErrTimeout = errors.New("bus: timed out waiting for a reply")
+var (
+	// ErrTimeout is returned by Receipt.WaitUntil when no reply satisfied it in time.
+	ErrTimeout = errors.New("bus: timed out waiting for a reply")
+	// ErrUnroutable means a message reached no queue: its destination does not exist (a
+	// node's inbox that went away with the node). It was not delivered anywhere.
+	ErrUnroutable = errors.New("bus: message unroutable")
+)

@@ -16,7 +16,7 @@ var ErrDown = errors.New("bus: broker unreachable")
 // Memory is an in-process stand-in for the broker, for unit tests of Tron and runner logic:
 // named inboxes, each consumed by one Bus from Connect. Messages go through the real
 // codecs on the way, so a test also sees what the wire would carry. A message to a queue
-// nobody consumes is dropped, as RabbitMQ's default exchange drops it.
+// nobody consumes is refused with ErrUnroutable, as the AMQP bus's mandatory publish is.
 type Memory struct {
 	mu          sync.Mutex
 	inboxes     map[string]*memoryBus
@@ -109,6 +109,7 @@ func (b *memoryBus) Send(ctx context.Context, m protocol.Message, to ...Destinat
 	}
 	protocol.Stamp(m, b.inbox, b.version)
 	r := b.receipts.Open(m.Head().MsgID)
+	var errs []error
 	for _, d := range to {
 		body, err := protocol.Encode(d.Codec, m)
 		if err != nil {
@@ -118,11 +119,15 @@ func (b *memoryBus) Send(ctx context.Context, m protocol.Message, to ...Destinat
 		b.net.mu.Lock()
 		dst := b.net.inboxes[d.Queue]
 		b.net.mu.Unlock()
-		if dst != nil {
-			dst.enqueue(delivery{contentType: string(d.Codec), body: body})
+		if dst == nil || !dst.enqueue(delivery{contentType: string(d.Codec), body: body}) {
+			errs = append(errs, fmt.Errorf("sending %s to queue %q: %w", m.Head().Action, d.Queue, ErrUnroutable))
 		}
 	}
-	return r, nil
+	if len(errs) == len(to) {
+		r.Close()
+		return nil, errors.Join(errs...)
+	}
+	return r, errors.Join(errs...)
 }
 
 func (b *memoryBus) enqueue(d delivery) bool {
@@ -158,7 +163,7 @@ func (b *memoryBus) handle(ctx context.Context, d delivery) {
 		b.handlers.Undecodable(err)
 		return
 	}
-	c, _ := protocol.ParseCodec(d.contentType)
+	c, _ := protocol.CodecOf(d.contentType, d.body)
 	msg := Wrap(m, c)
 	b.receipts.Deliver(msg)
 	b.handlers.Dispatch(ctx, msg)

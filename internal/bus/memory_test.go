@@ -58,9 +58,14 @@ func TestMemoryReceiptTimeout(t *testing.T) {
 	net := NewMemory()
 	b := net.Connect("a", "v")
 	defer b.Close()
-	r, err := b.Send(context.Background(), &protocol.Enable{}, Destination{Queue: "nobody", Codec: protocol.JSON})
-	if err != nil {
-		t.Fatal(err)
+	silent := net.Connect("silent", "v") // consumes, never answers
+	defer silent.Close()
+	if _, err := b.Send(context.Background(), &protocol.Enable{}, Destination{Queue: "nobody"}); !errors.Is(err, ErrUnroutable) {
+		t.Errorf("Send to a queue nobody consumes = %v, want ErrUnroutable", err)
+	}
+	r, err := b.Send(context.Background(), &protocol.Enable{}, Destination{Queue: "silent", Codec: protocol.JSON}, Destination{Queue: "nobody"})
+	if r == nil || !errors.Is(err, ErrUnroutable) {
+		t.Fatalf("Send to one live and one missing queue = %v, %v; want a receipt and ErrUnroutable", r, err)
 	}
 	defer r.Close()
 	if err := r.WaitUntil(20*time.Millisecond, func(Message) bool { return true }); !errors.Is(err, ErrTimeout) {

@@ -33,8 +33,17 @@ func ParseCodec(s string) (Codec, bool) {
 	return "", false
 }
 
-// codecFor picks the codec of a received body from its content type (parameters such as
-// `; charset=utf-8` are ignored). An empty content type is sniffed from the body.
+// CodecOf picks the codec of a received body from its content type (parameters such as
+// `; charset=utf-8` are ignored). An empty content type is sniffed from the body; any other
+// content type is a *Error with CodeContentType.
+func CodecOf(contentType string, body []byte) (Codec, error) {
+	c, err := codecFor(contentType, body)
+	if err != nil {
+		return "", err
+	}
+	return c, nil
+}
+
 func codecFor(contentType string, body []byte) (Codec, *Error) {
 	ct := contentType
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
@@ -86,14 +95,14 @@ func Decode(contentType string, body []byte) (Message, error) {
 		return nil, errorf(CodeMalformed, "", err, "decoding %s message", c)
 	}
 	if head.Action == "" {
-		return nil, errorf(CodeNoAction, "", nil, "message has no action")
+		return nil, fromSender(errorf(CodeNoAction, "", nil, "message has no action"), head.From)
 	}
 	m := newMessage(head.Action)
 	if m == nil {
-		return nil, errorf(CodeUnknownAction, head.Action, nil, "unknown action %q", head.Action)
+		return nil, fromSender(errorf(CodeUnknownAction, head.Action, nil, "unknown action %q", head.Action), head.From)
 	}
 	if err := decodeInto(c, body, m); err != nil {
-		return nil, err
+		return nil, fromSender(err, head.From)
 	}
 	return m, nil
 }
@@ -114,7 +123,12 @@ func DecodeAs(contentType string, body []byte, m Message) error {
 	return nil
 }
 
-func decodeInto(c Codec, body []byte, m Message) error {
+func fromSender(e *Error, from string) *Error {
+	e.From = from
+	return e
+}
+
+func decodeInto(c Codec, body []byte, m Message) *Error {
 	if err := unmarshal(c, body, m); err != nil {
 		return errorf(CodeMalformed, m.Head().Action, err, "decoding %s %s message", actionOf(m), c)
 	}

@@ -170,3 +170,23 @@ func TestStamp(t *testing.T) {
 		t.Errorf("Stamp gave %+v", m.Header)
 	}
 }
+
+func TestCodecOf(t *testing.T) {
+	tests := []struct {
+		name, contentType, body string
+		want                    Codec
+	}{
+		{"json", "application/json", `{}`, JSON},
+		{"json with charset", "application/json; charset=utf-8", `{}`, JSON},
+		{"edn", "application/edn", `{}`, EDN},
+		{"unlabelled edn", "", ` { :action "x"}`, EDN},
+		{"unlabelled json", "", `{"action":"x"}`, JSON},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, _ := CodecOf(tt.contentType, []byte(tt.body)); got != tt.want {
+				t.Errorf("CodecOf(%q, %q) = %s, want %s", tt.contentType, tt.body, got, tt.want)
+			}
+		})
+	}
+}

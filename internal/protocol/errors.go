@@ -24,6 +24,7 @@ const (
 type Error struct {
 	Code   Code
 	Action string // the action, when it was readable
+	From   string // the sender's inbox, when it was readable (for "log once per sender")
 	Msg    string
 	Err    error
 }
