@@ -74,7 +74,7 @@ func sniff(body []byte) Codec {
 // Encode writes m in codec c. Header.Action is set from the message's type, so a caller
 // cannot send a body whose action contradicts its Go type.
 func Encode(c Codec, m Message) ([]byte, error) {
-	if a := actionOf(m); a != "" {
+	if a := ActionOf(m); a != "" {
 		m.Head().Action = a
 	}
 	if c == EDN {
@@ -117,7 +117,7 @@ func DecodeAs(contentType string, body []byte, m Message) error {
 	if err := decodeInto(c, body, m); err != nil {
 		return err
 	}
-	if want := actionOf(m); m.Head().Action != want {
+	if want := ActionOf(m); m.Head().Action != want {
 		return errorf(CodeWrongAction, m.Head().Action, nil, "want action %q, got %q", want, m.Head().Action)
 	}
 	return nil
@@ -130,7 +130,7 @@ func fromSender(e *Error, from string) *Error {
 
 func decodeInto(c Codec, body []byte, m Message) *Error {
 	if err := unmarshal(c, body, m); err != nil {
-		return errorf(CodeMalformed, m.Head().Action, err, "decoding %s %s message", actionOf(m), c)
+		return errorf(CodeMalformed, m.Head().Action, err, "decoding %s %s message", ActionOf(m), c)
 	}
 	normalize(m)
 	return nil
@@ -157,8 +157,8 @@ func normalize(m Message) {
 	}
 }
 
-// actionOf is the action a message type stands for.
-func actionOf(m Message) string {
+// ActionOf is the action a message type stands for ("" for a type outside the catalogue).
+func ActionOf(m Message) string {
 	switch m.(type) {
 	case *Awake:
 		return ActionAwake

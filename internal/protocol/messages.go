@@ -259,7 +259,7 @@ func newMessage(action string) Message {
 // (unless one is set), the time, and the sender's version and inbox. It returns m.
 func Stamp[M Message](m M, from, version string) M {
 	h := m.Head()
-	h.Action = actionOf(m)
+	h.Action = ActionOf(m)
 	if h.MsgID == "" {
 		h.MsgID = uuid.NewString()
 	}
