@@ -62,11 +62,12 @@ func BenchmarkHandle(b *testing.B) {
 	}
 	for _, size := range []int{0, 1 << 10, 64 << 10} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			m := newMetrics()
 			r := &Runner{
 				opts: Options{PublishTimeout: time.Second}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-				metrics: newMetrics(), broker: nopBroker{},
+				metrics: m, broker: nopBroker{},
 			}
-			rt := &route{queue: "bench"}
+			rt := newRoute("bench", m)
 			payload := bytes.Repeat([]byte("x"), size)
 			rt.cur.Store(newServed("sha", "", "/hello", staticInstance{payload}, routerMatcher(bundle.Router())))
 			svc := service("example.com", "GET", "/hello/hello/bob?x=1", payload)

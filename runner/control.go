@@ -120,7 +120,7 @@ func (r *Runner) routeJob(rt *route, fn func(ctx context.Context)) bool {
 func (r *Runner) routeFor(queue string) *route {
 	rt := r.routes[queue]
 	if rt == nil {
-		rt = &route{queue: queue}
+		rt = newRoute(queue, r.metrics)
 		r.routes[queue] = rt
 	}
 	return rt

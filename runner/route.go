@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/funcatron/funcatron/internal/protocol"
 )
 
@@ -17,12 +19,40 @@ import (
 type route struct {
 	queue string
 	stats routeStats
+	m     routeMetrics
 
 	mu       sync.Mutex // serializes enable / disable of this route
 	cur      atomic.Pointer[served]
 	consumer *consumer // nil while not consuming
 
 	tail chan struct{} // closed when the last queued job of this route is done (Runner.mu)
+}
+
+// routeMetrics are the route's metric children, looked up once rather than per request.
+type routeMetrics struct {
+	inflight prometheus.Gauge
+	latency  prometheus.Observer
+	ok       prometheus.Counter // requests answered 200
+	requests *prometheus.CounterVec
+}
+
+func newRoute(queue string, m *metrics) *route {
+	return &route{queue: queue, m: routeMetrics{
+		inflight: m.inflight.WithLabelValues(queue),
+		latency:  m.latency.WithLabelValues(queue),
+		ok:       m.requests.WithLabelValues(queue, "200"),
+		requests: m.requests,
+	}}
+}
+
+// answered counts one answer of status.
+func (m *routeMetrics) answered(queue string, status int, d time.Duration) {
+	if status == 200 {
+		m.ok.Inc()
+	} else {
+		m.requests.WithLabelValues(queue, statusLabel(status)).Inc()
+	}
+	m.latency.Observe(d.Seconds())
 }
 
 // served is one started bundle on a route. Requests hold a reference while they use it;

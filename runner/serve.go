@@ -55,9 +55,8 @@ type broker interface {
 func (r *Runner) handle(rt *route, d delivery) {
 	start := time.Now()
 	rt.stats.begin()
-	inflight := r.metrics.inflight.WithLabelValues(rt.queue)
-	inflight.Inc()
-	defer inflight.Dec()
+	rt.m.inflight.Inc()
+	defer rt.m.inflight.Dec()
 
 	svc := new(protocol.Service)
 	if err := protocol.DecodeAs(d.contentType(), d.body(), svc); err != nil || svc.ReplyQueue == "" {
@@ -89,8 +88,7 @@ func (r *Runner) handle(rt *route, d delivery) {
 	elapsed := time.Since(start)
 	failed := ans.Answer.Status >= 500
 	rt.stats.end(elapsed, failed)
-	r.metrics.requests.WithLabelValues(rt.queue, statusLabel(ans.Answer.Status)).Inc()
-	r.metrics.latency.WithLabelValues(rt.queue).Observe(elapsed.Seconds())
+	rt.m.answered(rt.queue, ans.Answer.Status, elapsed)
 }
 
 // dispatch finds the operation for the request and has the bundle serve it; a request
