@@ -101,7 +101,7 @@ func (r *Runner) startBundle(ctx context.Context, m *protocol.Enable) (*served, 
 		host, basePath = b.Host, b.BasePath
 	}
 	queue := protocol.RouteQueue(host, basePath)
-	inst, err := startExec(cfg, execEnv{
+	inst, err := startExec(ctx, cfg, execEnv{
 		log:       r.log.With("queue", queue, "sha", m.SHA),
 		grace:     r.opts.StopGrace,
 		onRestart: r.metrics.restarts.WithLabelValues(queue).Inc,

@@ -53,8 +53,7 @@
 //     its time. SCRIPT_NAME is the basePath ("" for "/"), PATH_INFO the rest of the path;
 //     output that is not a CGI response (or over 64 MiB) is a 502.
 //   - Kinds gilmour and zbus are not served yet: their enable is acked `error`.
-//   - Shutdown (ctx's end or `die`): control jobs are cancelled (an enable waiting for a
-//     bundle's readiness still takes up to its start-timeout), every route stops
-//     consuming, its requests in flight are answered and acked, its processes stop, then
+//   - Shutdown (ctx's end or `die`): control jobs are cancelled (an enable still starting
+//     its bundle fails and is acked `error`), every route stops consuming, its requests in flight are answered and acked, its processes stop, then
 //     `died` goes to the Tron.
 package runner

@@ -46,8 +46,9 @@ type execEnv struct {
 }
 
 // startHTTP starts the workers and returns once every one is ready, or fails with the
-// reason the first one did not get ready (the process is then stopped).
-func startHTTP(cfg *execConfig, env execEnv) (*httpInstance, error) {
+// reason the first one did not get ready (the processes are then stopped). ctx bounds the
+// start only (shutdown during an enable).
+func startHTTP(ctx context.Context, cfg *execConfig, env execEnv) (*httpInstance, error) {
 	home, err := os.MkdirTemp("", "funcatron-home-")
 	if err != nil {
 		return nil, fmt.Errorf("creating HOME: %w", err)
@@ -58,7 +59,9 @@ func startHTTP(cfg *execConfig, env execEnv) (*httpInstance, error) {
 		os.RemoveAll(home)
 		return nil, fmt.Errorf("creating the socket dir: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	life, cancel := context.WithCancel(context.Background())
+	stopWatching := context.AfterFunc(ctx, cancel)
+	defer stopWatching()
 	h := &httpInstance{
 		cfg: cfg, log: env.log, grace: env.grace, onRestart: env.onRestart,
 		sem: make(chan struct{}, cfg.Concurrency), home: home, sockDir: sockDir,
@@ -71,7 +74,7 @@ func startHTTP(cfg *execConfig, env execEnv) (*httpInstance, error) {
 		h.done.Add(1)
 		go func() {
 			defer h.done.Done()
-			w.supervise(ctx, first)
+			w.supervise(life, first)
 		}()
 	}
 	var failed *workerErr

@@ -25,7 +25,7 @@ func TestStopKillsAfterGrace(t *testing.T) {
 	}
 	cfg := &execConfig{Command: []string{"bin/fn"}, Env: map[string]string{"IGNORE_TERM": "1"}, Dir: dir, SHA: "x", Props: []byte("{}")}
 	const grace = 300 * time.Millisecond
-	inst, err := startExec(cfg, execEnv{log: slog.New(slog.NewTextHandler(io.Discard, nil)), grace: grace})
+	inst, err := startExec(context.Background(), cfg, execEnv{log: slog.New(slog.NewTextHandler(io.Discard, nil)), grace: grace})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,11 +76,12 @@ func (c *execConfig) withDefaults() {
 }
 
 // startExec starts an exec bundle in the mode its manifest names.
-func startExec(cfg *execConfig, env execEnv) (instance, error) {
+// ctx bounds the start.
+func startExec(ctx context.Context, cfg *execConfig, env execEnv) (instance, error) {
 	cfg.withDefaults()
 	switch cfg.Mode {
 	case "http":
-		return startHTTP(cfg, env)
+		return startHTTP(ctx, cfg, env)
 	case "cgi":
 		return startCGI(cfg, env)
 	}

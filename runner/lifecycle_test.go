@@ -229,3 +229,23 @@ func TestBrokerRestart(t *testing.T) {
 	tr.send(r.Inbox(), &protocol.ResendAwake{})
 	waitFor(t, 10*time.Second, "an awake after the restart", func() bool { return countAwakes(tr, r.Inbox()) > before })
 }
+
+// TestShutdownDuringEnable: a shutdown does not wait for a bundle that is still starting:
+// its enable is acked `error` and Run returns at once.
+func TestShutdownDuringEnable(t *testing.T) {
+	t.Parallel()
+	tr := newTron(t)
+	r := startRunner(t, tr)
+	host, path := uniq(t)+".example", "/slowstart"
+	sha := tr.upload(fnBundle(t, host, path, "env: {START: never}", "start-timeout: 60s"))
+	id := tr.enable(r.Inbox(), sha, host, path, nil)
+	waitFor(t, 10*time.Second, "the bundle to be downloaded", func() bool { return tr.downloads.Load() == 1 })
+	start := time.Now()
+	stopRunner(r)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("shutdown took %s with a bundle starting", took)
+	}
+	if ack := tr.ack(id, 5*time.Second); ack.Status != protocol.AckError {
+		t.Errorf("enable interrupted by shutdown acked %+v", ack)
+	}
+}

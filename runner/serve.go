@@ -118,6 +118,13 @@ func (s *served) dispatch(ctx context.Context, svc *protocol.Service, out *proto
 // confirmed the answer, else Requeue so that the request is answered again.
 func (r *Runner) publishAnswer(queue string, ans *protocol.Answer) amqpbus.Outcome {
 	protocol.Stamp(ans, r.inbox, version.Version)
+	// Always a list and a string, never null: the Lua frontend reads them as they are.
+	if ans.Answer.Headers == nil {
+		ans.Answer.Headers = [][2]string{}
+	}
+	if ans.Answer.Body == nil {
+		ans.Answer.Body = protocol.Base64{}
+	}
 	body, err := protocol.Encode(protocol.JSON, ans)
 	if err != nil { // cannot happen for an Answer; answered as a failure anyway
 		r.log.Error("encoding answer", "err", err)
