@@ -17,6 +17,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"time"
 
 	"github.com/funcatron/funcatron/internal/amqpbus"
@@ -80,7 +81,7 @@ func (r *Runner) handle(rt *route, d delivery) {
 	if ans.RequestID == "" {
 		ans.RequestID = svc.RequestID
 	}
-	s.dispatch(context.Background(), svc, &ans.Answer)
+	r.dispatch(s, svc, &ans.Answer)
 	s.release()
 
 	outcome := r.publishAnswer(svc.ReplyQueue, ans)
@@ -89,6 +90,18 @@ func (r *Runner) handle(rt *route, d delivery) {
 	failed := ans.Answer.Status >= 500
 	rt.stats.end(elapsed, failed)
 	rt.m.answered(rt.queue, ans.Answer.Status, elapsed)
+}
+
+// dispatch runs s.dispatch; a panic in it (a runner bug) becomes a 500 answer and a log
+// line with the stack, never a dead runner.
+func (r *Runner) dispatch(s *served, svc *protocol.Service, out *protocol.AnswerBody) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("panic while serving a request", "sha", s.sha, "panic", p, "stack", string(debug.Stack()))
+			errorAnswer(out, 500, "the runner failed on this request")
+		}
+	}()
+	s.dispatch(context.Background(), svc, out)
 }
 
 // dispatch finds the operation for the request and has the bundle serve it; a request
