@@ -124,15 +124,16 @@ func (s *store) metaPath(sha string) string { return filepath.Join(s.dir, sha+me
 // put stores data (whose sha is m.SHA) and its metadata, durably.
 func (s *store) put(data []byte, m bundleMeta) error {
 	err := writeAtomic(s.blobPath(m.SHA), 0o600, func(w io.Writer) error {
-		enc, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1))
+		// One frame that records its content size: its window is then no larger than the
+		// bundle, which get's memory bound (size + 1 MiB) relies on. A streaming encoder
+		// would declare its default 8 MiB window and fail that bound for bundles over 1 MiB.
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 		if err != nil {
 			return err
 		}
-		if _, err := enc.Write(data); err != nil {
-			enc.Close()
-			return err
-		}
-		return enc.Close()
+		defer enc.Close()
+		_, err = w.Write(enc.EncodeAll(data, make([]byte, 0, len(data)/2)))
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("storing bundle %s: %w", m.SHA, err)

@@ -2,6 +2,7 @@ package tron
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"os"
 	"strings"
@@ -116,4 +117,24 @@ func parseQuery(q string) (exp, sig string) {
 		}
 	}
 	return exp, sig
+}
+
+// TestStoreBigIncompressibleBundle: a bundle larger than the zstd encoder's default window
+// reads back (the Tron once refused to serve any bundle over 1 MiB).
+func TestStoreBigIncompressibleBundle(t *testing.T) {
+	s, _, err := openStore(t.TempDir(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A bundle larger than the encoder's default window, and incompressible, reads back.
+	big := make([]byte, 9<<20)
+	rand.Read(big)
+	bm := bundleMeta{SHA: shaOf(big), Kind: "exec", BasePath: "/big", Size: int64(len(big))}
+	if err := s.put(big, bm); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.get(bm.SHA, bm.Size); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("get of a 9 MiB bundle = %d bytes, %v", len(got), err)
+	}
+
 }
