@@ -30,13 +30,17 @@ type BundleInfo struct {
 type Inspector func(data []byte) (*BundleInfo, error)
 
 // addBundle validates and stores an uploaded bundle. Uploading the same bytes again returns
-// the stored bundle (created false) without validating or writing anything.
+// the stored bundle (created false) without validating it again; its file is rewritten,
+// which repairs a stored copy that was damaged on disk.
 func (t *Tron) addBundle(ctx context.Context, data []byte) (meta bundleMeta, created bool, err error) {
 	if len(data) == 0 {
 		return meta, false, newAPIError(http.StatusBadRequest, "must post a Func bundle file (the zip as the raw request body)")
 	}
 	sha := shaOf(data)
 	if m, ok := t.lookup(sha); ok {
+		if err := t.store.put(data, m); err != nil {
+			t.log.Error("rewriting a stored bundle", "sha", sha, "err", err)
+		}
 		return m, false, nil
 	}
 	info, err := t.opts.Inspect(data)
