@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# run.sh: bring the whole system up locally (spec/testing.md "The two commands").
-# Not built yet: starting the private RabbitMQ/Redis/nginx, the Tron, a runner and the
-# frontend, and deploying the samples comes with the end-to-end issue. Say so plainly.
-echo "make run: the local stack (RabbitMQ, Redis, nginx, tron, runner, samples) is not wired up yet." >&2
-echo "What works today: 'make build' builds bin/tron and bin/runner; 'make test' runs the suite." >&2
-exit 1
+# run.sh: `make run`. Brings the whole system up on loopback under .run/ (private RabbitMQ
+# with STOMP, Redis, the Tron, a runner, the nginx frontend), deploys the sample bundles
+# from build/bundles, prints the URLs to try, and stops everything on Ctrl-C.
+# Tron admin port: FUNCATRON_RUN_TRON_PORT (default 3000; 0 = a free one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec bin/devstack --dir .run --bin bin --samples build/bundles \
+	--tron-port "${FUNCATRON_RUN_TRON_PORT:-3000}" "$@"

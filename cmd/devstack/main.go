@@ -1,0 +1,90 @@
+// Command devstack is `make run`: it brings a whole Funcatron up on this machine (private
+// RabbitMQ with STOMP, Redis, the Tron, runners, the nginx frontend, all on loopback under
+// one directory), deploys the sample bundles, prints where to point curl, and stops
+// everything on Ctrl-C.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	"github.com/funcatron/funcatron/internal/stack"
+)
+
+func main() {
+	dir := flag.String("dir", ".run", "where the servers keep their data and logs")
+	bin := flag.String("bin", "bin", "directory holding the tron and runner binaries")
+	samples := flag.String("samples", "build/bundles", "directory of bundle zips to deploy")
+	tronPort := flag.Int("tron-port", 3000, "the Tron's admin API port (0: a free one)")
+	runners := flag.Int("runners", 1, "how many runners to start")
+	workers := flag.Int("workers", 2, "nginx worker processes")
+	flag.Parse()
+	if err := run(*dir, *bin, *samples, *tronPort, *runners, *workers); err != nil {
+		fmt.Fprintln(os.Stderr, "make run:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir, bin, samples string, tronPort, runners, workers int) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	// Each run starts clean but for the Tron's data (bundles, enabled routes, the token),
+	// which a second `make run` keeps, as a restarted Tron would.
+	for _, sub := range []string{"rabbitmq", "redis", "nginx"} {
+		os.RemoveAll(filepath.Join(abs, sub))
+	}
+	binAbs, _ := filepath.Abs(bin)
+	fmt.Println("starting RabbitMQ, Redis, the Tron, runners and nginx under", abs, "...")
+	s, err := stack.Start(stack.Options{Dir: abs, BinDir: binAbs, Runners: runners, NginxWorkers: workers,
+		TronPort: tronPort, Redis: true})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	deployed, err := deploySamples(s, samples)
+	if err != nil {
+		return err
+	}
+	printWelcome(s, abs, deployed)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	fmt.Println("\nstopping everything ...")
+	return nil
+}
+
+func deploySamples(s *stack.Stack, dir string) ([]string, error) {
+	zips, _ := filepath.Glob(filepath.Join(dir, "*.zip"))
+	sort.Strings(zips)
+	for _, z := range zips {
+		if _, err := s.Deploy(z, map[string]any{"greeting": "Hello"}); err != nil {
+			return nil, err
+		}
+	}
+	return zips, nil
+}
+
+func printWelcome(s *stack.Stack, dir string, deployed []string) {
+	front := s.FrontURL()
+	fmt.Printf(`
+Funcatron is up.
+  frontend (nginx):  %s
+  Tron admin API:    %s   (token in %s)
+  RabbitMQ:          %s  (STOMP on port %d)
+  logs:              %s/*/
+Deployed %d sample bundles. Try:
+  curl -i %s/hello/greet/world
+  curl -i '%s/py/args?x=1&x=2'
+  curl -i -X POST -d 'hi there' %s/sh/echo
+  FUNCATRON_TRON=%s FUNCATRON_TOKEN_FILE=%s bin/funcatron ls
+Ctrl-C stops everything.
+`, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"), s.Rabbit.URL(), s.Rabbit.STOMPPort,
+		dir, len(deployed), front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
+}

@@ -1,0 +1,237 @@
+// Package stack brings up a whole Funcatron on one machine: a private RabbitMQ (with STOMP)
+// and Redis, the Tron and runners as real processes from their binaries, and the nginx
+// frontend from the repository's configuration, everything on loopback under one
+// directory. `make run` (cmd/devstack), the integration suite and `make bench` all use it,
+// so what the tests prove is what a user runs.
+package stack
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/testenv"
+)
+
+// Options says what to bring up. Zero values give one runner, one nginx worker, free ports.
+type Options struct {
+	// Dir holds every server's data and logs (e.g. .run/ or a test's temp dir).
+	Dir string
+	// BinDir holds the tron and runner binaries (see Build).
+	BinDir string
+	// Runners is how many runners to start; default 1.
+	Runners int
+	// NginxWorkers is nginx's worker_processes; default 1.
+	NginxWorkers int
+	// TronPort is the Tron's admin API port; 0 picks a free one.
+	TronPort int
+	// Redis starts a redis-server too (for the gilmour and zbus kinds).
+	Redis bool
+	// TronArgs and RunnerArgs are extra flags, e.g. a short --heartbeat-period in tests.
+	TronArgs, RunnerArgs []string
+	// NginxEnv is more environment for nginx (FUNCATRON_TIMEOUT, ...).
+	NginxEnv map[string]string
+}
+
+// Stack is a running system.
+type Stack struct {
+	opts    Options
+	Rabbit  *testenv.RabbitMQ
+	Redis   *testenv.Redis
+	Nginx   *testenv.Nginx
+	Tron    *Proc
+	Runners []*Proc
+	Token   string // the Tron's admin token
+	TronURL string // http://127.0.0.1:<port>
+	client  http.Client
+}
+
+// Build builds the tron and runner binaries of the repository into dir.
+func Build(dir string) error {
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/tron", "./cmd/runner", "./cmd/funcatron")
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the binaries: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// Start brings the stack up and returns once the Tron, every runner and every nginx worker
+// have met on the bus. On error, whatever was started is stopped again.
+func Start(o Options) (s *Stack, err error) {
+	if o.Runners == 0 {
+		o.Runners = 1
+	}
+	for _, name := range []string{"tron", "runner"} {
+		if _, err := os.Stat(filepath.Join(o.BinDir, name)); err != nil {
+			return nil, fmt.Errorf("%s in %s: %w (run stack.Build first)", name, o.BinDir, errNoBinary)
+		}
+	}
+	s = &Stack{opts: o, client: http.Client{Timeout: 30 * time.Second}}
+	defer func() {
+		if err != nil {
+			s.Close()
+			s = nil
+		}
+	}()
+	if s.Rabbit, err = testenv.NewRabbitMQ(s.dir("rabbitmq")); err != nil {
+		return s, err
+	}
+	if o.Redis {
+		if s.Redis, err = testenv.NewRedis(s.dir("redis")); err != nil {
+			return s, err
+		}
+	}
+	if err = s.startTron(); err != nil {
+		return s, err
+	}
+	for range o.Runners {
+		if _, err = s.StartRunner(); err != nil {
+			return s, err
+		}
+	}
+	if err = s.startNginx(); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// dir makes and returns a subdirectory of the stack's directory.
+func (s *Stack) dir(name string) string {
+	d := filepath.Join(s.opts.Dir, name)
+	os.MkdirAll(d, 0o755)
+	return d
+}
+
+func (s *Stack) startTron() error {
+	port := s.opts.TronPort
+	if port == 0 {
+		ports, err := testenv.FreePorts(1)
+		if err != nil {
+			return err
+		}
+		port = ports[0]
+	}
+	dir := s.dir("tron")
+	tokenFile := filepath.Join(dir, "admin-token")
+	if err := s.ensureToken(tokenFile); err != nil {
+		return err
+	}
+	s.TronURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	s.Tron = &Proc{
+		Name: "tron", Bin: filepath.Join(s.opts.BinDir, "tron"), LogPath: filepath.Join(dir, "tron.log"),
+		Args: append([]string{"--rabbit-url", s.Rabbit.URL(), "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+			"--data-dir", filepath.Join(dir, "data"), "--token-file", tokenFile}, s.opts.TronArgs...),
+		Env: baseEnv(),
+	}
+	return s.StartTron()
+}
+
+// StartTron starts the Tron process (again) and waits until its API answers with the bus up.
+func (s *Stack) StartTron() error {
+	if err := s.Tron.Start(); err != nil {
+		return err
+	}
+	return waitFor(s.Tron, 30*time.Second, "healthy /healthz", func() bool {
+		resp, err := s.client.Get(s.TronURL + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// ensureToken keeps the admin token of an earlier run of the same directory, or makes one.
+func (s *Stack) ensureToken(path string) error {
+	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+		s.Token = string(b)
+		return nil
+	}
+	buf := make([]byte, 24)
+	rand.Read(buf)
+	s.Token = hex.EncodeToString(buf)
+	return os.WriteFile(path, []byte(s.Token), 0o600)
+}
+
+// StartRunner starts one more runner and waits until the Tron counts it.
+func (s *Stack) StartRunner() (*Proc, error) {
+	i := len(s.Runners)
+	ports, err := testenv.FreePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	dir := s.dir("runner-" + strconv.Itoa(i))
+	p := &Proc{
+		Name: "runner-" + strconv.Itoa(i), Bin: filepath.Join(s.opts.BinDir, "runner"),
+		LogPath: filepath.Join(dir, "runner.log"),
+		Args: append([]string{"--rabbit-url", s.Rabbit.URL(), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+			"--data-dir", filepath.Join(dir, "data")}, s.opts.RunnerArgs...),
+		Env: baseEnv(),
+	}
+	before, err := s.NodeCount("runner")
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Start(); err != nil {
+		return nil, err
+	}
+	s.Runners = append(s.Runners, p)
+	return p, waitFor(p, 30*time.Second, "its awake at the Tron", func() bool {
+		n, err := s.NodeCount("runner")
+		return err == nil && n > before
+	})
+}
+
+func (s *Stack) startNginx() error {
+	var err error
+	workers := max(s.opts.NginxWorkers, 1)
+	s.Nginx, err = testenv.NewNginx(s.dir("nginx"), testenv.NginxOptions{
+		RabbitPort: s.Rabbit.STOMPPort, Workers: workers, Env: s.opts.NginxEnv,
+	})
+	if err != nil {
+		return err
+	}
+	return waitFor(s.Tron, 30*time.Second, "every nginx worker's awake", func() bool {
+		n, err := s.NodeCount("frontend")
+		return err == nil && n >= workers
+	})
+}
+
+// FrontURL is the frontend's base URL.
+func (s *Stack) FrontURL() string { return s.Nginx.URL() }
+
+// Close stops everything, nginx first so no request arrives at a stopped runner.
+func (s *Stack) Close() {
+	if s.Nginx != nil {
+		s.Nginx.Stop()
+	}
+	for _, r := range s.Runners {
+		r.Stop(10 * time.Second)
+	}
+	if s.Tron != nil {
+		s.Tron.Stop(10 * time.Second)
+	}
+	if s.Redis != nil {
+		s.Redis.Close()
+	}
+	if s.Rabbit != nil {
+		s.Rabbit.Close()
+	}
+}
+
+// baseEnv is the daemons' environment: PATH only (their options come as flags), plus HOME,
+// which Go's build cache and the samples' interpreters expect.
+func baseEnv() []string {
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+	return []string{"PATH=" + path, "HOME=" + os.Getenv("HOME"), "LANG=C.UTF-8"}
+}
