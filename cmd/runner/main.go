@@ -68,7 +68,7 @@ func parse(args, env []string, out io.Writer) (*runner.Options, string, string, 
 	fs.StringVar(&codec, "codec", codec, "codec of messages to the Tron: edn or json")
 	fs.StringVar(&logLevel, "log-level", logLevel, "debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", logFormat, "text or json")
-	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "time between heartbeats")
+	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-period", o.HeartbeatInterval, "time between heartbeats (the Tron drops a node silent for 3 periods)")
 	fs.DurationVar(&o.StopGrace, "stop-grace", o.StopGrace, "time between SIGTERM and SIGKILL for bundle processes")
 	fs.Int64Var(&o.MaxBundleBytes, "max-bundle-bytes", o.MaxBundleBytes, "largest bundle download")
 	fs.Int64Var(&o.MaxUnpackedBytes, "max-unpacked-bytes", o.MaxUnpackedBytes, "most bytes one bundle may unpack to")

@@ -40,7 +40,7 @@ func TestBadOptionsExit2(t *testing.T) {
 	}{
 		{"unknown codec", []string{"--codec=xml"}, nil, `--codec "xml"`},
 		{"not an amqp url", []string{"--rabbit-url=http://x"}, nil, "rabbit-url"},
-		{"bad env value", nil, []string{"FUNCATRON_HEARTBEAT_INTERVAL=often"}, "FUNCATRON_HEARTBEAT_INTERVAL"},
+		{"bad env value", nil, []string{"FUNCATRON_HEARTBEAT_PERIOD=often"}, "FUNCATRON_HEARTBEAT_PERIOD"},
 		{"bad log level", []string{"--log-level=loud"}, nil, "log level"},
 		{"bad log format", nil, []string{"FUNCATRON_LOG_FORMAT=xml"}, "log format"},
 		{"unknown flag", []string{"--frobnicate"}, nil, "frobnicate"},
