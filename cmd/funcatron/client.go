@@ -46,6 +46,8 @@ func (c *client) command(name string, args []string) error {
 		return c.call("GET", "/api/v1/routes", nil)
 	case "stats":
 		return c.call("GET", "/api/v1/stats", nil)
+	case "pack":
+		return packCmd(args, c.out)
 	case "help", "-h", "--help":
 		return flag.ErrHelp
 	}

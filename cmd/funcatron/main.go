@@ -18,6 +18,7 @@ const usage = `funcatron: the Tron's command-line client
 Usage: funcatron [--tron URL] [--token TOKEN | --token-file FILE] COMMAND [ARGS]
 
 Commands:
+  pack DIR [-o FILE]                   zip a bundle directory and check it (no Tron needed)
   upload FILE                          upload a bundle; prints its sha
   enable SHA [--props JSON|@FILE] [--replace]
                                        serve the bundle on its route

@@ -74,3 +74,27 @@ func TestErrorsCarryTheTronsMessage(t *testing.T) {
 		t.Error("an unknown command is no error")
 	}
 }
+
+func TestPackChecksTheBundle(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "fn", "bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "fn", "bin", "run"), []byte("#!/bin/sh\necho\n"), 0o755)
+	manifest := "swagger: \"2.0\"\ninfo: {title: t, version: \"1\"}\nbasePath: /t\n" +
+		"x-funcatron: {kind: exec, exec: {command: [bin/run], mode: cgi}}\npaths:\n  /x: {get: {operationId: x}}\n"
+	os.WriteFile(filepath.Join(dir, "fn", "funcatron.yaml"), []byte(manifest), 0o644)
+	out := filepath.Join(dir, "fn.zip")
+	var buf bytes.Buffer
+	if err := run([]string{"pack", filepath.Join(dir, "fn"), "-o", out}, &buf); err != nil {
+		t.Fatalf("pack: %v", err)
+	}
+	if !strings.Contains(buf.String(), "route /t, 1 operations") {
+		t.Errorf("pack said %q", buf.String())
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Error(err)
+	}
+	os.Remove(filepath.Join(dir, "fn", "bin", "run")) // the command is gone: invalid
+	if err := run([]string{"pack", filepath.Join(dir, "fn"), "-o", out}, io.Discard); err == nil || !strings.Contains(err.Error(), "not a valid bundle") {
+		t.Errorf("pack of a bundle without its command = %v", err)
+	}
+}
