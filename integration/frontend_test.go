@@ -215,7 +215,10 @@ func (r *fakeRunner) connect(t *testing.T, answer answerFunc) {
 	r.pubMu.Lock()
 	r.pub = channel(t, conn)
 	r.pubMu.Unlock()
-	consume(t, conn, r.queue, func(svc msg, _ amqp.Delivery) {
+	consume(t, conn, r.queue, func(svc msg, d amqp.Delivery) {
+		svc["_expiration"] = d.Expiration
+		svc["_persistent"] = d.DeliveryMode == amqp.Persistent
+		svc["_content_type"] = d.ContentType
 		r.mu.Lock()
 		r.got = append(r.got, svc)
 		r.mu.Unlock()
@@ -516,6 +519,10 @@ func TestFrontendAwakeAndServiceGET(t *testing.T) {
 	if str(svc["msg-id"]) == "" || svc["at"] == nil {
 		t.Errorf("service lacks msg-id/at: %v", svc)
 	}
+	if svc["_expiration"] != "30000" || svc["_persistent"] != false || svc["_content_type"] != "application/json" {
+		t.Errorf("service published with expiration %v, persistent %v, content type %v; want 30000 (FUNCATRON_TIMEOUT), false, application/json",
+			svc["_expiration"], svc["_persistent"], svc["_content_type"])
+	}
 	args, _ := svc["uri-args"].(msg)
 	if fmt.Sprint(args["x"]) != "[1 2]" || args["y"] != "z" || args["flag"] != true {
 		t.Errorf("uri-args %v, want x:[1 2] y:z flag:true", svc["uri-args"])
@@ -537,6 +544,13 @@ func TestFrontendAwakeAndServiceGET(t *testing.T) {
 	if hl := f.health(t); hl["connected"] != true || hl["routes"] != float64(1) || hl["waiting"] != float64(0) {
 		t.Errorf("health %v", hl)
 	}
+
+	// tron-info is kept (health shows it)
+	f.tron.send(t, inbox, msg{"action": "tron-info", "msg-id": "ti", "tron-host": msg{"host": "tron.example", "port": 3000}})
+	waitFor(t, 5*time.Second, "tron-host in health", func() bool {
+		th, _ := f.health(t)["tron-host"].(msg)
+		return th["host"] == "tron.example"
+	})
 }
 
 // TestFrontendPOSTLargeBody sends 1 MiB of random bytes (NULs included): nginx spools it to a
@@ -578,6 +592,14 @@ func TestFrontendPOSTLargeBody(t *testing.T) {
 	}
 	if last := r.received()[2]; last["body"] != nil {
 		t.Errorf("empty POST sent body %v, want the key absent", last["body"])
+	}
+
+	// near client_max_body_size (10m) a body still makes the round trip
+	big := make([]byte, 9<<20)
+	rand.Read(big)
+	resp = f.do(t, "PUT", "/upload/big", big, http.Header{"Content-Type": {"application/octet-stream"}})
+	if resp.status != 200 || !bytes.Equal(resp.body, big) {
+		t.Errorf("9 MiB PUT: %d, %d bytes back, equal=%v", resp.status, len(resp.body), bytes.Equal(resp.body, big))
 	}
 }
 
@@ -888,6 +910,55 @@ func TestFrontendControl(t *testing.T) {
 		}
 		return n == 5
 	})
+
+	// a worker that exits (nginx quits gracefully) says died
+	f.nginx.Stop()
+	f.tron.next(t, 5*time.Second, "died from "+b+" on exit", from("died", b))
+}
+
+// TestFrontendProbeTakesNothing: the frontend checks a route queue exists (RabbitMQ would drop a
+// message to a missing one silently) with a short subscription; messages waiting in the queue
+// are all still there for the runner afterwards.
+func TestFrontendProbeTakesNothing(t *testing.T) {
+	t.Parallel()
+	f := startFrontend(t, frontendOptions{})
+	q := uniqueName("q")
+	ch := channel(t, dialAMQP(t))
+	if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := publishJSON(ch, q, msg{"marker": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.routeAll(t, msg{"path": "/", "queue": q})
+
+	done := make(chan response, 1)
+	go func() {
+		resp, err := client.Get(f.nginx.URL() + "/probe")
+		if err != nil {
+			done <- response{status: -1, body: []byte(err.Error())}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		done <- response{status: resp.StatusCode, body: b}
+	}()
+	waitFor(t, 10*time.Second, "the 5 markers and the request in the queue", func() bool {
+		qi, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+		return err == nil && qi.Messages == 6
+	})
+	r := newRunner(t, q, func(svc msg) []msg {
+		if svc["action"] != "service" {
+			return nil
+		}
+		return fixed("probed")(svc)
+	})
+	if resp := <-done; resp.status != 200 || string(resp.body) != "probed" {
+		t.Fatalf("request: %d %s", resp.status, resp.body)
+	}
+	waitFor(t, 5*time.Second, "the runner to get all 6 messages", func() bool { return len(r.received()) == 6 })
 }
 
 // TestFrontendPooledConnections: requests reuse pooled STOMP connections: after many

@@ -88,8 +88,12 @@ func NewNginx(prefix string, o NginxOptions) (*Nginx, error) {
 		if err := n.render(o); err != nil {
 			return nil, err
 		}
-		if lastErr = n.start(bin, o); lastErr == nil {
+		lastErr = n.start(bin, o)
+		if lastErr == nil {
 			return n, nil
+		}
+		if !strings.Contains(lastErr.Error(), "Address already in use") {
+			break
 		}
 	}
 	return nil, lastErr

@@ -391,10 +391,8 @@ local function tron_queue_ready(c)
     local ok
     ok, err = conn:probe_queue(c.tron_queue)
     if ok then
-        conn:disconnect()
         return true
     end
-    conn:close()
     if ok == false and stomp.error_kind(err) == "exists" then
         return true
     end
@@ -447,6 +445,21 @@ local function session()
 end
 
 
+-- pause sleeps for seconds in steps of at most 0.1 s, waking early when the worker starts
+-- exiting. (Never ngx.sleep(0): without OpenResty's patches it does not advance the clock.)
+local function pause(seconds)
+    local left = seconds
+    while left > 0 and not exiting() do
+        local step = min(left, 0.1)
+        if step < 0.001 then
+            return
+        end
+        sleep(step)
+        left = left - step
+    end
+end
+
+
 local function listen(premature)
     if premature then
         return
@@ -468,7 +481,7 @@ local function listen(premature)
         -- the first failure of a streak is an error; the retries that follow are warnings
         log((reached or backoff == BACKOFF_MIN) and ERR or WARN, "funcatron: listener: ", why,
             "; reconnecting in ", backoff, " s")
-        sleep(backoff + random() * backoff / 2)
+        pause(backoff + random() * backoff / 2)
         if not reached then
             backoff = min(backoff * 2, BACKOFF_MAX)
         end

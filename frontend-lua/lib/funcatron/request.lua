@@ -104,11 +104,14 @@ local function pool_opts(c)
 end
 
 
--- publish_once makes one attempt on one connection: probe the queue unless it is known to
--- exist, then SEND and wait for the receipt. Returns true | false, text (the broker said no) |
--- nil, err (I/O) and whether a retry on a new connection makes sense.
-local function publish_once(opts, queue, dest, payload, headers, receipt)
-    local conn, err = stomp.new(opts)
+-- probe checks that route queue q exists, on a connection of its own (see stomp.probe_queue).
+-- Returns true, or false, text when it does not, or nil, err.
+local function probe(opts, q)
+    local conn, err = stomp.new({
+        host = opts.host, port = opts.port, user = opts.user, password = opts.password,
+        vhost = opts.vhost, connect_timeout = opts.connect_timeout,
+        send_timeout = opts.send_timeout, read_timeout = opts.read_timeout,
+    })
     if not conn then
         return nil, err
     end
@@ -117,23 +120,35 @@ local function publish_once(opts, queue, dest, payload, headers, receipt)
     if not ok then
         return ok, err
     end
-    if not frontend.queue_known(queue) then
-        ok, err = conn:probe_queue(queue)
-        if ok == false then
-            local kind = stomp.error_kind(err)
-            if kind == "missing" then
-                return false, "queue " .. queue .. " does not exist (" .. err .. ")"
-            end
-            if kind == "exists" then
-                frontend.queue_seen(queue)
-                return nil, err, true -- the ERROR closed the connection
-            end
-            return false, err
+    ok, err = conn:probe_queue(q)
+    if ok == false then
+        local kind = stomp.error_kind(err)
+        if kind == "missing" then
+            return false, "queue " .. q .. " does not exist (" .. err .. ")"
         end
-        if not ok then
-            return nil, err, conn.reused
+        if kind == "exists" then
+            ok = true
         end
-        frontend.queue_seen(queue)
+    end
+    if ok then
+        frontend.queue_seen(q)
+    end
+    return ok, err
+end
+
+
+-- publish_once makes one attempt on one pooled connection: SEND and wait for the receipt.
+-- Returns true | false, text (the broker said no) | nil, err (I/O), and whether a retry on a
+-- new connection makes sense (a pooled connection that turned out dead).
+local function publish_once(opts, dest, payload, headers, receipt)
+    local conn, err = stomp.new(opts)
+    if not conn then
+        return nil, err
+    end
+    local ok
+    ok, err = conn:connect()
+    if not ok then
+        return ok, err
     end
     ok, err = conn:send(dest, payload, headers, receipt)
     if ok then
@@ -156,8 +171,14 @@ local function publish(c, queue, payload, expiration_ms, request_id)
         { "expiration", tostring(expiration_ms) },
     }
     local ok, err, retry
-    for _ = 1, 3 do
-        ok, err, retry = publish_once(opts, queue, dest, payload, headers, "p" .. request_id)
+    if not frontend.queue_known(queue) then
+        ok, err = probe(opts, queue)
+        if not ok then
+            return ok, err
+        end
+    end
+    for _ = 1, 2 do
+        ok, err, retry = publish_once(opts, dest, payload, headers, "p" .. request_id)
         if ok or not retry then
             return ok, err
         end
@@ -173,7 +194,9 @@ local function write_answer(status, headers, body)
     for i = 1, #names do
         ngx.header[names[i]] = values[lower(names[i])]
     end
-    ngx.header["Content-Length"] = #body
+    if status ~= 204 and status ~= 304 then
+        ngx.header["Content-Length"] = #body
+    end
     if #body > 0 then
         ngx.print(body)
     end

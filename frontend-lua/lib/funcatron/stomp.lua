@@ -506,46 +506,23 @@ function _M.ack(self, ack_id, receipt)
 end
 
 
--- nack gives a MESSAGE back; requeue (default true) puts it back on its queue.
-function _M.nack(self, ack_id, requeue, receipt)
-    return request(self, "NACK", {
-        { "id", ack_id }, { "requeue", requeue == false and "false" or "true" },
-    }, nil, receipt)
-end
-
-
--- probe_queue tells whether queue `name` exists. RabbitMQ drops a SEND to a missing
--- /amq/queue/<name> without an ERROR (and sends the RECEIPT), but a SUBSCRIBE to it fails. So:
--- SUBSCRIBE (client acks, prefetch 1), UNSUBSCRIBE, and NACK with requeue whatever was
--- delivered meanwhile: no message is taken away. Returns true (it exists; the connection is
--- clean and reusable), false, text (the broker's ERROR; it has closed the connection: see
--- error_kind), or nil, err.
+-- probe_queue tells whether queue `name` exists, and ends this connection. RabbitMQ drops a
+-- SEND to a missing /amq/queue/<name> without an ERROR (the RECEIPT still comes), but a
+-- SUBSCRIBE to it fails. So: SUBSCRIBE (client acks, prefetch 1) with a receipt, then
+-- DISCONNECT and close. A message the broker handed over meanwhile was never acked and goes
+-- back to its queue when the connection closes: nothing is taken away. (A NACK cannot do that
+-- on a kept connection: RabbitMQ refuses one after UNSUBSCRIBE, and a message left unacked
+-- would stay stuck until the connection ends.) Use a connection of its own, never a pooled one.
+-- Returns true (it exists), false, text (the broker's ERROR: see error_kind), or nil, err.
 function _M.probe_queue(self, name)
     local id = self:next_receipt("probe")
-    local taken = {}
-    local function keep(frame)
-        if frame.command == "MESSAGE" and frame.headers.subscription == id then
-            taken[#taken + 1] = frame.headers.ack
-        end
-    end
     local ok, err = self:subscribe(_M.queue_destination("/amq/queue/", name), id,
-        "client-individual", { { "prefetch-count", "1" } }, id .. "s", keep)
-    if not ok then
-        return ok, err
+        "client-individual", { { "prefetch-count", "1" } }, id)
+    if ok then
+        self:write(_M.encode("DISCONNECT", {}))
+        self:close()
     end
-    ok, err = self:unsubscribe(id, id .. "u", keep)
-    if not ok then
-        return ok, err
-    end
-    for i = 1, #taken do
-        if taken[i] then
-            ok, err = self:nack(taken[i], true)
-            if not ok then
-                return nil, err
-            end
-        end
-    end
-    return true
+    return ok, err
 end
 
 
