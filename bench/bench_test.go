@@ -1,0 +1,77 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestShares(t *testing.T) {
+	self := []byte(`# Samples: 381  of event 'cpu-clock:ppp'
+    10.76%  [k] finish_task_switch.isra.0                          -      -
+     8.14%  [.] encoding/json.checkValid                           -      -
+     3.94%  [.] encoding/base64.(*Encoding).Decode
+`)
+	got := shares(self, selfLine, 10)
+	want := []fnShare{{10.76, "[kernel] finish_task_switch.isra.0"}, {8.14, "encoding/json.checkValid"},
+		{3.94, "encoding/base64.(*Encoding).Decode"}}
+	if len(got) != len(want) {
+		t.Fatalf("shares = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("shares[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+	cum := shares([]byte("    45.10%     0.20%  [.] runtime.goexit   -   -\n"), childrenLine, 10)
+	if len(cum) != 1 || cum[0] != (fnShare{45.10, "runtime.goexit"}) {
+		t.Errorf("cumulative shares = %v", cum)
+	}
+}
+
+func TestWrkScript(t *testing.T) {
+	tests := []struct {
+		name string
+		size int
+		want []string
+	}{
+		{"get", -1, []string{"function done"}},
+		{"post", 1024, []string{`wrk.method = "POST"`, `string.rep("x", 1024)`, "function done"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := wrkScript(tt.size)
+			for _, w := range tt.want {
+				if !strings.Contains(s, w) {
+					t.Errorf("script lacks %q:\n%s", w, s)
+				}
+			}
+			if tt.size < 0 && strings.Contains(s, "wrk.method") {
+				t.Errorf("GET script sets a method:\n%s", s)
+			}
+		})
+	}
+}
+
+func TestReadProcSelf(t *testing.T) {
+	p, err := readProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.ppid != os.Getppid() {
+		t.Errorf("ppid = %d, want %d", p.ppid, os.Getppid())
+	}
+	if m := memoryOf(os.Getpid(), ""); m.RSSKB <= 0 || m.TreeProcesses < 1 {
+		t.Errorf("memoryOf(self) = %+v", m)
+	}
+}
+
+func TestErrorsText(t *testing.T) {
+	if got := errorsText(&wrkResult{Requests: 10}); got != "none" {
+		t.Errorf("no errors: %q", got)
+	}
+	got := errorsText(&wrkResult{Requests: 10, Status: 3, Timeout: 1})
+	if !strings.Contains(got, "3 answers ≥ 400") || !strings.Contains(got, "1 timeouts") {
+		t.Errorf("errors: %q", got)
+	}
+}

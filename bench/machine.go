@@ -1,0 +1,84 @@
+// Facts about the machine and the source a run measured.
+
+package main
+
+import (
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+type machine struct {
+	CPUs       int    `json:"nproc"`
+	CPUModel   string `json:"cpu_model"`
+	Kernel     string `json:"kernel"`
+	MemTotal   string `json:"mem_total"`
+	Date       string `json:"date"`
+	GoVersion  string `json:"go_version"`
+	GitCommit  string `json:"git_commit"`
+	GitDirty   bool   `json:"git_dirty"` // uncommitted changes in the tree the binaries were built from
+	Nginx      string `json:"nginx"`
+	Wrk        string `json:"wrk"`
+	LoadBefore string `json:"loadavg_before"`
+	LoadAfter  string `json:"loadavg_after,omitempty"`
+}
+
+func machineFacts() machine {
+	m := machine{
+		CPUs:       runtime.NumCPU(),
+		Date:       time.Now().UTC().Format(time.RFC3339),
+		GoVersion:  firstLine(output("go", "version")),
+		GitCommit:  firstLine(output("git", "rev-parse", "HEAD")),
+		GitDirty:   strings.TrimSpace(output("git", "status", "--porcelain", "--untracked-files=no")) != "",
+		Nginx:      firstLine(output(nginxPath(), "-v")),
+		Wrk:        firstLine(output("wrk", "-v")),
+		LoadBefore: loadavg(),
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	m.CPUModel = procLine("/proc/cpuinfo", "model name")
+	m.MemTotal = procLine("/proc/meminfo", "MemTotal")
+	return m
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// procLine is the value of the first "name : value" line of a /proc file.
+func procLine(path, name string) string {
+	b, _ := os.ReadFile(path)
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == name {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// output runs a command and returns stdout and stderr ("" when it fails).
+func output(name string, args ...string) string {
+	b, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+func nginxPath() string {
+	p, _ := nginxBinary()
+	return p
+}

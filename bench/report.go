@@ -1,0 +1,172 @@
+// The figures of one run: the table on stdout, everything in JSON.
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+type results struct {
+	Machine     machine   `json:"machine"`
+	Settings    config    `json:"settings"`
+	Rows        []row     `json:"rows"`
+	StackStartS float64   `json:"stack_start_s"` // RabbitMQ, Tron, runner, nginx up and met
+	ColdStart   coldStart `json:"cold_start"`
+	Memory      []memory  `json:"memory"`
+	DeployMoreS float64   `json:"deploy_more_bundles_s"` // upload + enable of bundles 2..N, 4 at a time
+	Profiles    []profile `json:"profiles,omitempty"`
+	Notes       []string  `json:"notes,omitempty"`
+}
+
+// row is one line of the table.
+type row struct {
+	Path     string     `json:"path"`
+	Body     string     `json:"body"`
+	BodySize int        `json:"body_bytes"` // -1: GET without a body
+	URL      string     `json:"url"`
+	RPS      float64    `json:"rps"`
+	P50MS    float64    `json:"p50_ms"`
+	P99MS    float64    `json:"p99_ms"`
+	VsDirect float64    `json:"vs_direct"` // req/s over the direct row's for the same body
+	Errors   int64      `json:"errors"`
+	Wrk      *wrkResult `json:"wrk"`
+	CPU      cpuUse     `json:"cpu"`
+}
+
+func newRow(path, body string, size int, url string, w *wrkResult, cpu cpuUse) row {
+	return row{Path: path, Body: body, BodySize: size, URL: url, RPS: w.RPS(),
+		P50MS: w.P50US / 1000, P99MS: w.P99US / 1000, Errors: w.Errors(), Wrk: w, CPU: cpu}
+}
+
+func (r *results) fillRatios() {
+	direct := map[string]float64{}
+	for _, x := range r.Rows {
+		if x.Path == pathDirect {
+			direct[x.Body] = x.RPS
+		}
+	}
+	for i := range r.Rows {
+		if d := direct[r.Rows[i].Body]; d > 0 {
+			r.Rows[i].VsDirect = r.Rows[i].RPS / d
+		}
+	}
+}
+
+func (r *results) write(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// print writes the table and, below it, the other figures.
+func (r *results) print(w io.Writer) {
+	s := r.Settings
+	m := r.Machine
+	fmt.Fprintf(w, "\n%d connections, %d wrk threads, %.0f s per row (after %.0f s warm-up), %d nginx workers in every row; %d CPUs (%s), %s, commit %.10s%s\n\n",
+		s.Conns, s.Threads, s.DurationS, s.WarmupS, s.Workers, m.CPUs, m.CPUModel, m.Date, m.GitCommit, dirty(m.GitDirty))
+	fmt.Fprintln(w, "| path | body | req/s | p50 | p99 | vs direct | errors |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	for _, x := range r.Rows {
+		fmt.Fprintf(w, "| %s | %s | %.0f | %s | %s | %.2f | %s |\n",
+			x.Path, x.Body, x.RPS, msText(x.P50MS), msText(x.P99MS), x.VsDirect, errorsText(x.Wrk))
+	}
+	fmt.Fprintln(w)
+	c := r.ColdStart
+	fmt.Fprintf(w, "cold start (add_func → first 200 through nginx): %.0f ms = upload %.0f + enable %.0f + first 200 %.0f (%d polls)\n",
+		c.TotalMS, c.UploadMS, c.EnableMS, c.FirstOKMS, c.Polls)
+	for _, x := range r.Memory {
+		fmt.Fprintf(w, "memory, %s: runner VmRSS %.1f MiB; runner + its %d bundle processes: RSS sum %.1f MiB, PSS sum %.1f MiB\n",
+			x.Note, mib(x.RSSKB), x.TreeProcesses-1, mib(x.TreeRSSKB), mib(x.TreePSSKB))
+	}
+	fmt.Fprintln(w, "CPU in cores (CPU-seconds per second) during each row; 'others' is the rest of the machine:")
+	for _, x := range r.Rows {
+		if x.Path != pathCeiling {
+			fmt.Fprintf(w, "  %s, %s: %s; %.2f TCP connections opened per request\n", shortPath(x.Path), x.Body,
+				cpuText(x.CPU), float64(x.CPU.TCPOpens)/float64(max(x.Wrk.Requests, 1)))
+		}
+	}
+	for _, p := range r.Profiles {
+		fmt.Fprintf(w, "profile of the %s (%s, %s samples), self: %s\n", p.Process, p.Run, p.Samples, topText(p.Self, 8, p.Error))
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+}
+
+func dirty(d bool) string {
+	if d {
+		return " (+ uncommitted changes)"
+	}
+	return ""
+}
+
+func msText(v float64) string {
+	if v < 10 {
+		return fmt.Sprintf("%.2f ms", v)
+	}
+	return fmt.Sprintf("%.1f ms", v)
+}
+
+func errorsText(w *wrkResult) string {
+	if w.Errors() == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, e := range []struct {
+		n    int64
+		what string
+	}{{w.Status, "answers ≥ 400"}, {w.Timeout, "timeouts"}, {w.Connect, "connect errors"}, {w.Read, "read errors"}, {w.Write, "write errors"}} {
+		if e.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", e.n, e.what))
+		}
+	}
+	return fmt.Sprintf("**%s** of %d", strings.Join(parts, ", "), w.Requests)
+}
+
+func shortPath(p string) string {
+	switch p {
+	case pathCeiling:
+		return "ceiling"
+	case pathDirect:
+		return "direct"
+	}
+	return "funcatron"
+}
+
+func cpuText(u cpuUse) string {
+	var parts []string
+	for _, g := range u.groupsByCost() {
+		parts = append(parts, fmt.Sprintf("%s %.2f (%.0f%%)", g, u.Cores[g], 100*u.Cores[g]/u.Ours))
+	}
+	return fmt.Sprintf("ours %.2f of %d = %s; others %.2f", u.Ours, u.CPUs, strings.Join(parts, ", "), u.Others)
+}
+
+func topText(fs []fnShare, n int, errText string) string {
+	if errText != "" {
+		return "failed: " + errText
+	}
+	var parts []string
+	for i, f := range fs {
+		if i == n {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %.1f%%", f.Func, f.Percent))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func mib(kb int64) float64 { return float64(kb) / 1024 }
