@@ -42,7 +42,7 @@ func uniqueName(prefix string) string {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -54,7 +54,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 }
 
 // dialAMQP opens a connection to the shared broker, closed in t.Cleanup.
-func dialAMQP(t *testing.T) *amqp.Connection {
+func dialAMQP(t testing.TB) *amqp.Connection {
 	t.Helper()
 	c, err := amqp.Dial(sharedRabbit.URL())
 	if err != nil {
@@ -64,7 +64,7 @@ func dialAMQP(t *testing.T) *amqp.Connection {
 	return c
 }
 
-func channel(t *testing.T, c *amqp.Connection) *amqp.Channel {
+func channel(t testing.TB, c *amqp.Connection) *amqp.Channel {
 	t.Helper()
 	ch, err := c.Channel()
 	if err != nil {
@@ -87,7 +87,7 @@ func publishJSON(ch *amqp.Channel, queue string, m any) error {
 
 // consume declares queue (durable) and delivers every decoded message to fn until the
 // connection closes.
-func consume(t *testing.T, c *amqp.Connection, queue string, fn func(m msg, raw amqp.Delivery)) {
+func consume(t testing.TB, c *amqp.Connection, queue string, fn func(m msg, raw amqp.Delivery)) {
 	t.Helper()
 	ch := channel(t, c)
 	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
@@ -120,7 +120,7 @@ type fakeTron struct {
 	all   []msg
 }
 
-func newTron(t *testing.T, queue string) *fakeTron {
+func newTron(t testing.TB, queue string) *fakeTron {
 	t.Helper()
 	tr := &fakeTron{queue: queue, in: make(chan msg, 10000)}
 	tr.connect(t)
@@ -128,7 +128,7 @@ func newTron(t *testing.T, queue string) *fakeTron {
 }
 
 // connect (again, after a broker restart) declares and consumes the Tron queue.
-func (tr *fakeTron) connect(t *testing.T) {
+func (tr *fakeTron) connect(t testing.TB) {
 	t.Helper()
 	tr.conn = dialAMQP(t)
 	tr.pub = channel(t, tr.conn)
@@ -143,7 +143,7 @@ func (tr *fakeTron) connect(t *testing.T) {
 }
 
 // next returns the next message for which match holds, skipping others.
-func (tr *fakeTron) next(t *testing.T, within time.Duration, what string, match func(msg) bool) msg {
+func (tr *fakeTron) next(t testing.TB, within time.Duration, what string, match func(msg) bool) msg {
 	t.Helper()
 	timeout := time.After(within)
 	for {
@@ -159,7 +159,7 @@ func (tr *fakeTron) next(t *testing.T, within time.Duration, what string, match 
 	}
 }
 
-func (tr *fakeTron) send(t *testing.T, inbox string, m msg) {
+func (tr *fakeTron) send(t testing.TB, inbox string, m msg) {
 	t.Helper()
 	if err := publishJSON(tr.pub, inbox, m); err != nil {
 		t.Fatalf("tron: sending %v to %s: %v", m["action"], inbox, err)
@@ -175,7 +175,7 @@ func from(action, inbox string) func(msg) bool {
 }
 
 // sendRoutes sends a `route` to inbox and waits for its `ack`.
-func (tr *fakeTron) sendRoutes(t *testing.T, inbox string, routes []msg) {
+func (tr *fakeTron) sendRoutes(t testing.TB, inbox string, routes []msg) {
 	t.Helper()
 	id := fmt.Sprintf("route-%d", nameSeq.Add(1))
 	tr.send(t, inbox, msg{"action": "route", "msg-id": id, "at": time.Now().UnixMilli(), "routes": routes})
@@ -202,14 +202,14 @@ type fakeRunner struct {
 	pubMu sync.Mutex
 }
 
-func newRunner(t *testing.T, queue string, answer answerFunc) *fakeRunner {
+func newRunner(t testing.TB, queue string, answer answerFunc) *fakeRunner {
 	t.Helper()
 	r := &fakeRunner{queue: queue}
 	r.connect(t, answer)
 	return r
 }
 
-func (r *fakeRunner) connect(t *testing.T, answer answerFunc) {
+func (r *fakeRunner) connect(t testing.TB, answer answerFunc) {
 	t.Helper()
 	conn := dialAMQP(t)
 	r.pubMu.Lock()
@@ -295,7 +295,7 @@ type frontendOptions struct {
 
 // startFrontend starts a fake Tron on a fresh Tron queue and an nginx frontend using it, and
 // waits for every worker's awake.
-func startFrontend(t *testing.T, o frontendOptions) *frontend {
+func startFrontend(t testing.TB, o frontendOptions) *frontend {
 	t.Helper()
 	queue := uniqueName("tron")
 	f := &frontend{}
@@ -321,7 +321,7 @@ func startFrontend(t *testing.T, o frontendOptions) *frontend {
 	return f
 }
 
-func (f *frontend) waitAwakes(t *testing.T, n int) {
+func (f *frontend) waitAwakes(t testing.TB, n int) {
 	t.Helper()
 	seen := map[string]bool{}
 	for len(f.awakes) < n {
@@ -336,7 +336,7 @@ func (f *frontend) waitAwakes(t *testing.T, n int) {
 func (f *frontend) inbox(i int) string { return str(f.awakes[i]["from"]) }
 
 // routeAll sends routes to every worker.
-func (f *frontend) routeAll(t *testing.T, routes ...msg) {
+func (f *frontend) routeAll(t testing.TB, routes ...msg) {
 	t.Helper()
 	for i := range f.awakes {
 		f.tron.sendRoutes(t, f.inbox(i), routes)
@@ -352,7 +352,7 @@ type response struct {
 	elapsed time.Duration
 }
 
-func (f *frontend) do(t *testing.T, method, path string, body []byte, header http.Header) response {
+func (f *frontend) do(t testing.TB, method, path string, body []byte, header http.Header) response {
 	t.Helper()
 	req, err := http.NewRequest(method, f.nginx.URL()+path, bytes.NewReader(body))
 	if err != nil {
@@ -383,13 +383,13 @@ func (f *frontend) do(t *testing.T, method, path string, body []byte, header htt
 	return response{resp.StatusCode, resp.Header, b, time.Since(start)}
 }
 
-func (f *frontend) get(t *testing.T, path string) response {
+func (f *frontend) get(t testing.TB, path string) response {
 	t.Helper()
 	return f.do(t, "GET", path, nil, nil)
 }
 
 // wantError checks a JSON error response.
-func wantError(t *testing.T, r response, status int, contains string) {
+func wantError(t testing.TB, r response, status int, contains string) {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status %d, want %d (body %s)", r.status, status, r.body)
@@ -406,7 +406,7 @@ func wantError(t *testing.T, r response, status int, contains string) {
 	}
 }
 
-func (f *frontend) health(t *testing.T) msg {
+func (f *frontend) health(t testing.TB) msg {
 	t.Helper()
 	r := f.get(t, "/__funcatron/health")
 	var m msg
@@ -734,7 +734,7 @@ func TestFrontendErrors(t *testing.T) {
 }
 
 // rawRequest writes a raw HTTP request and returns the response status and body.
-func rawRequest(t *testing.T, port int, req string) (int, string) {
+func rawRequest(t testing.TB, port int, req string) (int, string) {
 	t.Helper()
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
@@ -986,7 +986,7 @@ func TestFrontendPooledConnections(t *testing.T) {
 
 // nginxBrokerConnections lists the local ports of nginx's established connections to the
 // broker's STOMP port (sockets of the nginx processes, matched in /proc/net/tcp).
-func nginxBrokerConnections(t *testing.T, n *testenv.Nginx) []string {
+func nginxBrokerConnections(t testing.TB, n *testenv.Nginx) []string {
 	t.Helper()
 	inodes := map[string]bool{}
 	pids := nginxPids(t, n)
@@ -1014,7 +1014,7 @@ func nginxBrokerConnections(t *testing.T, n *testenv.Nginx) []string {
 }
 
 // nginxPids returns the pids of nginx's master and workers (the process group of the master).
-func nginxPids(t *testing.T, n *testenv.Nginx) []int {
+func nginxPids(t testing.TB, n *testenv.Nginx) []int {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(n.Prefix, "nginx.pid"))
 	if err != nil {
@@ -1084,4 +1084,33 @@ func TestFrontendBrokerRestart(t *testing.T) {
 		return resp.status == 200 && string(resp.body) == "after"
 	})
 	t.Logf("served again %s after RabbitMQ was back", time.Since(back).Round(time.Millisecond))
+}
+
+// BenchmarkFrontendRoundTrip drives GET requests through nginx → RabbitMQ → a Go runner that
+// answers at once → back, from parallel clients (go test -bench FrontendRoundTrip ./integration/).
+func BenchmarkFrontendRoundTrip(b *testing.B) {
+	f := startFrontend(b, frontendOptions{workers: 2})
+	q := uniqueName("q")
+	newRunner(b, q, fixed("ok"))
+	f.routeAll(b, msg{"path": "/", "queue": q})
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := c.Get(f.nginx.URL() + "/bench")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }

@@ -117,7 +117,7 @@ local function seed()
     local f = io_open("/dev/urandom", "rb")
     local s = 0
     if f then
-        local b = f:read(6)
+        local b = f:read(6) or ""
         f:close()
         for i = 1, #b do
             s = s * 256 + b:byte(i)

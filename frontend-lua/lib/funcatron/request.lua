@@ -40,6 +40,7 @@ local pcall          = pcall
 local tostring       = tostring
 local floor          = math.floor
 local ceil           = math.ceil
+local min            = math.min
 local lower          = string.lower
 local find           = string.find
 local io_open        = io.open
@@ -91,16 +92,26 @@ local function read_body()
 end
 
 
+-- the pooled connections' options: derived from the settings, which never change after init,
+-- so built once per worker
+local pooled
+
+
 local function pool_opts(c)
-    return {
-        host = c.rabbit_host, port = c.rabbit_port,
-        user = c.rabbit_user, password = c.rabbit_pwd, vhost = c.rabbit_vhost,
-        pool = "funcatron:" .. c.rabbit_host .. ":" .. c.rabbit_port .. ":" ..
-            c.rabbit_vhost .. ":" .. c.rabbit_user,
-        pool_size = POOL_SIZE, backlog = POOL_BACKLOG,
-        heart_beat = { 0, 0 },
-        connect_timeout = 1000, send_timeout = 5000, read_timeout = 5000,
-    }
+    if not pooled then
+        -- a receipt slower than the request's own timeout is as bad as none
+        local read_ms = min(5000, ceil(c.timeout * 1000))
+        pooled = {
+            host = c.rabbit_host, port = c.rabbit_port,
+            user = c.rabbit_user, password = c.rabbit_pwd, vhost = c.rabbit_vhost,
+            pool = "funcatron:" .. c.rabbit_host .. ":" .. c.rabbit_port .. ":" ..
+                c.rabbit_vhost .. ":" .. c.rabbit_user,
+            pool_size = POOL_SIZE, backlog = POOL_BACKLOG,
+            heart_beat = { 0, 0 },
+            connect_timeout = 1000, send_timeout = 5000, read_timeout = read_ms,
+        }
+    end
+    return pooled
 end
 
 
