@@ -111,7 +111,9 @@ func (t *Tron) unauthorized(ctx *fasthttp.RequestCtx, msg string) {
 }
 
 // serveError answers requests fasthttp could not read: too large (413), too slow, malformed.
+// The client may still be sending: the connection lingers so the answer reaches it.
 func (t *Tron) serveError(ctx *fasthttp.RequestCtx, err error) {
+	lingerOnClose(ctx.Conn())
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):

@@ -205,6 +205,19 @@ func TestOversizeUploadIs413(t *testing.T) {
 	}
 }
 
+// TestOversizeUploadIs413WhileStillSending: a client still sending a large body when the 413
+// goes out reads the 413, not a connection reset (Go's net/http client, as cmd/funcatron
+// uses: the server must not close on unread bytes at once).
+func TestOversizeUploadIs413WhileStillSending(t *testing.T) {
+	tr := startMemTron(t, func(o *Options) { o.MaxBundleBytes = 64 << 10 })
+	for range 5 {
+		status, res := tr.api(t, "POST", "/api/v1/add_func", make([]byte, 16<<20))
+		if status != 413 || res["error"] == nil {
+			t.Errorf("16 MiB upload over a 64 KiB limit = %d %v, want 413 with a JSON error", status, res)
+		}
+	}
+}
+
 func TestEnableBadRequests(t *testing.T) {
 	tr := startMemTron(t, nil)
 	tests := []struct {

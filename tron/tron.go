@@ -83,7 +83,7 @@ func New(opts *Options) (*Tron, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", o.Listen, err)
 	}
-	t.ln = ln
+	t.ln = lingerListener{ln}
 	if err := t.setAdvertise(); err != nil {
 		ln.Close()
 		return nil, err
