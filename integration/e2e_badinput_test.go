@@ -82,6 +82,7 @@ var e2eBadForFrontend = []e2eBusMsg{
 	{"answer for no request", "application/json", []byte(`{"action":"answer","request-id":"nobody","answer":{"status":200,"headers":[],"body":""}}`), false},
 	{"unknown action", "application/json", []byte(`{"action":"make-coffee"}`), false},
 	{"die for another instance", "application/json", []byte(`{"action":"die","instance-id":"someone-else-0"}`), false},
+	{"route whose routes are not a list", "application/json", []byte(`{"action":"route","msg-id":"m7","routes":"all of them"}`), false},
 }
 
 // e2eTestBadBusMessages: garbage on the Tron queue, on a route queue and on the frontends'

@@ -40,6 +40,7 @@ local exiting    = ngx.worker.exiting
 local type       = type
 local pcall      = pcall
 local ipairs     = ipairs
+local next       = next
 local tostring   = tostring
 local floor      = math.floor
 local min        = math.min
@@ -205,8 +206,13 @@ end
 
 function handlers.route(conn, msg)
     local list = msg.routes
-    if type(list) ~= "table" then
-        list = {}
+    if list == nil or list == cjson.null then
+        list = {} -- how the Tron's Go encoder may write an empty table
+    elseif type(list) ~= "table" or (#list == 0 and next(list) ~= nil) then
+        -- not a list: dropped, so a malformed message cannot wipe the table in use
+        log(WARN, "funcatron: route message ", tostring(msg["msg-id"]),
+            " without a list of routes dropped; the route table stays as it was")
+        return true
     end
     local tbl = install_routes(list)
     log(INFO, "funcatron: installed ", tbl:count(), " routes from ", tostring(msg["msg-id"]))
