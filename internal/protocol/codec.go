@@ -129,6 +129,9 @@ func fromSender(e *Error, from string) *Error {
 }
 
 func decodeInto(c Codec, body []byte, m Message) *Error {
+	if svc, ok := m.(*Service); ok && c == JSON && len(body) >= splitBodyMin && decodeServiceJSON(body, svc) {
+		return nil
+	}
 	if err := unmarshal(c, body, m); err != nil {
 		return errorf(CodeMalformed, m.Head().Action, err, "decoding %s %s message", ActionOf(m), c)
 	}
