@@ -33,7 +33,7 @@ func machineFacts() machine {
 		GitCommit:  firstLine(output("git", "rev-parse", "HEAD")),
 		GitDirty:   strings.TrimSpace(output("git", "status", "--porcelain", "--untracked-files=no")) != "",
 		Nginx:      firstLine(output(nginxPath(), "-v")),
-		Wrk:        firstLine(output("wrk", "-v")),
+		Wrk:        wrkVersion(),
 		LoadBefore: loadavg(),
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -81,4 +81,10 @@ func firstLine(s string) string {
 func nginxPath() string {
 	p, _ := nginxBinary()
 	return p
+}
+
+// wrkVersion is wrk's first line of -v, which exits non-zero after printing its usage.
+func wrkVersion() string {
+	b, _ := exec.Command("wrk", "-v").CombinedOutput()
+	return firstLine(string(b))
 }

@@ -37,11 +37,11 @@ var (
 	samplesLine  = regexp.MustCompile(`(?m)^# Samples: (\S+)`)
 )
 
-// perfRecord samples pid for d into out (a perf.data file).
-func perfRecord(pid int, d time.Duration, out string) error {
+// perfRecord samples the processes pids (comma-separated) for d into out (a perf.data file).
+func perfRecord(pids string, d time.Duration, out string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "perf", "record", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", out,
+	cmd := exec.CommandContext(ctx, "perf", "record", "-F", "499", "-g", "-p", pids, "-o", out,
 		"--", "sleep", strconv.Itoa(max(int(d/time.Second), 1)))
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("perf record: %v: %.300s", err, b)
@@ -57,9 +57,12 @@ func perfReport(data, process string) profile {
 		p.Error = err.Error()
 		return p
 	}
-	if m := samplesLine.FindSubmatch(self); m != nil {
-		p.Samples = string(m[1])
+	m := samplesLine.FindSubmatch(self)
+	if m == nil {
+		p.Error = "perf recorded no samples"
+		return p
 	}
+	p.Samples = string(m[1])
 	p.Self = shares(self, selfLine, 25)
 	if cum, err := perfText(data, "--children", "--percent-limit", "3"); err == nil {
 		p.Cumulative = shares(cum, childrenLine, 40)

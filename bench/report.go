@@ -102,6 +102,10 @@ func (r *results) print(w io.Writer) {
 	for _, p := range r.Profiles {
 		fmt.Fprintf(w, "profile of the %s (%s, %s samples), self: %s\n", p.Process, p.Run, p.Samples, topText(p.Self, 8, p.Error))
 	}
+	if opens := r.brokerConnectionsPerRequest(); opens > 0.5 {
+		fmt.Fprintf(w, "note: %.2f TCP connections were opened per request during the Funcatron rows (direct rows: none): "+
+			"the frontend is not reusing its pooled broker connections\n", opens)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
@@ -170,3 +174,18 @@ func topText(fs []fnShare, n int, errText string) string {
 }
 
 func mib(kb int64) float64 { return float64(kb) / 1024 }
+
+// brokerConnectionsPerRequest is the fewest TCP connections opened per request in any
+// Funcatron row (wrk's own are counted too, but they are 32 per row).
+func (r *results) brokerConnectionsPerRequest() float64 {
+	least := -1.0
+	for _, x := range r.Rows {
+		if x.Path != pathFuncatron || x.Wrk.Requests == 0 {
+			continue
+		}
+		if v := float64(x.CPU.TCPOpens) / float64(x.Wrk.Requests); least < 0 || v < least {
+			least = v
+		}
+	}
+	return least
+}

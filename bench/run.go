@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -152,50 +153,52 @@ func (b *bench) row(path, body string, size int) error {
 }
 
 // profiles runs the Funcatron path again, unmeasured, for an empty and a 64 KiB body while
-// perf samples the runner and one frontend nginx worker.
+// perf samples the runner and the frontend's nginx workers.
 func (b *bench) profiles() {
 	if _, err := exec.LookPath("perf"); err != nil {
 		b.res.Notes = append(b.res.Notes, "no profile: perf is not installed (Debian package linux-perf)")
 		return
 	}
-	worker := 0
+	var workers []string
 	for _, p := range descendants(processes(), b.roles.frontMaster) {
 		if p.pid != b.roles.frontMaster && p.comm == "nginx" {
-			worker = p.pid
-			break
+			workers = append(workers, strconv.Itoa(p.pid))
 		}
 	}
-	for _, body := range []int{-1, 64 << 10} {
-		name := fmt.Sprintf("funcatron, %s", map[int]string{-1: "empty (GET)", 64 << 10: "64 KiB (POST)"}[body])
-		logf("profiling the runner and a frontend worker: %s, %s of load", name, b.cfg.ProfileFor)
-		b.res.Profiles = append(b.res.Profiles, b.profile(name, body, map[string]int{"runner": b.roles.runner, "nginx frontend worker": worker})...)
+	targets := []target{{"runner", strconv.Itoa(b.roles.runner)}, {"nginx frontend workers", strings.Join(workers, ",")}}
+	for _, body := range bodies {
+		if body.size > 0 && body.size < 64<<10 {
+			continue
+		}
+		logf("profiling the runner and the frontend workers: Funcatron, %s, %s of load", body.name, b.cfg.ProfileFor)
+		b.res.Profiles = append(b.res.Profiles, b.profile("Funcatron, "+body.name, body.size, targets)...)
 	}
 }
 
-func (b *bench) profile(name string, size int, targets map[string]int) []profile {
+// target is what perf samples: a name and a comma-separated list of pids.
+type target struct{ name, pids string }
+
+func (b *bench) profile(run string, size int, targets []target) []profile {
 	l := load{URL: b.url(pathFuncatron, size), BodySize: size, Duration: b.cfg.ProfileFor, Conns: b.cfg.Conns, Threads: b.cfg.Threads}
 	done := make(chan error, 1)
 	go func() { _, err := runWrk(b.cfg.Dir, l); done <- err }()
 	time.Sleep(time.Second)
-	type rec struct {
-		what, data string
-		err        chan error
-	}
-	var recs []rec
-	for what, pid := range targets {
-		r := rec{what: what, data: filepath.Join(b.cfg.Dir, fmt.Sprintf("perf-%d-%d.data", size, pid)), err: make(chan error, 1)}
-		go func() { r.err <- perfRecord(pid, b.cfg.ProfileFor-2*time.Second, r.data) }()
-		recs = append(recs, r)
+	errs := make([]chan error, len(targets))
+	data := make([]string, len(targets))
+	for i, t := range targets {
+		errs[i] = make(chan error, 1)
+		data[i] = filepath.Join(b.cfg.Dir, fmt.Sprintf("perf-%d-%d.data", size, i))
+		go func() { errs[i] <- perfRecord(t.pids, b.cfg.ProfileFor-2*time.Second, data[i]) }()
 	}
 	var out []profile
-	for _, r := range recs {
-		p := profile{Process: r.what}
-		if err := <-r.err; err != nil {
+	for i, t := range targets {
+		p := profile{Process: t.name}
+		if err := <-errs[i]; err != nil {
 			p.Error = err.Error()
 		} else {
-			p = perfReport(r.data, r.what)
+			p = perfReport(data[i], t.name)
 		}
-		p.Run = name
+		p.Run = run
 		out = append(out, p)
 	}
 	if err := <-done; err != nil {
