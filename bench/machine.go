@@ -11,18 +11,19 @@ import (
 )
 
 type machine struct {
-	CPUs       int    `json:"nproc"`
-	CPUModel   string `json:"cpu_model"`
-	Kernel     string `json:"kernel"`
-	MemTotal   string `json:"mem_total"`
-	Date       string `json:"date"`
-	GoVersion  string `json:"go_version"`
-	GitCommit  string `json:"git_commit"`
-	GitDirty   bool   `json:"git_dirty"` // uncommitted changes in the tree the binaries were built from
-	Nginx      string `json:"nginx"`
-	Wrk        string `json:"wrk"`
-	LoadBefore string `json:"loadavg_before"`
-	LoadAfter  string `json:"loadavg_after,omitempty"`
+	CPUs       int      `json:"nproc"`
+	CPUModel   string   `json:"cpu_model"`
+	Kernel     string   `json:"kernel"`
+	MemTotal   string   `json:"mem_total"`
+	Date       string   `json:"date"`
+	GoVersion  string   `json:"go_version"`
+	GitCommit  string   `json:"git_commit"`
+	GitDirty   bool     `json:"git_dirty"`                 // uncommitted changes in the tree the binaries were built from
+	DirtyPaths []string `json:"git_dirty_paths,omitempty"` // which files
+	Nginx      string   `json:"nginx"`
+	Wrk        string   `json:"wrk"`
+	LoadBefore string   `json:"loadavg_before"`
+	LoadAfter  string   `json:"loadavg_after,omitempty"`
 }
 
 func machineFacts() machine {
@@ -31,11 +32,16 @@ func machineFacts() machine {
 		Date:       time.Now().UTC().Format(time.RFC3339),
 		GoVersion:  firstLine(output("go", "version")),
 		GitCommit:  firstLine(output("git", "rev-parse", "HEAD")),
-		GitDirty:   strings.TrimSpace(output("git", "status", "--porcelain", "--untracked-files=no")) != "",
 		Nginx:      firstLine(output(nginxPath(), "-v")),
 		Wrk:        wrkVersion(),
 		LoadBefore: loadavg(),
 	}
+	for _, line := range strings.Split(output("git", "status", "--porcelain", "--untracked-files=no"), "\n") {
+		if len(line) > 3 {
+			m.DirtyPaths = append(m.DirtyPaths, strings.TrimSpace(line[3:]))
+		}
+	}
+	m.GitDirty = len(m.DirtyPaths) > 0
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
