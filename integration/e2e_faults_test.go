@@ -143,15 +143,7 @@ func e2eFaultStack(t *testing.T, env *e2eEnv) (*e2eStack, string) {
 	s := e2eStart(t, env, e2eStackOptions{runners: 2, workers: 2})
 	sha := s.deploy(t, env.sample("hello-go"), e2eProps)
 	q := s.queueOf(t, sha)
-	e2eWait(t, 10*time.Second, "both runners serving "+q, func() bool {
-		n := 0
-		for _, node := range s.stats(t).Network {
-			if node.Type == "runner" && slices.ContainsFunc(node.Routes, func(r e2eRoute) bool { return r.Queue == q }) {
-				n++
-			}
-		}
-		return n == 2
-	})
+	s.waitRunnersServing(t, q, 2)
 	return s, q
 }
 

@@ -26,7 +26,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/stack"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
@@ -401,67 +400,78 @@ func e2eLabelsMatch(labels string, want map[string]string) bool {
 }
 
 // e2eVariant makes a new bundle from the bundle zip src: edit rewrites the manifest's text,
-// extra adds (or replaces) files. It is packed with bundles.Pack into the test's temp dir.
+// extra adds files. The other entries are copied as they are, still compressed: deflating
+// hello-go's binary again in this -race test binary would take seconds.
 func e2eVariant(t *testing.T, src string, edit func(manifest string) string, extra map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
 	zr, err := zip.OpenReader(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer zr.Close()
-	manifest := ""
-	for _, f := range zr.File {
-		p := filepath.Join(dir, filepath.FromSlash(f.Name))
-		if f.FileInfo().IsDir() {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if strings.HasPrefix(f.Name, "funcatron.") && !strings.Contains(f.Name, "/") {
-			manifest = p
-		}
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, b, f.Mode().Perm()|0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if manifest == "" {
-		t.Fatalf("%s has no manifest", src)
-	}
-	if edit != nil {
-		b, _ := os.ReadFile(manifest)
-		edited := edit(string(b))
-		if edited == string(b) {
-			t.Fatalf("the edit changed nothing in %s", filepath.Base(manifest))
-		}
-		os.WriteFile(manifest, []byte(edited), 0o644)
-	}
-	for name, body := range extra {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	out := filepath.Join(t.TempDir(), "variant.zip")
 	f, err := os.Create(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := bundles.Pack(f, dir); err != nil {
+	zw := zip.NewWriter(f)
+	edited := false
+	for _, e := range zr.File {
+		if edit != nil && strings.HasPrefix(e.Name, "funcatron.") && !strings.Contains(e.Name, "/") {
+			rc, err := e.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := edit(string(b))
+			if m == string(b) {
+				t.Fatalf("the edit changed nothing in %s", e.Name)
+			}
+			e2eZipAdd(t, zw, e.Name, m, e.Mode())
+			edited = true
+			continue
+		}
+		w, err := zw.CreateRaw(&e.FileHeader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.OpenRaw()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(w, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if edit != nil && !edited {
+		t.Fatalf("%s has no manifest", src)
+	}
+	for _, name := range slices.Sorted(maps.Keys(extra)) {
+		e2eZipAdd(t, zw, name, extra[name], 0o644)
+	}
+	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// e2eZipAdd adds a deflated file to zw.
+func e2eZipAdd(t *testing.T, zw *zip.Writer, name, body string, mode os.FileMode) {
+	t.Helper()
+	h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+	h.SetMode(mode)
+	w, err := zw.CreateHeader(h)
+	if err == nil {
+		_, err = io.WriteString(w, body)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // e2eReplace returns a manifest edit replacing old by new (exactly once).
