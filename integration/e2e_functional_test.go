@@ -44,6 +44,9 @@ func e2eWantError(t *testing.T, what string, r e2eResp, status int, text string)
 	}
 }
 
+// e2eSpooled is what nginx logs (warn) when it writes a request body to a temporary file.
+const e2eSpooled = "a client request body is buffered to a temporary file"
+
 // e2eTestSamples: each sample bundle, uploaded and enabled with props, answers through nginx
 // with the right status, headers (both Set-Cookie) and body; POST bodies round-trip, also
 // 1 MiB (nginx spools it to disk); the props and nothing of the runner's environment reach
@@ -75,7 +78,11 @@ func e2eTestSamples(t *testing.T, s *e2eStack, shas map[string]string) {
 				if len(body) > 100 {
 					ct = "application/octet-stream"
 				}
+				spooled := strings.Count(s.Nginx.ErrorLog(), e2eSpooled)
 				r = s.front(t, "POST", b+"/echo", "", body, http.Header{"Content-Type": {ct}})
+				if len(body) == len(big) && strings.Count(s.Nginx.ErrorLog(), e2eSpooled) != spooled+1 {
+					t.Errorf("echo of 1 MiB: nginx did not log that it spooled the body to a file (%q)", e2eSpooled)
+				}
 				if r.status != 200 || !bytes.Equal(r.body, body) {
 					t.Errorf("echo of %d bytes: got %d with %d bytes (equal: %v)", len(body), r.status, len(r.body), bytes.Equal(r.body, body))
 				}
