@@ -411,3 +411,46 @@ func e2eTestOversize(t *testing.T, s *e2eStack) {
 	}
 	e2eWant(t, "after the oversize bodies", s.get(t, "/hello/greet/x"), 200, e2eGreeting("Howdy", "x"))
 }
+
+// e2eTestBadAdminRequests: enable, disable and delete calls that cannot be done are refused
+// with their status and a JSON error (spec/tron-api.md), and change nothing: a bundle on a
+// route another one owns does not take it without replace:true.
+func e2eTestBadAdminRequests(t *testing.T, s *e2eStack, env *e2eEnv, shas map[string]string) {
+	other, err := s.Upload(e2eVariant(t, env.sample("hello-sh"), e2eOpenAPIBase("/hello"), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := strings.Repeat("ab", 32)
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+	}{
+		{"POST", "/api/v1/enable", `{"sha":"` + other + `","props":{"greeting":"Thief"}}`, 409},
+		{"POST", "/api/v1/enable", `{"sha":"` + unknown + `"}`, 404},
+		{"POST", "/api/v1/enable", `{"sha":`, 400},
+		{"POST", "/api/v1/enable", ``, 400},
+		{"POST", "/api/v1/disable", `["not", "an", "object"]`, 400},
+		{"POST", "/api/v1/disable", `{"sha":"` + unknown + `"}`, 404},
+		{"DELETE", "/api/v1/bundle/" + shas["hello-go"], ``, 409},
+		{"DELETE", "/api/v1/bundle/" + unknown, ``, 404},
+		{"GET", "/api/v1/bundle/" + unknown, ``, 404},
+	} {
+		req, _ := http.NewRequest(c.method, s.TronURL+c.path, strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		r, err := e2eDoReq(s.http, req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		}
+		e2eWantError(t, fmt.Sprintf("%s %s %.40s", c.method, c.path, c.body), r, c.status, "")
+	}
+	e2eWant(t, "/hello after the refused enable", s.get(t, "/hello/greet/x"), 200, e2eGreeting("Howdy", "x"))
+	if k := s.known(t); k[other].Enabled || !k[shas["hello-go"]].Enabled {
+		t.Errorf("known_funcs: the refused bundle enabled %v, hello-go enabled %v", k[other].Enabled, k[shas["hello-go"]].Enabled)
+	}
+	if st := s.api(t, "DELETE", "/api/v1/bundle/"+other, nil, nil); st != 200 {
+		t.Errorf("deleting the bundle that is not enabled: %d, want 200", st)
+	}
+	if _, ok := s.known(t)[other]; ok {
+		t.Errorf("the deleted bundle is still in known_funcs")
+	}
+}

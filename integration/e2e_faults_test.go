@@ -149,7 +149,8 @@ func e2eFaultStack(t *testing.T, env *e2eEnv) (*e2eStack, string) {
 
 // e2eTestRunnerKill: kill -9 of a runner while it has requests in flight; RabbitMQ gives its
 // unacked requests to the other runner, so every request is answered 200; no process of the
-// killed runner survives it; the Tron drops it after three silent heartbeat periods.
+// killed runner survives it; the Tron drops it after three silent heartbeat periods. Started
+// again, it serves the route again.
 func e2eTestRunnerKill(t *testing.T, env *e2eEnv) {
 	s, q := e2eFaultStack(t, env)
 	// slow requests, so the victim surely holds some unacked when it dies
@@ -204,6 +205,20 @@ func e2eTestRunnerKill(t *testing.T, env *e2eEnv) {
 	}
 	if !survivor.Running() || !s.Tron.Running() {
 		t.Errorf("running after the kill: survivor %v, tron %v", survivor.Running(), s.Tron.Running())
+	}
+
+	// started again on the same data dir (its cache, its dead bundle's leftovers), the
+	// runner is given the route again and gets its share of the work
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.waitRunnersServing(t, q, 2)
+	before := e2eMetric(t, victimURL+"/metrics", "funcatron_runner_requests_total", map[string]string{"queue": q})
+	for i := range 20 {
+		e2eWant(t, "after the restart", s.get(t, fmt.Sprintf("/hello/greet/k%d", i)), 200, e2eGreeting("Howdy", fmt.Sprintf("k%d", i)))
+	}
+	if d := e2eMetric(t, victimURL+"/metrics", "funcatron_runner_requests_total", map[string]string{"queue": q}) - before; d == 0 {
+		t.Errorf("the restarted runner served none of 20 requests")
 	}
 }
 

@@ -35,6 +35,7 @@ func TestE2E(t *testing.T) {
 		t.Run("BadInput/Bus", func(t *testing.T) { e2eTestBadBusMessages(t, s) })
 		t.Run("BadInput/Bundles", func(t *testing.T) { e2eTestInvalidBundles(t, s, env) })
 		t.Run("BadInput/Unauthenticated", func(t *testing.T) { e2eTestUnauthenticated(t, s) })
+		t.Run("BadInput/AdminRequests", func(t *testing.T) { e2eTestBadAdminRequests(t, s, env, shas) })
 		t.Run("BadInput/OversizeBodies", func(t *testing.T) { e2eTestOversize(t, s) })
 	})
 	t.Run("Fault/RunnerKill", func(t *testing.T) { e2eTestRunnerKill(t, env) })
