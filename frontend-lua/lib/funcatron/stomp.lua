@@ -574,8 +574,18 @@ end
 
 
 -- set_keepalive gives the connection back to its pool. Only call after a complete exchange.
+-- RabbitMQ follows every frame's NUL with an EOL, which is still unread after the frame was
+-- taken, and a cosocket with unread bytes cannot be pooled ("unread data in buffer"): it
+-- would be closed, and every request would pay a new TCP connection and CONNECT. Bare EOLs
+-- are heart-beats, nothing to lose, so they are drained and the pooling tried again.
 function _M.set_keepalive(self, idle_ms)
     local ok, err = self.sock:setkeepalive(idle_ms or 60000)
+    if not ok and err == "unread data in buffer" then
+        local rest = self.sock:receiveany(64) -- returns at once: the bytes are buffered
+        if rest and find(rest, "^[\r\n]+$") then
+            ok, err = self.sock:setkeepalive(idle_ms or 60000)
+        end
+    end
     if not ok then
         self.sock:close()
         return nil, err
