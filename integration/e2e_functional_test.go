@@ -419,7 +419,7 @@ func e2eTestTwoWorkers(t *testing.T, s *e2eStack) {
 	// workers were seen with requests waiting on their inbox (the kernel spreads connections
 	// over the workers, not evenly: a round may land on one only)
 	waiting := map[string]int{}
-	for round := 0; round < 3 && len(waiting) < 2; round++ {
+	for round := 0; round < 6 && len(waiting) < 2; round++ {
 		var wg sync.WaitGroup
 		for i := range 16 {
 			wg.Go(func() {
