@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"time"
 
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/protocol"
@@ -140,6 +141,11 @@ func routerMatcher(rt *bundles.Router) matcher {
 func (r *Runner) disable(ctx context.Context, rt *route, sha string) {
 	if s := rt.cur.Load(); s == nil || s.sha != sha {
 		return
+	}
+	// Jobs of one route run in order, so nothing swaps the bundle during the linger.
+	select {
+	case <-time.After(r.opts.DisableLinger):
+	case <-ctx.Done():
 	}
 	r.stopRoute(ctx, rt)
 	r.mu.Lock()

@@ -249,3 +249,32 @@ func TestShutdownDuringEnable(t *testing.T) {
 		t.Errorf("enable interrupted by shutdown acked %+v", ack)
 	}
 }
+
+// TestDisableServesQueuedRequests: requests queued just before a disable took effect (a
+// frontend published them a moment before it dropped the route) are still answered during
+// the linger, not left to expire into 504s at their frontend.
+func TestDisableServesQueuedRequests(t *testing.T) {
+	t.Parallel()
+	tr := newTron(t)
+	r := startRunner(t, tr, func(o *Options) { o.DisableLinger = 2 * time.Second })
+	host, path := uniq(t)+".example", "/api"
+	sha := tr.upload(fnBundle(t, host, path))
+	tr.enableOK(r.Inbox(), sha, host, path, nil)
+	queue := protocol.RouteQueue(host, path)
+	fe := newFrontend(t)
+	fe.do(queue, service(host, "GET", path+"/hello/warm", nil)) // the bundle is serving
+
+	disable := tr.send(r.Inbox(), &protocol.Disable{SHA: sha})
+	var ids []string
+	for range 5 {
+		ids = append(ids, fe.publish(queue, service(host, "GET", path+"/hello/late", nil)))
+	}
+	for _, id := range ids {
+		if a := fe.answer(id, 10*time.Second); a.Answer.Status != 200 {
+			t.Errorf("request queued at the disable: %d %s", a.Answer.Status, a.Answer.Body)
+		}
+	}
+	if ack := tr.ack(disable, 10*time.Second); ack.Status != protocol.AckOK {
+		t.Fatalf("disable acked %+v", ack)
+	}
+}

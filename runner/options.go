@@ -35,6 +35,11 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// StopGrace is how long a bundle process has between SIGTERM and SIGKILL. Default 5s.
 	StopGrace time.Duration
+	// DisableLinger is how long a disabled route is still served before its consumer stops.
+	// The Tron tells frontends before runners, but a request a frontend published a moment
+	// before it dropped the route is already queued: served during the linger, it gets its
+	// answer instead of expiring into a 504 at the frontend's timeout. Default 1s.
+	DisableLinger time.Duration
 	// PublishTimeout bounds the wait for the broker's confirm of one answer; past it the
 	// request is requeued (or left to the broker to redeliver). Default 10s.
 	PublishTimeout time.Duration
@@ -51,6 +56,7 @@ const (
 	DefaultDataDir           = "./data/runner"
 	DefaultHeartbeatInterval = 10 * time.Second
 	DefaultStopGrace         = 5 * time.Second
+	DefaultDisableLinger     = time.Second
 	DefaultPublishTimeout    = 10 * time.Second
 	DefaultMaxBundleBytes    = 256 << 20
 	DefaultMaxUnpackedBytes  = 1 << 30
@@ -87,6 +93,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.StopGrace <= 0 {
 		o.StopGrace = DefaultStopGrace
+	}
+	if o.DisableLinger <= 0 {
+		o.DisableLinger = DefaultDisableLinger
 	}
 	if o.PublishTimeout <= 0 {
 		o.PublishTimeout = DefaultPublishTimeout

@@ -70,6 +70,7 @@ func parse(args, env []string, out io.Writer) (*runner.Options, string, string, 
 	fs.StringVar(&logFormat, "log-format", logFormat, "text or json")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-period", o.HeartbeatInterval, "time between heartbeats (the Tron drops a node silent for 3 periods)")
 	fs.DurationVar(&o.StopGrace, "stop-grace", o.StopGrace, "time between SIGTERM and SIGKILL for bundle processes")
+	fs.DurationVar(&o.DisableLinger, "disable-linger", o.DisableLinger, "how long a disabled route is still served, for requests queued before frontends dropped it")
 	fs.Int64Var(&o.MaxBundleBytes, "max-bundle-bytes", o.MaxBundleBytes, "largest bundle download")
 	fs.Int64Var(&o.MaxUnpackedBytes, "max-unpacked-bytes", o.MaxUnpackedBytes, "most bytes one bundle may unpack to")
 	fs.Usage = options.Usage(fs, "runner: Funcatron's worker; serves the route queues the Tron enables")
