@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -16,22 +15,5 @@ import (
 var sharedRabbit *testenv.RabbitMQ
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "funcatron-integration-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "integration:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	r, err := testenv.NewRabbitMQ(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "integration: starting RabbitMQ:", err)
-		return 1
-	}
-	defer r.Close()
-	sharedRabbit = r
-	return m.Run()
+	os.Exit(testenv.MainWithRabbitMQ(m, &sharedRabbit))
 }

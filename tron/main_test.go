@@ -1,7 +1,6 @@
 package tron
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -13,21 +12,5 @@ import (
 var broker *testenv.RabbitMQ
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "tron-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	broker, err = testenv.NewRabbitMQ(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting RabbitMQ:", err)
-		return 1
-	}
-	defer broker.Close()
-	return m.Run()
+	os.Exit(testenv.MainWithRabbitMQ(m, &broker))
 }

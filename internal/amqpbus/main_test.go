@@ -2,7 +2,6 @@ package amqpbus
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -23,23 +22,7 @@ import (
 var broker *testenv.RabbitMQ
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "amqpbus-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	broker, err = testenv.NewRabbitMQ(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting RabbitMQ:", err)
-		return 1
-	}
-	defer broker.Close()
-	return m.Run()
+	os.Exit(testenv.MainWithRabbitMQ(m, &broker))
 }
 
 // tWriter routes logs to t.Log until the test's cleanups have run (a goroutine that logs

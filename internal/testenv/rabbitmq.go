@@ -245,3 +245,24 @@ func tail(b []byte, n int) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// MainWithRabbitMQ is the body of a TestMain for a package whose tests share one broker
+// (a node takes seconds to start): it starts a node in a temp dir, stores it in *r, runs the
+// tests and stops the node. Its result is the exit code: os.Exit(MainWithRabbitMQ(m, &r)).
+// A node that does not start fails the whole package, never skips it.
+func MainWithRabbitMQ(m *testing.M, r **RabbitMQ) int {
+	dir, err := os.MkdirTemp("", "funcatron-rabbitmq-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	node, err := NewRabbitMQ(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting RabbitMQ:", err)
+		return 1
+	}
+	defer node.Close()
+	*r = node
+	return m.Run()
+}
