@@ -340,7 +340,7 @@ func (tr *tron) enableOK(inbox, sha, host, path string, props protocol.Props) {
 // startRunner starts a runner reporting to tr and returns it once the Tron got its awake.
 func startRunner(t testing.TB, tr *tron, mod ...func(*Options)) *Runner {
 	t.Helper()
-	lw := &testLog{t: t}
+	lw := testenv.NewLogWriter(t)
 	o := &Options{
 		RabbitURL: rabbit.URL(), TronQueue: tr.queue, Listen: "127.0.0.1:0", DataDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})), StopGrace: time.Second,
@@ -362,7 +362,7 @@ func startRunner(t testing.TB, tr *tron, mod ...func(*Options)) *Runner {
 			if err := <-done; err != nil {
 				t.Errorf("Run: %v", err)
 			}
-			lw.close()
+			lw.Close()
 		})
 	}
 	t.Cleanup(stop)
@@ -379,28 +379,6 @@ func stopRunner(r *Runner) {
 	if f, ok := stops.Load(r); ok {
 		f.(func())()
 	}
-}
-
-// testLog writes the runner's log to t.Log until the runner stopped.
-type testLog struct {
-	t      testing.TB
-	mu     sync.Mutex
-	closed bool
-}
-
-func (l *testLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.closed {
-		l.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (l *testLog) close() {
-	l.mu.Lock()
-	l.closed = true
-	l.mu.Unlock()
 }
 
 // ---- the test frontend ----

@@ -2,11 +2,9 @@ package amqpbus
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,32 +23,7 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.MainWithRabbitMQ(m, &broker))
 }
 
-// tWriter routes logs to t.Log until the test's cleanups have run (a goroutine that logs
-// later would make the testing package panic).
-type tWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimSpace(string(p)))
-	}
-	return len(p), nil
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	w := &tWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	var out io.Writer = w
-	if !testing.Verbose() {
-		out = io.Discard
-	}
-	return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+func testLogger(t testing.TB) *slog.Logger { return testenv.Logger(t) }
 
 // dial connects to the shared broker, declares the base topology, and closes in cleanup.
 func dial(t testing.TB, opts Options) *Conn {
