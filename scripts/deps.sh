@@ -5,7 +5,8 @@
 # their own private instances on loopback.
 set -euo pipefail
 
-packages=(rabbitmq-server redis-server nginx libnginx-mod-http-lua lua-cjson lua-busted wrk)
+# python3: the hello-py sample bundle runs on /usr/bin/python3.
+packages=(rabbitmq-server redis-server nginx libnginx-mod-http-lua lua-cjson lua-busted wrk python3)
 
 missing=()
 for p in "${packages[@]}"; do
