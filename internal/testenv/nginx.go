@@ -99,8 +99,21 @@ func NewNginx(prefix string, o NginxOptions) (*Nginx, error) {
 	return nil, lastErr
 }
 
-// RepoRoot is the repository root (where go.mod, nginx/ and frontend-lua/ are).
+// RepoRoot is the repository root (where go.mod, nginx/ and frontend-lua/ are): the
+// working directory or the nearest parent holding the nginx renderer (tests run in their
+// package's directory, `make run` in the root), else where this source file was compiled
+// from (a binary built with -trimpath knows only its module path there).
 func RepoRoot() string {
+	if dir, err := os.Getwd(); err == nil {
+		for d := dir; ; d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, "scripts", "render-nginx.sh")); err == nil {
+				return d
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
