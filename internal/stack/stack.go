@@ -52,9 +52,10 @@ type Stack struct {
 	client  http.Client
 }
 
-// Build builds the tron and runner binaries of the repository into dir.
+// Build builds the tron, runner and funcatron binaries of the repository into dir.
 func Build(dir string) error {
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/tron", "./cmd/runner", "./cmd/funcatron")
+	// -trimpath as in the Makefile: the tests run the binaries a user runs.
+	cmd := exec.Command("go", "build", "-trimpath", "-o", dir+"/", "./cmd/tron", "./cmd/runner", "./cmd/funcatron")
 	cmd.Dir = testenv.RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building the binaries: %v\n%s", err, out)
