@@ -133,3 +133,60 @@ describe("uuid", function()
         end
     end)
 end)
+
+describe("encode_service", function()
+    it("splices the base64 body in unescaped, and the JSON reads back the same", function()
+        local m = message.service(full_var(), params({ body = "aGk/+w==" }))
+        local text = message.encode_service(m, cjson.encode)
+        assert.matches(',"body":"aGk/%+w=="}$', text)
+        local back = cjson.decode(text)
+        assert.are.equal("aGk/+w==", back.body)
+        assert.are.equal("service", back.action)
+        assert.are.equal("aGk/+w==", m.body) -- the caller's table is left as it was
+    end)
+
+    it("writes no body key without a body", function()
+        local text = message.encode_service(message.service(full_var(), params({ body = "" })), cjson.encode)
+        assert.is_nil(cjson.decode(text).body)
+        assert.is_nil(text:find('"body"', 1, true))
+    end)
+end)
+
+describe("decode_answer", function()
+    local function answer_text(body)
+        return '{"action":"answer","request-id":"r1","answer":{"status":201,' ..
+            '"headers":[["Set-Cookie","a=1"],["X-Quote","say \\",\\"body\\":\\"no"]],"body":"' .. body .. '"}}'
+    end
+
+    it("cuts the body out and puts it back", function()
+        local msg = message.decode_answer(answer_text("aGk/+w=="), cjson.decode)
+        assert.are.equal("aGk/+w==", msg.answer.body)
+        assert.are.equal(201, msg.answer.status)
+        assert.are.same({ "X-Quote", 'say ","body":"no' }, msg.answer.headers[2])
+    end)
+
+    it("gives the same table as a whole decode", function()
+        for _, body in ipairs({ "", "QUJD", string.rep("x/+=", 1000) }) do
+            local text = answer_text(body)
+            assert.are.same(cjson.decode(text), message.decode_answer(text, cjson.decode))
+        end
+    end)
+
+    it("decodes any other shape whole", function()
+        local texts = {
+            '{"action":"route","routes":[{"host":"","path":"/","queue":"q"}]}',
+            '{"action":"answer","answer":{"body":"QQ==","status":200,"headers":[]}}', -- body first
+            '{"action":"answer","answer":{"status":200,"body":"QQ==","headers":[]}}',
+            '{"action":"answer","body":"QQ==","answer":{"status":200}}',
+        }
+        for _, text in ipairs(texts) do
+            assert.are.same(cjson.decode(text), message.decode_answer(text, cjson.decode))
+        end
+    end)
+
+    it("reports undecodable text", function()
+        local safe = require "cjson.safe"
+        assert.is_nil(message.decode_answer('{"action":"answer","x":[,"body":"QQ=="}}', safe.decode))
+        assert.is_nil(message.decode_answer("{nope", safe.decode))
+    end)
+end)

@@ -271,7 +271,7 @@ end
 
 -- on_message handles one MESSAGE frame; nil, err means the connection is unusable.
 local function on_message(conn, frame)
-    local msg = cjson.decode(frame.body)
+    local msg = message.decode_answer(frame.body, cjson.decode)
     if type(msg) ~= "table" then
         log(WARN, "funcatron: undecodable message on inbox dropped")
         return true

@@ -6,6 +6,8 @@ local type     = type
 local pairs    = pairs
 local tonumber = tonumber
 local format   = string.format
+local find     = string.find
+local sub      = string.sub
 
 
 local _M = { _VERSION = "0.1.0" }
@@ -73,6 +75,47 @@ function _M.service(var, r)
         m.body = r.body
     end
     return m
+end
+
+
+-- encode_service writes the service message m as JSON with encode (cjson.encode). The body is
+-- spliced in after encoding instead of passing through the encoder: it is standard base64
+-- from ngx.encode_base64, which needs no JSON escaping, and lua-cjson would copy it character
+-- by character and escape every '/' (about 0.25 ms of a worker's CPU for a 64 KiB body).
+-- Returns the text, or nil, err.
+function _M.encode_service(m, encode)
+    local body = m.body
+    m.body = nil
+    local text, err = encode(m)
+    m.body = body
+    if not text or body == nil then
+        return text, err
+    end
+    return sub(text, 1, -2) .. ',"body":"' .. body .. '"}'
+end
+
+
+-- decode_answer reads a message from the inbox with decode (cjson.decode). An answer's
+-- body, the long part, is cut out before decoding and put back as answer.body: the runner
+-- writes it last (`..."body":"<base64>"}}`), and the first `,"body":"` of a JSON text can
+-- only be a key (a quote inside a string is escaped). Any other shape is decoded whole.
+-- Returns the message table, or nil, err.
+function _M.decode_answer(text, decode)
+    local s, e = find(text, ',"body":"', 1, true)
+    if s then
+        local close = find(text, '"', e + 1, true)
+        if close and find(text, "^}}%s*$", close + 1) then
+            local msg, err = decode(sub(text, 1, s - 1) .. sub(text, close + 1))
+            if type(msg) == "table" and type(msg.answer) == "table" and msg.answer.body == nil then
+                msg.answer.body = sub(text, e + 1, close - 1)
+                return msg
+            end
+            if not msg then
+                return nil, err
+            end
+        end
+    end
+    return decode(text)
 end
 
 

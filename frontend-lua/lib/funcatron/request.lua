@@ -282,11 +282,11 @@ function _M.handle()
     local request_id = var.request_id -- read once: each read may yield a new id
     local headers = req_headers(MAX_HEADERS)
     local uri_args = req_uri_args(MAX_ARGS)
-    local payload = cjson.encode(message.service(var, {
+    local payload = message.encode_service(message.service(var, {
         request_id = request_id, inbox = inbox, msg_id = frontend.uuid(),
         at = floor(now() * 1000), headers = headers, uri_args = uri_args,
         body = body and body ~= "" and encode_base64(body) or nil,
-    }))
+    }), cjson.encode)
     if not payload then
         return fail(500, "could not encode the request")
     end
