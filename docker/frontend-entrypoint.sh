@@ -6,5 +6,6 @@ set -e
 prefix=/var/lib/funcatron/nginx
 bash /opt/funcatron/scripts/render-nginx.sh --prefix "$prefix" \
     --listen "0.0.0.0:${PORT:-80}" --workers "${WORKERS:-auto}" \
-    --lua-lib /opt/funcatron/frontend-lua/lib --access-log off --log-level warn
+    --lua-lib /opt/funcatron/frontend-lua/lib --access-log off --log-level warn \
+    --out "$prefix/nginx.conf"
 exec nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log"
