@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/testenv"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -159,10 +160,10 @@ func e2eTestBadBusMessages(t *testing.T, s *e2eStack) {
 		publish(inbox, e2eBadForFrontend)
 	}
 
-	e2eWait(t, 10*time.Second, "the Tron counting its undecodable messages", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the Tron counting its undecodable messages", func() bool {
 		return e2eMetric(t, s.TronURL+"/metrics", "funcatron_tron_undecodable_messages_total", nil)-tronBefore >= float64(toTron)
 	})
-	e2eWait(t, 10*time.Second, "the runners counting their undecodable messages", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the runners counting their undecodable messages", func() bool {
 		return runnerUndecodable()-runnersBefore >= float64(toRoute)
 	})
 	if got := e2eMetric(t, s.TronURL+"/metrics", "funcatron_tron_undecodable_messages_total", nil) - tronBefore; got != float64(toTron) {
@@ -171,10 +172,10 @@ func e2eTestBadBusMessages(t *testing.T, s *e2eStack) {
 	if got := runnerUndecodable() - runnersBefore; got != float64(toRoute) {
 		t.Errorf("the runners counted %.0f undecodable messages, want %d", got, toRoute)
 	}
-	e2eWait(t, 10*time.Second, "the dead letters", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the dead letters", func() bool {
 		return ready("funcatron.dead")-deadBefore >= toTron+toRoute
 	})
-	e2eWait(t, 10*time.Second, "nothing left on the Tron queue and the route queue", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "nothing left on the Tron queue and the route queue", func() bool {
 		return ready("for_tron") == 0 && ready(routeQueue) == 0
 	})
 

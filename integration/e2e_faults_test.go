@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/stack"
+	"github.com/funcatron/funcatron/internal/testenv"
 )
 
 // e2eGreetLoad is a load of clients asking path/greet/<name> of a sample enabled with
@@ -102,7 +103,7 @@ func e2eTestBundleCrashHang(t *testing.T, s *e2eStack, env *e2eEnv) {
 	t.Logf("faults: %s", strings.Join(results, "; "))
 
 	// the crashed bundle serves again (its workers restarted), the runners are healthy
-	e2eWait(t, 15*time.Second, "the crashed bundle answering again", func() bool {
+	testenv.WaitFor(t, 15*time.Second, "the crashed bundle answering again", func() bool {
 		r, err := e2eDo(s.http, "GET", s.FrontURL()+"/hello/greet/x", "faulty.example", nil, nil)
 		return err == nil && string(r.body) == e2eGreeting("Faulty", "x")
 	})
@@ -168,7 +169,7 @@ func e2eTestRunnerKill(t *testing.T, env *e2eEnv) {
 	victim, survivor := s.Runners[0], s.Runners[1]
 	victimURL, survivorURL := e2eRunnerURL(t, victim), e2eRunnerURL(t, survivor)
 	inflight := 0.0
-	e2eWait(t, 10*time.Second, "requests in flight at the victim", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "requests in flight at the victim", func() bool {
 		inflight = e2eMetric(t, victimURL+"/metrics", "funcatron_runner_requests_in_flight", map[string]string{"queue": q})
 		return inflight >= 1
 	})
@@ -178,7 +179,7 @@ func e2eTestRunnerKill(t *testing.T, env *e2eEnv) {
 	t.Logf("killed %s (kill -9) with %.0f requests in flight", victim.Name, inflight)
 
 	load.waitOK(t, 60, 20*time.Second)
-	e2eWait(t, 3*e2eHeartbeat+5*time.Second, "the Tron dropping the killed runner", func() bool {
+	testenv.WaitFor(t, 3*e2eHeartbeat+5*time.Second, "the Tron dropping the killed runner", func() bool {
 		n, err := s.NodeCount("runner")
 		return err == nil && n == 1
 	})
@@ -273,7 +274,7 @@ func e2eTestBrokerRestart(t *testing.T, env *e2eEnv) {
 	t.Logf("RabbitMQ down and up again in %s", up.Sub(stopped).Round(time.Millisecond))
 
 	var resumed time.Time
-	e2eWait(t, 20*time.Second, "a 2xx answer after the broker came back", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "a 2xx answer after the broker came back", func() bool {
 		for _, smp := range load.snapshot() {
 			if smp.status/100 == 2 && smp.start.After(stopped) && smp.end.After(up) {
 				resumed = smp.end
@@ -287,7 +288,7 @@ func e2eTestBrokerRestart(t *testing.T, env *e2eEnv) {
 		t.Errorf("service resumed %s after the broker was up, want within 10 s", d)
 	}
 	// then steady again: wait until every component is back, then count a clean stretch
-	e2eWait(t, 20*time.Second, "both workers connected, both runners and the Tron's bus up", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "both workers connected, both runners and the Tron's bus up", func() bool {
 		for _, v := range s.workerViews(t, "health") {
 			if !v.Connected {
 				return false
@@ -321,7 +322,7 @@ func e2eTestBrokerRestart(t *testing.T, env *e2eEnv) {
 	if now := e2eWorkerPIDs(t, s); !maps.Equal(now, pids) {
 		t.Errorf("nginx workers %v after the restart, %v before: a worker was restarted", now, pids)
 	}
-	e2eWait(t, 3*e2eHeartbeat+5*time.Second, "the Tron knowing 2 runners and 2 frontends again", func() bool {
+	testenv.WaitFor(t, 3*e2eHeartbeat+5*time.Second, "the Tron knowing 2 runners and 2 frontends again", func() bool {
 		r, err1 := s.NodeCount("runner")
 		f, err2 := s.NodeCount("frontend")
 		return err1 == nil && err2 == nil && r == 2 && f == 2
@@ -346,7 +347,7 @@ func e2eTestTronKill(t *testing.T, env *e2eEnv) {
 	s.Tron.Kill()
 	killed := time.Now()
 	outage := 3*e2eHeartbeat + time.Second // longer than the Tron's own drop period
-	e2eWait(t, outage+10*time.Second, "requests sent over the whole outage", func() bool {
+	testenv.WaitFor(t, outage+10*time.Second, "requests sent over the whole outage", func() bool {
 		snap := goLoad.snapshot()
 		return len(snap) > 0 && snap[len(snap)-1].start.Sub(killed) > outage
 	})
@@ -382,7 +383,7 @@ func e2eTestTronKill(t *testing.T, env *e2eEnv) {
 	if !slices.Equal(routesAfter, routesBefore) {
 		t.Errorf("routes after the restart %+v, before %+v", routesAfter, routesBefore)
 	}
-	e2eWait(t, 3*e2eHeartbeat+5*time.Second, "the Tron knowing 2 runners and 2 frontends again", func() bool {
+	testenv.WaitFor(t, 3*e2eHeartbeat+5*time.Second, "the Tron knowing 2 runners and 2 frontends again", func() bool {
 		r, err1 := s.NodeCount("runner")
 		f, err2 := s.NodeCount("frontend")
 		return err1 == nil && err2 == nil && r == 2 && f == 2

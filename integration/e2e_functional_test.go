@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"github.com/funcatron/funcatron/internal/testenv"
 	"net/http"
 	"slices"
 	"strconv"
@@ -348,7 +349,7 @@ func (s *e2eStack) queueOf(t *testing.T, sha string) string {
 func (s *e2eStack) waitRunnersServing(t *testing.T, q string, n int) {
 	t.Helper()
 	start := time.Now()
-	e2eWait(t, 5*e2eHeartbeat+5*time.Second, fmt.Sprintf("%d runners reporting %s in their heartbeats", n, q), func() bool {
+	testenv.WaitFor(t, 5*e2eHeartbeat+5*time.Second, fmt.Sprintf("%d runners reporting %s in their heartbeats", n, q), func() bool {
 		serving := 0
 		for _, node := range s.stats(t).Network {
 			if node.Type == "runner" && slices.ContainsFunc(node.Routes, func(r e2eRoute) bool { return r.Queue == q }) {

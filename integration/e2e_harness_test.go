@@ -326,18 +326,6 @@ func (s *e2eStack) frontendsWithin(t *testing.T, within time.Duration, what stri
 	}
 }
 
-// e2eWait polls cond every 20 ms until it holds; past within the test fails.
-func e2eWait(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // runnerURL is the base URL of a runner's /healthz and /metrics.
 func e2eRunnerURL(t *testing.T, p *stack.Proc) string {
 	t.Helper()
@@ -616,7 +604,7 @@ func (l *e2eLoad) snapshot() []e2eSample {
 func (l *e2eLoad) waitOK(t *testing.T, n int, within time.Duration) {
 	t.Helper()
 	base := e2eCount(l.snapshot())
-	e2eWait(t, within, fmt.Sprintf("%d more 2xx answers of %s", n, l.name), func() bool {
+	testenv.WaitFor(t, within, fmt.Sprintf("%d more 2xx answers of %s", n, l.name), func() bool {
 		return e2eCount(l.snapshot()).ok >= base.ok+n
 	})
 }

@@ -41,18 +41,6 @@ func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), nameSeq.Add(1))
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // dialAMQP opens a connection to the shared broker, closed in t.Cleanup.
 func dialAMQP(t testing.TB) *amqp.Connection {
 	t.Helper()
@@ -547,7 +535,7 @@ func TestFrontendAwakeAndServiceGET(t *testing.T) {
 
 	// tron-info is kept (health shows it)
 	f.tron.send(t, inbox, msg{"action": "tron-info", "msg-id": "ti", "tron-host": msg{"host": "tron.example", "port": 3000}})
-	waitFor(t, 5*time.Second, "tron-host in health", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "tron-host in health", func() bool {
 		th, _ := f.health(t)["tron-host"].(msg)
 		return th["host"] == "tron.example"
 	})
@@ -706,7 +694,7 @@ func TestFrontendErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := str(svc["request-id"])
-		waitFor(t, 5*time.Second, "the late answer to be dropped", func() bool {
+		testenv.WaitFor(t, 5*time.Second, "the late answer to be dropped", func() bool {
 			return strings.Contains(f.nginx.ErrorLog(), "answer for "+id+" dropped")
 		})
 		if r := f.get(t, "/api/after"); r.status != 200 || r.header.Get("X-Request-Id") == id {
@@ -777,7 +765,7 @@ func TestFrontendNoRouteTable(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		done <- response{status: resp.StatusCode, body: b}
 	}()
-	waitFor(t, 5*time.Second, "the request to wait for a table", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the request to wait for a table", func() bool {
 		return f.health(t)["table-waiters"] == float64(1)
 	})
 	f.routeAll(t, msg{"path": "/", "queue": q})
@@ -791,7 +779,7 @@ func TestFrontendNoRouteTable(t *testing.T) {
 func TestFrontendTronQueueMissing(t *testing.T) {
 	t.Parallel()
 	f := startFrontend(t, frontendOptions{noTronYet: true})
-	waitFor(t, 10*time.Second, "the listener to report the missing Tron queue", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the listener to report the missing Tron queue", func() bool {
 		return strings.Contains(f.nginx.ErrorLog(), "NOT_FOUND")
 	})
 	if h := f.health(t); h["connected"] != false {
@@ -808,7 +796,7 @@ func TestFrontendTronQueueMissing(t *testing.T) {
 	}
 	f.tron = newTron(t, queue)
 	f.waitAwakes(t, 1)
-	waitFor(t, 5*time.Second, "health to say connected", func() bool { return f.health(t)["connected"] == true })
+	testenv.WaitFor(t, 5*time.Second, "health to say connected", func() bool { return f.health(t)["connected"] == true })
 }
 
 // TestFrontendTwoWorkers: each worker has its own inbox and node id, and answers reach the
@@ -945,7 +933,7 @@ func TestFrontendProbeTakesNothing(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		done <- response{status: resp.StatusCode, body: b}
 	}()
-	waitFor(t, 10*time.Second, "the 5 markers and the request in the queue", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the 5 markers and the request in the queue", func() bool {
 		qi, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
 		return err == nil && qi.Messages == 6
 	})
@@ -958,7 +946,7 @@ func TestFrontendProbeTakesNothing(t *testing.T) {
 	if resp := <-done; resp.status != 200 || string(resp.body) != "probed" {
 		t.Fatalf("request: %d %s", resp.status, resp.body)
 	}
-	waitFor(t, 5*time.Second, "the runner to get all 6 messages", func() bool { return len(r.received()) == 6 })
+	testenv.WaitFor(t, 5*time.Second, "the runner to get all 6 messages", func() bool { return len(r.received()) == 6 })
 }
 
 // TestFrontendPooledConnections: requests reuse pooled STOMP connections: after many
@@ -1068,7 +1056,7 @@ func TestFrontendBrokerRestart(t *testing.T) {
 			sharedRabbit.Start()
 		}
 	})
-	waitFor(t, 10*time.Second, "the listener to notice", func() bool { return f.health(t)["connected"] == false })
+	testenv.WaitFor(t, 10*time.Second, "the listener to notice", func() bool { return f.health(t)["connected"] == false })
 	resp := f.get(t, "/r")
 	wantError(t, resp, 503, "")
 	if resp.elapsed > time.Second {
@@ -1087,7 +1075,7 @@ func TestFrontendBrokerRestart(t *testing.T) {
 		t.Errorf("awake after restart from %v, want the same inbox %s", aw["from"], f.inbox(0))
 	}
 	f.tron.sendRoutes(t, f.inbox(0), []msg{{"path": "/", "queue": q}})
-	waitFor(t, 10*time.Second, "requests to be served again", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "requests to be served again", func() bool {
 		resp := f.get(t, "/r")
 		return resp.status == 200 && string(resp.body) == "after"
 	})

@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
 )
 
 // TestEnableFailures: every way an enable can fail is acked `error` with a reason, and
@@ -80,7 +81,7 @@ func TestCrashHangMalformed(t *testing.T) {
 	}
 	checkNoInternals(t, a)
 	// The worker comes back.
-	waitFor(t, 10*time.Second, "the restarted worker to answer", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the restarted worker to answer", func() bool {
 		return fe.do(queue, service(host, "GET", path+"/pid", nil)).Answer.Status == 200
 	})
 	if m := metricsText(t, r); !strings.Contains(m, `funcatron_runner_process_restarts_total{queue="`+queue+`"} 1`) {
@@ -99,7 +100,7 @@ func TestCrashHangMalformed(t *testing.T) {
 	fe.publishRaw(queue, protocol.ContentTypeJSON, []byte("{not json"))
 	fe.publishRaw(queue, protocol.ContentTypeEDN, []byte(`{:action "service" :method 12`))
 	fe.publishRaw(queue, protocol.ContentTypeJSON, []byte(`{"action":"service","method":"GET","uri":"/fail/pid"}`)) // no reply-queue
-	waitFor(t, 10*time.Second, "3 dead letters", func() bool { return dead() == 3 })
+	testenv.WaitFor(t, 10*time.Second, "3 dead letters", func() bool { return dead() == 3 })
 	if a := fe.do(queue, service(host, "GET", path+"/pid", nil)); a.Answer.Status != 200 {
 		t.Errorf("after malformed messages: %d", a.Answer.Status)
 	}
@@ -107,7 +108,7 @@ func TestCrashHangMalformed(t *testing.T) {
 		t.Errorf("undecodable not counted:\n%s", grep(m, "undecodable"))
 	}
 	// The 502 and 504 are counted as errors in the heartbeat stats.
-	waitFor(t, 15*time.Second, "heartbeat stats with 2 errors", func() bool {
+	testenv.WaitFor(t, 15*time.Second, "heartbeat stats with 2 errors", func() bool {
 		var errs int64
 		for _, m := range tr.all() {
 			if hb, ok := m.(*protocol.Heartbeat); ok && hb.From == r.Inbox() {
@@ -244,7 +245,7 @@ func TestAnswerBeforeAck(t *testing.T) {
 	svc.RequestID, svc.ReplyTo, svc.ReplyQueue = "req-refused", "req-refused", reply
 	body, _ := protocol.Encode(protocol.JSON, protocol.Stamp(svc, "", ""))
 	fe.publishRaw(queue, protocol.ContentTypeJSON, body)
-	waitFor(t, 10*time.Second, "answers refused by the broker", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "answers refused by the broker", func() bool {
 		return metricValue(metricsText(t, r), "funcatron_runner_answers_unpublished_total") >= 2
 	})
 	// The request is still held (unacked or back in the queue).
@@ -261,7 +262,7 @@ func TestAnswerBeforeAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got amqp.Delivery
-	waitFor(t, 10*time.Second, "the answer in the reply queue", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the answer in the reply queue", func() bool {
 		d, ok, _ := ch.Get(reply, true)
 		got = d
 		return ok
@@ -270,7 +271,7 @@ func TestAnswerBeforeAck(t *testing.T) {
 	if err := protocol.DecodeAs(got.ContentType, got.Body, &ans); err != nil || ans.RequestID != "req-refused" || ans.Answer.Status != 200 {
 		t.Errorf("answer %+v (%v)", ans, err)
 	}
-	waitFor(t, 10*time.Second, "the request to be acked", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the request to be acked", func() bool {
 		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
 		return err == nil && q.Messages == 0 && consumerHeld(t, r) == 0
 	})

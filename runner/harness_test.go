@@ -83,18 +83,6 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// waitFor polls cond until it holds, failing the test after within.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // uniq gives a name unique to the test, usable as a host name.
 func uniq(t testing.TB) string {
 	s := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))
@@ -272,7 +260,7 @@ func (tr *tron) all() []protocol.Message {
 func (tr *tron) wait(within time.Duration, what string, pred func(protocol.Message) bool) protocol.Message {
 	tr.t.Helper()
 	var found protocol.Message
-	waitFor(tr.t, within, what, func() bool {
+	testenv.WaitFor(tr.t, within, what, func() bool {
 		for _, m := range tr.all() {
 			if pred(m) {
 				found = m
@@ -468,7 +456,7 @@ func (f *frontend) publishRaw(queue, contentType string, body []byte) {
 func (f *frontend) answer(id string, within time.Duration) *protocol.Answer {
 	f.t.Helper()
 	var a *protocol.Answer
-	waitFor(f.t, within, "answer to "+id, func() bool {
+	testenv.WaitFor(f.t, within, "answer to "+id, func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if as := f.answers[id]; len(as) > 0 {

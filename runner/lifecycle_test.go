@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
 )
 
 // TestSwapWithoutFailedRequests: a new bundle on the same route takes over while requests
@@ -45,9 +46,9 @@ func TestSwapWithoutFailedRequests(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, 10*time.Second, "load before the swap", func() bool { mu.Lock(); defer mu.Unlock(); return len(bodies) > 10 })
+	testenv.WaitFor(t, 10*time.Second, "load before the swap", func() bool { mu.Lock(); defer mu.Unlock(); return len(bodies) > 10 })
 	tr.enableOK(r.Inbox(), v2, host, path, nil)
-	waitFor(t, 10*time.Second, "answers from v2", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "answers from v2", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(bodies) > 0 && strings.HasPrefix(bodies[len(bodies)-1], "v2 ")
@@ -55,7 +56,7 @@ func TestSwapWithoutFailedRequests(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 	for _, pid := range oldPIDs {
-		waitFor(t, 10*time.Second, "the old process to stop", func() bool { return syscall.Kill(pid, 0) != nil })
+		testenv.WaitFor(t, 10*time.Second, "the old process to stop", func() bool { return syscall.Kill(pid, 0) != nil })
 	}
 	// A disable of the replaced sha leaves the route alone.
 	if ack := tr.ack(tr.send(r.Inbox(), &protocol.Disable{SHA: v1}), 10*time.Second); ack.Status != protocol.AckOK {
@@ -80,7 +81,7 @@ func TestReenableNewPropsAndPrefetch(t *testing.T) {
 		TronHost: protocol.HostPort{Host: "127.0.0.1", Port: 1},
 		Bundles:  []protocol.BundleRef{{SHA: sha, Host: host, Path: path, URL: tr.srv.URL + "/bundle/" + sha + "?sig=ok"}},
 	})
-	waitFor(t, 10*time.Second, "the prefetch", func() bool { return tr.downloads.Load() == 1 })
+	testenv.WaitFor(t, 10*time.Second, "the prefetch", func() bool { return tr.downloads.Load() == 1 })
 	queue := protocol.RouteQueue(host, path)
 	fe := newFrontend(t)
 	for i, greeting := range []string{"hi", "bonjour", "hallo"} {
@@ -166,7 +167,7 @@ func TestGracefulShutdown(t *testing.T) {
 	fe := newFrontend(t)
 	pids := processPIDs(t, fe, queue, host, path, 1)
 	id := fe.publish(queue, service(host, "GET", path+"/slow?ms=1500", nil))
-	waitFor(t, 5*time.Second, "the request in flight", func() bool { return consumerHeld(t, r) == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the request in flight", func() bool { return consumerHeld(t, r) == 1 })
 	stopRunner(r)
 	if a := fe.answer(id, time.Second); a.Answer.Status != 200 {
 		t.Errorf("in-flight request at shutdown: %d %s", a.Answer.Status, a.Answer.Body)
@@ -214,11 +215,11 @@ func TestBrokerRestart(t *testing.T) {
 		return resp.StatusCode
 	}
 	rabbit.Stop()
-	waitFor(t, 30*time.Second, "/healthz to say 503", func() bool { return healthz() == 503 })
+	testenv.WaitFor(t, 30*time.Second, "/healthz to say 503", func() bool { return healthz() == 503 })
 	if err := rabbit.Start(); err != nil {
 		t.Fatalf("restarting RabbitMQ: %v", err)
 	}
-	waitFor(t, 30*time.Second, "/healthz to say 200", func() bool { return healthz() == 200 })
+	testenv.WaitFor(t, 30*time.Second, "/healthz to say 200", func() bool { return healthz() == 200 })
 	tr.reconnect()
 	fe := newFrontend(t)
 	if a := fe.do(queue, service(host, "GET", path+"/pid", nil)); a.Answer.Status != 200 {
@@ -227,7 +228,7 @@ func TestBrokerRestart(t *testing.T) {
 	// The inbox is back too: the runner hears the Tron.
 	before := countAwakes(tr, r.Inbox())
 	tr.send(r.Inbox(), &protocol.ResendAwake{})
-	waitFor(t, 10*time.Second, "an awake after the restart", func() bool { return countAwakes(tr, r.Inbox()) > before })
+	testenv.WaitFor(t, 10*time.Second, "an awake after the restart", func() bool { return countAwakes(tr, r.Inbox()) > before })
 }
 
 // TestShutdownDuringEnable: a shutdown does not wait for a bundle that is still starting:
@@ -239,7 +240,7 @@ func TestShutdownDuringEnable(t *testing.T) {
 	host, path := uniq(t)+".example", "/slowstart"
 	sha := tr.upload(fnBundle(t, host, path, "env: {START: never}", "start-timeout: 60s"))
 	id := tr.enable(r.Inbox(), sha, host, path, nil)
-	waitFor(t, 10*time.Second, "the bundle to be downloaded", func() bool { return tr.downloads.Load() == 1 })
+	testenv.WaitFor(t, 10*time.Second, "the bundle to be downloaded", func() bool { return tr.downloads.Load() == 1 })
 	start := time.Now()
 	stopRunner(r)
 	if took := time.Since(start); took > 10*time.Second {

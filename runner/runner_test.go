@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
 )
 
 // TestAwakeHeartbeatResendAwake: awake and heartbeat carry what protocol.md §3 says, the
@@ -36,7 +37,7 @@ func TestAwakeHeartbeatResendAwake(t *testing.T) {
 	fe.do(queue, service(host, "GET", path+"/nope", nil))
 	// The stats of the four requests are summed over the heartbeats that follow.
 	var count, total int64
-	waitFor(t, 5*time.Second, "heartbeats counting 4 requests", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "heartbeats counting 4 requests", func() bool {
 		count, total = 0, 0
 		for _, m := range tr.all() {
 			hb, ok := m.(*protocol.Heartbeat)
@@ -64,8 +65,8 @@ func TestAwakeHeartbeatResendAwake(t *testing.T) {
 		tr.send(r.Inbox(), &protocol.ResendAwake{})
 	}
 	start := time.Now()
-	waitFor(t, 5*time.Second, "3 more awakes", func() bool { return countAwakes(tr, r.Inbox()) == 4 })
-	waitFor(t, 5*time.Second, "1.5s of heartbeats", func() bool { return time.Since(start) > 1500*time.Millisecond })
+	testenv.WaitFor(t, 5*time.Second, "3 more awakes", func() bool { return countAwakes(tr, r.Inbox()) == 4 })
+	testenv.WaitFor(t, 5*time.Second, "1.5s of heartbeats", func() bool { return time.Since(start) > 1500*time.Millisecond })
 	beats := 0
 	for _, m := range tr.all()[before:] {
 		if hb, ok := m.(*protocol.Heartbeat); ok && hb.From == r.Inbox() {
@@ -185,9 +186,9 @@ func TestServeHTTPMode(t *testing.T) {
 		t.Fatalf("disable acked %+v", ack)
 	}
 	for _, pid := range pids {
-		waitFor(t, 5*time.Second, "the process to be gone", func() bool { return syscall.Kill(pid, 0) != nil })
+		testenv.WaitFor(t, 5*time.Second, "the process to be gone", func() bool { return syscall.Kill(pid, 0) != nil })
 	}
-	waitFor(t, 5*time.Second, "a heartbeat without the route", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "a heartbeat without the route", func() bool {
 		for _, m := range tr.all()[before:] {
 			if hb, ok := m.(*protocol.Heartbeat); ok && hb.From == r.Inbox() && len(hb.Routes) == 0 {
 				return true
@@ -229,7 +230,7 @@ func checkEnv(t *testing.T, env []string, sha string) {
 func processPIDs(t *testing.T, fe *frontend, queue, host, path string, n int) []int {
 	t.Helper()
 	seen := map[int]bool{}
-	waitFor(t, 10*time.Second, "requests reaching every worker", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "requests reaching every worker", func() bool {
 		ids := make([]string, 4)
 		for i := range ids {
 			ids[i] = fe.publish(queue, service(host, "GET", path+"/pid", nil))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
 )
 
 // TestSamples runs the real sample bundles (bundles/samples, built by
@@ -79,7 +80,7 @@ func TestSamples(t *testing.T) {
 			if a.Answer.Status != 502 {
 				t.Errorf("crash: %d %s", a.Answer.Status, a.Answer.Body)
 			}
-			waitFor(t, 10*time.Second, "greet after the crash", func() bool {
+			testenv.WaitFor(t, 10*time.Second, "greet after the crash", func() bool {
 				return fe.do(queue, service(host, "GET", s.base+"/greet/x", nil)).Answer.Status == 200
 			})
 		})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
 )
 
 // startAMQPTron runs a Tron on the shared broker with a Tron queue of its own.
@@ -32,7 +33,7 @@ func startAMQPTron(t *testing.T, edit func(*Options)) *Tron {
 		edit(o)
 	}
 	tr := runTron(t, o, nil).Tron
-	waitFor(t, 20*time.Second, "the Tron connected to RabbitMQ", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the Tron connected to RabbitMQ", func() bool {
 		status, _ := tr.apiRaw(t, "GET", "/healthz", nil, "")
 		return status == 200
 	})
@@ -319,7 +320,7 @@ func TestAMQPMalformedMessages(t *testing.T) {
 	// An unknown action is forward compatibility: dropped (logged once), not counted.
 	conn.Publish(ctx, amqpbus.Publishing{Key: tr.opts.TronQueue, ContentType: protocol.ContentTypeJSON,
 		Body: []byte(`{"action":"from-the-future","from":"RU-x"}`)})
-	waitFor(t, 10*time.Second, "4 undecodable messages counted", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "4 undecodable messages counted", func() bool {
 		return metricValue(t, tr, "funcatron_tron_undecodable_messages_total") == float64(len(bodies))
 	})
 	// They were dead-lettered.

@@ -52,7 +52,7 @@ func startProc(t *testing.T, bin string, env []string, addr string) *tronProc {
 	p := &tronProc{cmd: cmd, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() { p.cmd.Process.Kill(); <-p.done })
-	waitFor(t, 30*time.Second, "the tron process to be healthy", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the tron process to be healthy", func() bool {
 		select {
 		case err := <-p.done:
 			p.done <- err

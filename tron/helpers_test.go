@@ -24,18 +24,6 @@ const testToken = "test-token-0123456789"
 
 func testLogger(t testing.TB) *slog.Logger { return testenv.Logger(t) }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 // memTron is a Tron on the in-memory bus, running until the test ends.
 type memTron struct {
 	*Tron
@@ -76,7 +64,7 @@ func runTron(t *testing.T, o *Options, mem *bus.Memory) *memTron {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	waitFor(t, 10*time.Second, "the Tron's bus", func() bool { return tr.getBus() != nil })
+	testenv.WaitFor(t, 10*time.Second, "the Tron's bus", func() bool { return tr.getBus() != nil })
 	return &memTron{Tron: tr, net: mem, opts: o}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
 )
 
 // enableTwo uploads and enables two bundles (no runner yet: 202) and returns their shas,
@@ -67,7 +68,7 @@ func TestAwake(t *testing.T) {
 					t.Errorf("route = %s, want %s then %s", fmtRoutes(routes), b, a)
 				}
 			}
-			waitFor(t, 5*time.Second, "the awake event", func() bool { return hasEvent(tr, tt.typ+".awake."+inbox) })
+			testenv.WaitFor(t, 5*time.Second, "the awake event", func() bool { return hasEvent(tr, tt.typ+".awake."+inbox) })
 		})
 	}
 }
@@ -137,7 +138,7 @@ func TestSilentNodeIsDropped(t *testing.T) {
 	silent.awake(t)
 	silent.expect(t, protocol.ActionTronInfo)
 	start := time.Now()
-	waitFor(t, 5*time.Second, "frontend.lost event", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "frontend.lost event", func() bool {
 		live.heartbeat(t) // keeps the runner alive meanwhile
 		return hasEvent(tr, "frontend.lost.FRNT-silent")
 	})
@@ -187,7 +188,7 @@ func TestDiedRemovesTheNode(t *testing.T) {
 	n.awake(t)
 	n.expect(t, protocol.ActionTronInfo)
 	n.tell(t, &protocol.Died{Type: protocol.TypeRunner})
-	waitFor(t, 5*time.Second, "runner.died event", func() bool { return hasEvent(tr, "runner.died.RU-d") })
+	testenv.WaitFor(t, 5*time.Second, "runner.died event", func() bool { return hasEvent(tr, "runner.died.RU-d") })
 	if _, ok := tr.stats().Network["RU-d"]; ok {
 		t.Error("a runner that died is still in the network")
 	}
@@ -339,7 +340,7 @@ func TestDisableTellsFrontendsAndRunners(t *testing.T) {
 	if d := runner.expect(t, protocol.ActionDisable).Data.(*protocol.Disable); d.SHA != a {
 		t.Errorf("disable for %s, want %s", d.SHA, a)
 	}
-	waitFor(t, 5*time.Second, "bundle.disabled event", func() bool { return hasEvent(tr, "bundle.disabled."+a) })
+	testenv.WaitFor(t, 5*time.Second, "bundle.disabled event", func() bool { return hasEvent(tr, "bundle.disabled."+a) })
 
 	// Disabling again is harmless; an unknown sha is 404; a bad body is 400.
 	if status, _ := tr.api(t, "POST", "/api/v1/disable", map[string]any{"sha": a}); status != 200 {
@@ -358,7 +359,7 @@ func TestUndecodableMessagesAreCounted(t *testing.T) {
 	for _, body := range []string{`{"action":`, `not json at all`, `{"no":"action"}`} {
 		tr.net.Inject(tr.opts.TronQueue, protocol.ContentTypeJSON, []byte(body))
 	}
-	waitFor(t, 5*time.Second, "3 undecodable messages counted", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "3 undecodable messages counted", func() bool {
 		return metricValue(t, tr.Tron, "funcatron_tron_undecodable_messages_total") == 3
 	})
 	// Still serving.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/funcatron/funcatron/internal/bus"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
 )
 
 // newBus makes a Bus on inbox, lets setup register handlers, runs it until cleanup.
@@ -239,7 +240,7 @@ func TestBusConsumesOnlyFromRun(t *testing.T) {
 		t.Fatalf("Send: %v", err)
 	}
 	r.Close()
-	waitFor(t, 5*time.Second, "the awake to wait in the inbox", func() bool { return queueLength(t, c, inbox.Name) == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the awake to wait in the inbox", func() bool { return queueLength(t, c, inbox.Name) == 1 })
 	// ...reaches the handler registered before Run.
 	got := make(chan struct{})
 	b.OnType(protocol.ActionAwake, func(context.Context, bus.Message) { close(got) })
@@ -281,7 +282,7 @@ func TestBusPublishAndDeclareRouteQueue(t *testing.T) {
 		got <- d.RoutingKey + " " + string(d.Body)
 		d.Settle(Ack)
 	})
-	waitFor(t, 5*time.Second, "the events queue", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the events queue", func() bool {
 		ch := rawChannel(t, c)
 		info, err := ch.QueueDeclarePassive(events.Name, false, true, true, false, nil)
 		return err == nil && info.Consumers == 1

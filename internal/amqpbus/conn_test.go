@@ -94,19 +94,19 @@ func TestReconnectRedeclaresAndResubscribes(t *testing.T) {
 	// must declare the first again, and the consumer re-create and re-subscribe the second.
 	ch := rawChannel(t, c)
 	for _, q := range []string{declared.Name, consumed.Name} {
-		waitFor(t, 10*time.Second, "queue "+q, func() bool {
+		testenv.WaitFor(t, 10*time.Second, "queue "+q, func() bool {
 			_, err := ch.QueueDelete(q, false, false, false)
 			return err == nil
 		})
 	}
 	before := generation(c)
 	dropConnection(t, c)
-	waitFor(t, 10*time.Second, "a new connection", func() bool { return c.Connected() && generation(c) > before })
+	testenv.WaitFor(t, 10*time.Second, "a new connection", func() bool { return c.Connected() && generation(c) > before })
 	if n := queueLength(t, c, declared.Name); n != 0 {
 		t.Errorf("re-declared queue holds %d messages, want 0", n)
 	}
 	var err error
-	waitFor(t, 10*time.Second, "the consumer's queue to be back", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the consumer's queue to be back", func() bool {
 		err = c.Publish(ctx, Publishing{Key: consumed.Name, Body: []byte("after"), Mandatory: true})
 		return err == nil
 	})
@@ -127,7 +127,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	go func() {
 		done <- c.Consume(context.Background(), ConsumeSpec{Queue: q}, func(ctx context.Context, d *Delivery) { d.Settle(Ack) })
 	}()
-	waitFor(t, 10*time.Second, "the consumer's queue", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the consumer's queue", func() bool {
 		ch := rawChannel(t, c)
 		info, err := ch.QueueDeclarePassive(q.Name, true, false, false, false, q.Args)
 		return err == nil && info.Consumers == 1
@@ -167,7 +167,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 				got <- struct{}{}
 			})
 		}()
-		waitFor(t, 10*time.Second, "a delivery", func() bool {
+		testenv.WaitFor(t, 10*time.Second, "a delivery", func() bool {
 			if c.Publish(ctx, Publishing{Key: q.Name, Mandatory: true}) != nil {
 				return false
 			}
@@ -175,7 +175,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 			return true
 		})
 		dropConnection(t, c) // a reconnect must not leave the old connection's goroutines behind
-		waitFor(t, 10*time.Second, "a reconnect", func() bool { return generation(c) == 2 })
+		testenv.WaitFor(t, 10*time.Second, "a reconnect", func() bool { return generation(c) == 2 })
 		if err := c.Publish(ctx, Publishing{Key: q.Name, Mandatory: true}); err != nil {
 			t.Errorf("Publish after reconnect: %v", err)
 		}
@@ -184,7 +184,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 			t.Errorf("Consume: %v", err)
 		}
 	}()
-	waitFor(t, 10*time.Second, fmt.Sprintf("goroutines back to %d", baseline), func() bool {
+	testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("goroutines back to %d", baseline), func() bool {
 		return runtime.NumGoroutine() <= baseline
 	})
 }

@@ -2,6 +2,7 @@ package amqpbus
 
 import (
 	"context"
+	"github.com/funcatron/funcatron/internal/testenv"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -72,13 +73,13 @@ func TestPrefetchBoundsInFlight(t *testing.T) {
 		handled.Add(1)
 	})
 	// The broker hands out exactly prefetch messages and keeps the rest ready.
-	waitFor(t, 10*time.Second, "prefetch handlers in flight", func() bool { return inFlight.Load() == prefetch })
-	waitFor(t, 10*time.Second, "the rest to stay in the queue", func() bool { return queueLength(t, c, q.Name) == total-prefetch })
+	testenv.WaitFor(t, 10*time.Second, "prefetch handlers in flight", func() bool { return inFlight.Load() == prefetch })
+	testenv.WaitFor(t, 10*time.Second, "the rest to stay in the queue", func() bool { return queueLength(t, c, q.Name) == total-prefetch })
 	if m := maxInFlight.Load(); m != prefetch {
 		t.Errorf("max in flight = %d, want %d", m, prefetch)
 	}
 	close(release)
-	waitFor(t, 10*time.Second, "every message handled", func() bool { return handled.Load() == total })
+	testenv.WaitFor(t, 10*time.Second, "every message handled", func() bool { return handled.Load() == total })
 	if m := maxInFlight.Load(); m != prefetch {
 		t.Errorf("max in flight = %d, want %d", m, prefetch)
 	}
@@ -105,7 +106,7 @@ func TestSequentialKeepsOrder(t *testing.T) {
 		inFlight.Add(-1)
 		d.Settle(Ack)
 	})
-	waitFor(t, 10*time.Second, "every message", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == total })
+	testenv.WaitFor(t, 10*time.Second, "every message", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == total })
 	for i, id := range order {
 		if id != strconv.Itoa(i) {
 			t.Fatalf("message %d is %q: order lost (%v)", i, id, order)
@@ -141,7 +142,7 @@ func TestRequeueRedelivers(t *testing.T) {
 	if first != (seen{"r0", false}) || second != (seen{"r0", true}) {
 		t.Errorf("deliveries = %+v, %+v; want r0 then r0 redelivered", first, second)
 	}
-	waitFor(t, 5*time.Second, "the queue to be empty", func() bool { return queueLength(t, c, q.Name) == 0 })
+	testenv.WaitFor(t, 5*time.Second, "the queue to be empty", func() bool { return queueLength(t, c, q.Name) == 0 })
 }
 
 func TestDeadLetterLandsInFuncatronDead(t *testing.T) {
@@ -189,7 +190,7 @@ func TestSettleAfterConnectionLossIsANoOp(t *testing.T) {
 	first := <-deliveries
 	before := generation(c)
 	dropConnection(t, c)
-	waitFor(t, 10*time.Second, "a new connection", func() bool { return generation(c) > before })
+	testenv.WaitFor(t, 10*time.Second, "a new connection", func() bool { return generation(c) > before })
 	if err := first.Settle(Ack); err != nil {
 		t.Errorf("Settle on a dead channel = %v, want nil (no-op)", err)
 	}

@@ -60,20 +60,6 @@ func queueName(t testing.TB) string {
 	return "test." + r.Replace(t.Name()) + "." + uuid.NewString()[:8]
 }
 
-// waitFor polls cond until it holds or the deadline passes (no sleeping to synchronise).
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		<-tick.C
-	}
-}
-
 // consume runs c.Consume in a goroutine that the test's cleanup stops and waits for.
 func consume(t testing.TB, c *Conn, spec ConsumeSpec, h Handler) {
 	t.Helper()
@@ -120,7 +106,7 @@ func deadLetter(t testing.TB, c *Conn, messageID string) amqp.Delivery {
 	t.Helper()
 	ch := rawChannel(t, c)
 	var found amqp.Delivery
-	waitFor(t, 10*time.Second, "message "+messageID+" in "+protocol.DeadLetterQueue, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "message "+messageID+" in "+protocol.DeadLetterQueue, func() bool {
 		for {
 			d, ok, err := ch.Get(protocol.DeadLetterQueue, true)
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/testenv"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -59,7 +60,7 @@ func TestPublishConsumeRoundTrip(t *testing.T) {
 	if err := d.Settle(Ack); !errors.Is(err, ErrSettled) {
 		t.Errorf("second Settle = %v, want ErrSettled", err)
 	}
-	waitFor(t, 5*time.Second, "the queue to be empty", func() bool { return queueLength(t, c, q.Name) == 0 })
+	testenv.WaitFor(t, 5*time.Second, "the queue to be empty", func() bool { return queueLength(t, c, q.Name) == 0 })
 }
 
 func TestPublishMandatoryToMissingQueueIsUnroutable(t *testing.T) {
@@ -137,7 +138,7 @@ func TestPublishWhileDisconnectedEndsWithCtx(t *testing.T) {
 	// every reconnect attempt wait far longer than the publish's ctx.
 	c := dial(t, Options{MinBackoff: time.Minute, MaxBackoff: time.Minute})
 	dropConnection(t, c)
-	waitFor(t, 5*time.Second, "the drop to be noticed", func() bool { return !c.Connected() })
+	testenv.WaitFor(t, 5*time.Second, "the drop to be noticed", func() bool { return !c.Connected() })
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/funcatron/funcatron/internal/bus"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
 )
 
 // idSet is a set of message ids shared by a test and its publisher and consumer.
@@ -150,21 +151,21 @@ func TestBrokerRestartMidStream(t *testing.T) {
 			})
 			pub := startStream(pubConn, q.Name)
 			defer pub.halt()
-			waitFor(t, 10*time.Second, "traffic before the outage", func() bool { return consumed.len() >= 100 })
+			testenv.WaitFor(t, 10*time.Second, "traffic before the outage", func() bool { return consumed.len() >= 100 })
 
 			o.down()
-			waitFor(t, 10*time.Second, "both connections to notice", func() bool { return !pubConn.Connected() && !subConn.Connected() })
+			testenv.WaitFor(t, 10*time.Second, "both connections to notice", func() bool { return !pubConn.Connected() && !subConn.Connected() })
 			failed := pub.failures.Load()
-			waitFor(t, 10*time.Second, "a publish to fail during the outage", func() bool { return pub.failures.Load() > failed })
+			testenv.WaitFor(t, 10*time.Second, "a publish to fail during the outage", func() bool { return pub.failures.Load() > failed })
 			if err := broker.Start(); err != nil {
 				t.Fatalf("starting the broker again: %v", err)
 			}
-			waitFor(t, 20*time.Second, "both connections back", func() bool { return pubConn.Connected() && subConn.Connected() })
+			testenv.WaitFor(t, 20*time.Second, "both connections back", func() bool { return pubConn.Connected() && subConn.Connected() })
 			mark := pub.confirmed.len()
-			waitFor(t, 20*time.Second, "traffic after the outage", func() bool { return pub.confirmed.len() >= mark+100 })
+			testenv.WaitFor(t, 20*time.Second, "traffic after the outage", func() bool { return pub.confirmed.len() >= mark+100 })
 			pub.halt()
 
-			waitFor(t, 20*time.Second, "every confirmed message to be consumed", func() bool {
+			testenv.WaitFor(t, 20*time.Second, "every confirmed message to be consumed", func() bool {
 				return len(pub.confirmed.missing(&consumed)) == 0
 			})
 			if slowest := time.Duration(pub.slowest.Load()); slowest > streamPublishTimeout+time.Second {
@@ -184,7 +185,7 @@ func TestBrokerRestartMidStream(t *testing.T) {
 // reconnect, the runner's inbox may not be re-declared yet, and the ack is unroutable).
 func sendAwake(t testing.TB, ctx context.Context, runner, tron *Bus) {
 	t.Helper()
-	waitFor(t, 20*time.Second, "an ack from the Tron", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "an ack from the Tron", func() bool {
 		r, err := runner.Send(ctx, &protocol.Awake{Type: protocol.TypeRunner},
 			bus.Destination{Queue: tron.Inbox(), Codec: protocol.EDN, Persistent: true})
 		if err != nil {
