@@ -6,6 +6,7 @@ package tron
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/funcatron/funcatron/internal/bus"
@@ -183,6 +184,32 @@ func (t *Tron) onHeartbeat(ctx context.Context, m bus.Message) {
 		return
 	}
 	t.sendOnly(ctx, &protocol.TronInfo{TronHost: t.tronHost}, n.dest())
+	if n.Type == protocol.TypeRunner {
+		t.disableStale(ctx, n.dest(), hb.Routes)
+	}
+}
+
+// disableStale sends `disable` to a runner for each bundle it reports serving that is not
+// enabled any more. A runner that missed a disable (cut off from the broker at the time, or
+// the Tron crashed between saving its state and telling the runners) would otherwise go on
+// taking requests from a route no frontend routes to. A disable too many is harmless: a
+// runner ignores one for a sha it does not serve or that was replaced on its route. Under
+// ctl, so it cannot overtake a re-enable of the same sha.
+func (t *Tron) disableStale(ctx context.Context, to bus.Destination, served []protocol.RouteEntry) {
+	t.ctl.Lock()
+	defer t.ctl.Unlock()
+	t.mu.Lock()
+	var stale []string
+	for _, r := range served {
+		if r.SHA != "" && t.state.find(r.SHA) < 0 && !slices.Contains(stale, r.SHA) {
+			stale = append(stale, r.SHA)
+		}
+	}
+	t.mu.Unlock()
+	for _, sha := range stale {
+		t.log.Info("a runner serves a bundle that is not enabled: disabling it there", "node", to.Queue, "sha", sha)
+		t.sendOnly(ctx, &protocol.Disable{TronHost: t.tronHost, SHA: sha}, to)
+	}
 }
 
 // addStats adds a runner's per-route counters (counted since its previous heartbeat) to the

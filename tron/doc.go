@@ -38,6 +38,8 @@
 //   - Disable sends the new route table to frontends first, then `disable` to runners;
 //     disabling a bundle that is not enabled is 200 and sends nothing. With the bus down
 //     enable and disable are 503 and change nothing (runners could not be told).
+//   - A runner whose heartbeat lists a bundle that is not enabled (it missed the disable)
+//     is sent `disable` for it, so no runner keeps taking a route no frontend routes to.
 //   - Signed download URLs: `?exp=<unix seconds>&sig=<hex HMAC-SHA256(url-key, sha+exp)>`,
 //     valid for --url-ttl (1 h); a URL expiring further ahead than that is refused too.
 //     They are sent as `url` in enable and all-bundles (an addition to the catalogue).

@@ -391,3 +391,33 @@ func TestStatsShowsNodesAndRouteCounters(t *testing.T) {
 		t.Errorf("network[RU-s] = %+v", nv)
 	}
 }
+
+// TestHeartbeatOfAStaleBundleGetsDisable: a runner that reports serving a bundle that is
+// not enabled (it missed the disable) is told to disable it; enabled ones are left alone.
+func TestHeartbeatOfAStaleBundleGetsDisable(t *testing.T) {
+	tr := startMemTron(t, func(o *Options) { o.EnableWait = 200 * time.Millisecond })
+	a, b := enableTwo(t, tr)
+	if status, _ := tr.api(t, "POST", "/api/v1/disable", map[string]any{"sha": a}); status != 200 {
+		t.Fatalf("disable = %d", status)
+	}
+	runner := tr.node(t, protocol.TypeRunner, "RU-cut-off", "", protocol.EDN)
+	runner.awake(t)
+	runner.expect(t, protocol.ActionAllBundles)
+	runner.tell(t, &protocol.Heartbeat{Type: protocol.TypeRunner, Routes: []protocol.RouteEntry{
+		{Queue: "qa", Path: "/a", SHA: a}, {Queue: "qb", Path: "/b", SHA: b},
+	}})
+	if d := runner.expect(t, protocol.ActionDisable).Data.(*protocol.Disable); d.SHA != a {
+		t.Errorf("disable for %s, want the disabled %s", d.SHA, a)
+	}
+	// Serving nothing now: no disable. Handlers run in order, so once the last heartbeat's
+	// tron-info is in (one each for the awake and three heartbeats), the one before it was
+	// handled completely.
+	runner.heartbeat(t)
+	runner.heartbeat(t)
+	for range 4 {
+		runner.expect(t, protocol.ActionTronInfo)
+	}
+	if n := runner.pending(protocol.ActionDisable); n != 0 {
+		t.Errorf("%d more disables, want none (b is enabled, and the last heartbeat listed nothing)", n)
+	}
+}
