@@ -2,8 +2,9 @@
 # run.sh: `make run`. Brings the whole system up on loopback under .run/ (private RabbitMQ
 # with STOMP, Redis, the Tron, a runner, the nginx frontend), deploys the sample bundles
 # from build/bundles, prints the URLs to try, and stops everything on Ctrl-C.
-# Tron admin port: FUNCATRON_RUN_TRON_PORT (default 3000; 0 = a free one).
+# Ports: FUNCATRON_RUN_HTTP_PORT for nginx (default 8080), FUNCATRON_RUN_TRON_PORT for the
+# Tron's admin API (default 3000); 0 picks a free one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec bin/devstack --dir .run --bin bin --samples build/bundles \
-	--tron-port "${FUNCATRON_RUN_TRON_PORT:-3000}" "$@"
+	--tron-port "${FUNCATRON_RUN_TRON_PORT:-3000}" --http-port "${FUNCATRON_RUN_HTTP_PORT:-8080}" "$@"

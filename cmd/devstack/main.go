@@ -21,16 +21,17 @@ func main() {
 	bin := flag.String("bin", "bin", "directory holding the tron and runner binaries")
 	samples := flag.String("samples", "build/bundles", "directory of bundle zips to deploy")
 	tronPort := flag.Int("tron-port", 3000, "the Tron's admin API port (0: a free one)")
+	httpPort := flag.Int("http-port", 8080, "the frontend's HTTP port (0: a free one)")
 	runners := flag.Int("runners", 1, "how many runners to start")
 	workers := flag.Int("workers", 2, "nginx worker processes")
 	flag.Parse()
-	if err := run(*dir, *bin, *samples, *tronPort, *runners, *workers); err != nil {
+	if err := run(*dir, *bin, *samples, *tronPort, *httpPort, *runners, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "make run:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, bin, samples string, tronPort, runners, workers int) error {
+func run(dir, bin, samples string, tronPort, httpPort, runners, workers int) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -43,7 +44,7 @@ func run(dir, bin, samples string, tronPort, runners, workers int) error {
 	binAbs, _ := filepath.Abs(bin)
 	fmt.Println("starting RabbitMQ, Redis, the Tron, runners and nginx under", abs, "...")
 	s, err := stack.Start(stack.Options{Dir: abs, BinDir: binAbs, Runners: runners, NginxWorkers: workers,
-		TronPort: tronPort, Redis: true})
+		TronPort: tronPort, HTTPPort: httpPort, Redis: true})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,8 @@ type Options struct {
 	NginxWorkers int
 	// TronPort is the Tron's admin API port; 0 picks a free one.
 	TronPort int
+	// HTTPPort is the frontend's port; 0 picks a free one.
+	HTTPPort int
 	// Redis starts a redis-server too (for the gilmour and zbus kinds).
 	Redis bool
 	// TronArgs and RunnerArgs are extra flags, e.g. a short --heartbeat-period in tests.
@@ -194,7 +196,7 @@ func (s *Stack) startNginx() error {
 	var err error
 	workers := max(s.opts.NginxWorkers, 1)
 	s.Nginx, err = testenv.NewNginx(s.dir("nginx"), testenv.NginxOptions{
-		RabbitPort: s.Rabbit.STOMPPort, Workers: workers, Env: s.opts.NginxEnv,
+		RabbitPort: s.Rabbit.STOMPPort, Workers: workers, Env: s.opts.NginxEnv, Port: s.opts.HTTPPort,
 	})
 	if err != nil {
 		return err

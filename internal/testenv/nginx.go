@@ -33,6 +33,8 @@ type NginxOptions struct {
 	LogLevel string
 	// AccessLog is "off" or a path; default <prefix>/logs/access.log.
 	AccessLog string
+	// Port is the HTTP port on 127.0.0.1; 0 picks a free one.
+	Port int
 	// Env is more environment for nginx, e.g. TRON_QUEUE, FUNCATRON_TIMEOUT,
 	// FUNCATRON_HEARTBEAT, DEV_MODE, HOST, PORT_80 (frontend.md "Configuration").
 	Env map[string]string
@@ -80,11 +82,15 @@ func NewNginx(prefix string, o NginxOptions) (*Nginx, error) {
 	}
 	var lastErr error
 	for range 3 { // a free port can be taken between finding it and binding it
-		ports, err := FreePorts(1)
-		if err != nil {
-			return nil, err
+		port := o.Port
+		if port == 0 {
+			ports, err := FreePorts(1)
+			if err != nil {
+				return nil, err
+			}
+			port = ports[0]
 		}
-		n := &Nginx{Port: ports[0], Prefix: prefix}
+		n := &Nginx{Port: port, Prefix: prefix}
 		if err := n.render(o); err != nil {
 			return nil, err
 		}
@@ -92,7 +98,7 @@ func NewNginx(prefix string, o NginxOptions) (*Nginx, error) {
 		if lastErr == nil {
 			return n, nil
 		}
-		if !strings.Contains(lastErr.Error(), "Address already in use") {
+		if o.Port != 0 || !strings.Contains(lastErr.Error(), "Address already in use") {
 			break
 		}
 	}
