@@ -228,8 +228,7 @@ func e2eTestRunnerKill(t *testing.T, env *e2eEnv) {
 func e2eProcsUnder(t *testing.T, dir string) []string {
 	t.Helper()
 	var left []string
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Poll(5*time.Second, func() bool {
 		left = left[:0]
 		ents, _ := os.ReadDir("/proc")
 		for _, e := range ents {
@@ -238,11 +237,9 @@ func e2eProcsUnder(t *testing.T, dir string) []string {
 				left = append(left, e.Name()+" "+exe)
 			}
 		}
-		if len(left) == 0 || time.Now().After(deadline) {
-			return left
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(left) == 0
+	})
+	return left
 }
 
 // e2eWorkerPIDs are the nginx worker processes by node id.

@@ -304,10 +304,10 @@ func (s *e2eStack) waitFrontends(t *testing.T, within time.Duration, what string
 // cond (a worker's later answers must keep satisfying it).
 func (s *e2eStack) frontendsWithin(t *testing.T, within time.Duration, what string, cond func([]e2eRoute) bool) map[string]time.Time {
 	t.Helper()
-	deadline := time.Now().Add(within)
 	since := map[string]time.Time{}
-	for {
-		views := s.workerViews(t, "routes")
+	var views map[string]e2eWorkerView
+	ok := testenv.Poll(within, func() bool {
+		views = s.workerViews(t, "routes")
 		now := time.Now()
 		for id, v := range views {
 			if !v.Table || !cond(v.Routes) {
@@ -316,14 +316,12 @@ func (s *e2eStack) frontendsWithin(t *testing.T, within time.Duration, what stri
 				since[id] = now
 			}
 		}
-		if len(since) == s.workers {
-			return since
-		}
-		if now.After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; worker tables: %+v", within, what, views)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return len(since) == s.workers
+	})
+	if !ok {
+		t.Fatalf("timed out after %s waiting for %s; worker tables: %+v", within, what, views)
 	}
+	return since
 }
 
 // runnerURL is the base URL of a runner's /healthz and /metrics.

@@ -347,22 +347,22 @@ func deadLettered(t *testing.T, marker string) int {
 		t.Fatal(err)
 	}
 	found := 0
-	deadline := time.Now().Add(10 * time.Second)
-	for found < 4 && time.Now().Before(deadline) {
-		d, ok, err := ch.Get(protocol.DeadLetterQueue, false)
-		if err != nil {
-			t.Fatal(err)
+	testenv.Poll(10*time.Second, func() bool {
+		for found < 4 {
+			d, ok, err := ch.Get(protocol.DeadLetterQueue, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return false // empty for now: look again
+			}
+			if bytes.Contains(d.Body, []byte(marker)) {
+				found++
+			}
+			d.Ack(false) // only this test reads dead letters
 		}
-		if !ok {
-			time.Sleep(20 * time.Millisecond) // polling an empty queue
-			continue
-		}
-		if bytes.Contains(d.Body, []byte(marker)) {
-			found++
-		}
-		d.Ack(false) // only this test reads dead letters
-
-	}
+		return true
+	})
 	return found
 }
 

@@ -1,35 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer the logger and the test can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestBadOptionsExit2(t *testing.T) {
 	tests := []struct {
@@ -49,7 +29,7 @@ func TestBadOptionsExit2(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stderr syncBuffer
+			var stderr testenv.SyncBuffer
 			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"}, tt.env...)
 			code := run(context.Background(), tt.args, env, &stderr)
 			if code != 2 || !strings.Contains(stderr.String(), tt.want) {
@@ -60,7 +40,7 @@ func TestBadOptionsExit2(t *testing.T) {
 }
 
 func TestHelpExit0(t *testing.T) {
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	if code := run(context.Background(), []string{"--help"}, nil, &out); code != 0 {
 		t.Errorf("--help exit %d", code)
 	}
@@ -72,7 +52,7 @@ func TestHelpExit0(t *testing.T) {
 }
 
 func TestEnvAndFlags(t *testing.T) {
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	o, level, format, err := parse([]string{"--codec=json"},
 		[]string{"TRON_QUEUE=from_env", "FUNCATRON_CODEC=edn", "FUNCATRON_LOG_LEVEL=debug", "FUNCATRON_LOG_FORMAT=json"}, &out)
 	if err != nil {
@@ -92,7 +72,7 @@ func TestStopWhileWaitingForTheBroker(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0",
 		"FUNCATRON_RABBIT_URL=amqp://guest:guest@127.0.0.1:" + strconv.Itoa(ports[0]) + "/"}
 	if code := run(ctx, nil, env, &stderr); code != 0 {

@@ -1,34 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/funcatron/funcatron/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestBadOptionsStopWithExit2(t *testing.T) {
 	tests := []struct {
@@ -51,7 +31,7 @@ func TestBadOptionsStopWithExit2(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stderr syncBuffer
+			var stderr testenv.SyncBuffer
 			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"}, tt.env...)
 			code := run(context.Background(), tt.args, env, &stderr)
 			if code == 0 || !strings.Contains(stderr.String(), tt.want) {
@@ -62,7 +42,7 @@ func TestBadOptionsStopWithExit2(t *testing.T) {
 }
 
 func TestHelpDocumentsEveryOption(t *testing.T) {
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	if code := run(context.Background(), []string{"--help"}, nil, &out); code != 0 {
 		t.Fatalf("--help exits %d", code)
 	}
@@ -93,19 +73,15 @@ func TestRunStopsCleanlyWithoutBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	done := make(chan int, 1)
 	env := []string{
 		"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0",
 		"FUNCATRON_RABBIT_URL=amqp://guest:guest@127.0.0.1:" + strconv.Itoa(ports[0]) + "/",
 	}
 	go func() { done <- run(ctx, nil, env, &stderr) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "admin API listening") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the Tron did not start: %s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond) // polling the log
+	if !testenv.Poll(10*time.Second, func() bool { return strings.Contains(stderr.String(), "admin API listening") }) {
+		t.Fatalf("the Tron did not start: %s", stderr.String())
 	}
 	if strings.Contains(stderr.String(), "token=") {
 		t.Error("the token was logged")

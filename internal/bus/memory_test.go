@@ -8,19 +8,8 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
 )
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func TestMemorySendReplyReceipt(t *testing.T) {
 	net := NewMemory()
@@ -51,7 +40,7 @@ func TestMemorySendReplyReceipt(t *testing.T) {
 	if got.ParentID != r.UUID() || got.Data.(*protocol.Ack).Status != protocol.AckOK {
 		t.Errorf("reply = %+v", got)
 	}
-	waitFor(t, 2*time.Second, "the ack handler", func() bool { return acks.Load() == 1 })
+	testenv.WaitFor(t, 2*time.Second, "the ack handler", func() bool { return acks.Load() == 1 })
 }
 
 func TestMemoryReceiptTimeout(t *testing.T) {
@@ -84,7 +73,7 @@ func TestMemoryUndecodableAndDown(t *testing.T) {
 	net.Inject("q", protocol.ContentTypeJSON, []byte("{nope"))
 	net.Inject("q", protocol.ContentTypeJSON, []byte(`{"action":"dance"}`))
 	net.Inject("q", protocol.ContentTypeJSON, []byte(`{"action":"resend-awake"}`))
-	waitFor(t, 2*time.Second, "the good message after the bad ones", func() bool { return ok.Load() == 1 })
+	testenv.WaitFor(t, 2*time.Second, "the good message after the bad ones", func() bool { return ok.Load() == 1 })
 	if bad.Load() != 1 {
 		t.Errorf("undecodable count = %d, want 1 (unknown actions are dropped, not counted)", bad.Load())
 	}
