@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/runner/kind"
 )
 
 // Options configures a Runner. NewOptions gives the defaults; New fills any zero field with
@@ -47,6 +48,9 @@ type Options struct {
 	MaxBundleBytes int64
 	// MaxUnpackedBytes bounds what one bundle may unpack to. Default 1 GiB.
 	MaxUnpackedBytes int64
+	// Kinds are the bundle kinds this runner serves (runner/kinds.All() gives the built-in
+	// ones); a bundle of a kind not listed fails its enable. Required.
+	Kinds kind.Registry
 }
 
 // Defaults of Options.
@@ -119,6 +123,9 @@ func (o *Options) Validate() error {
 	}
 	if _, ok := protocol.ParseCodec(string(o.Codec)); !ok {
 		return fmt.Errorf("codec %q: want edn or json", o.Codec)
+	}
+	if len(o.Kinds) == 0 {
+		return errors.New("no bundle kinds to serve (Options.Kinds; runner/kinds.All())")
 	}
 	return nil
 }
