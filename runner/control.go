@@ -20,7 +20,9 @@ const prefetchJobs = 2
 
 // handleControl registers the handlers of the runner inbox. The bus runs them one at a
 // time in arrival order; anything slow (download, start-up) runs as a job, and jobs of
-// one route queue run one at a time in arrival order (route.mu).
+// one route queue run one at a time in arrival order: each waits for the previous job of
+// its route (the rt.tail chain in routeJob). route.mu does not order them: it guards the
+// route's consumer and bundle against the shutdown, which stops routes outside that chain.
 func (r *Runner) handleControl() {
 	r.bus.OnType(protocol.ActionTronInfo, func(_ context.Context, m bus.Message) {
 		r.setTronHost(m.Data.(*protocol.TronInfo).TronHost)

@@ -5,6 +5,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/bus"
@@ -21,11 +22,17 @@ type transport struct {
 	close  func()
 }
 
+// busLog is the logger given to internal/amqpbus, which adds its own component: the
+// runner's context without the runner's component (one component per record).
+func (r *Runner) busLog() *slog.Logger {
+	return r.opts.Logger.With("inbox", r.inbox)
+}
+
 // connect dials RabbitMQ, declares the Tron queue (and the dead-letter topology, which is
 // idempotent) and creates the control bus on the runner's inbox.
 func (r *Runner) connect(ctx context.Context) (*transport, error) {
 	conn, err := amqpbus.Dial(ctx, r.opts.RabbitURL, amqpbus.Options{
-		Logger: r.log, Name: "funcatron-runner " + r.inbox,
+		Logger: r.busLog(), Name: "funcatron-runner " + r.inbox,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to RabbitMQ at %s: %w", redact(r.opts.RabbitURL), err)
@@ -36,7 +43,7 @@ func (r *Runner) connect(ctx context.Context) (*transport, error) {
 		return nil, fmt.Errorf("declaring the Tron queue: %w", err)
 	}
 	b, err := amqpbus.NewBus(ctx, conn, amqpbus.BusOptions{
-		Inbox: amqpbus.RunnerInbox(r.id), Version: version.Version, Logger: r.log,
+		Inbox: amqpbus.RunnerInbox(r.id), Version: version.Version, Logger: r.busLog(),
 	})
 	if err != nil {
 		conn.Close()

@@ -247,7 +247,7 @@ func (t *Tron) onAck(ctx context.Context, m bus.Message) {
 	}
 	t.touch(m.ReplyTo, time.Now(), nil)
 	if a.Status == protocol.AckError {
-		t.log.Warn("a node failed a control message", "node", m.ReplyTo, "ack_id", a.AckID, "error", a.Error)
+		t.log.Warn("a node failed a control message", "node", m.ReplyTo, "ack_id", a.AckID, "err", a.Error)
 		return
 	}
 	t.log.Debug("ack", "node", m.ReplyTo, "ack_id", a.AckID, "status", a.Status)

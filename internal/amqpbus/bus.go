@@ -74,7 +74,7 @@ func NewBus(ctx context.Context, conn *Conn, opts BusOptions) (*Bus, error) {
 		inbox:    opts.Inbox,
 		version:  opts.Version,
 		prefetch: opts.Prefetch,
-		log:      opts.Logger.With("component", "bus", "inbox", opts.Inbox.Name),
+		log:      opts.Logger.With("component", "amqpbus", "inbox", opts.Inbox.Name),
 		life:     life,
 		kill:     kill,
 	}, nil
@@ -213,7 +213,7 @@ func codecOrJSON(c protocol.Codec) protocol.Codec {
 // handle settles each inbox delivery once, from the outcome of receive.
 func (b *Bus) handle(ctx context.Context, d *Delivery) {
 	if err := d.Settle(b.receive(ctx, d)); err != nil {
-		b.log.Warn("settling an inbox message", "error", err)
+		b.log.Warn("settling an inbox message", "err", err)
 	}
 }
 
@@ -242,7 +242,7 @@ func (b *Bus) undecodable(d *Delivery, err error) Outcome {
 		}
 		return Ack
 	}
-	b.log.Warn("dead-lettering an undecodable message", "error", err,
+	b.log.Warn("dead-lettering an undecodable message", "err", err,
 		"content_type", d.ContentType, "size", len(d.Body), "reply_to", d.ReplyTo)
 	b.handlers.Undecodable(err)
 	return DeadLetter

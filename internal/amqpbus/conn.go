@@ -28,7 +28,9 @@ const closeTimeout = 2 * time.Second
 
 // Options configures a Conn. The zero value is usable: every field has a default.
 type Options struct {
-	// Logger receives the connection's logs (component=amqpbus). Default: slog.Default().
+	// Logger receives the connection's logs, to which it adds component=amqpbus: give it
+	// a logger without a component of its own (one component per record). Default:
+	// slog.Default().
 	Logger *slog.Logger
 	// Name is advertised to the broker as connection_name, shown by rabbitmqctl and the
 	// management UI. Default: "funcatron".
@@ -160,7 +162,7 @@ func (c *Conn) connectFirst(ctx context.Context) (*session, error) {
 		if authFailure(err) {
 			return nil, fmt.Errorf("connecting to RabbitMQ at %s: %w", c.broker, err)
 		}
-		c.log.Warn("connecting to RabbitMQ failed; retrying", "broker", c.broker, "error", err)
+		c.log.Warn("connecting to RabbitMQ failed; retrying", "broker", c.broker, "err", err)
 		if !b.wait(ctx, nil) {
 			return nil, fmt.Errorf("connecting to RabbitMQ at %s: %w (last error: %v)", c.broker, ctx.Err(), err)
 		}
@@ -177,12 +179,12 @@ func (c *Conn) supervise(s *session) {
 		case <-c.closing:
 			c.clearSession()
 			if err := s.conn.CloseDeadline(time.Now().Add(closeTimeout)); err != nil {
-				c.log.Debug("closing the RabbitMQ connection", "error", err)
+				c.log.Debug("closing the RabbitMQ connection", "err", err)
 			}
 			return
 		case err := <-s.closed:
 			c.clearSession()
-			c.log.Warn("lost the RabbitMQ connection; reconnecting", "broker", c.broker, "error", err)
+			c.log.Warn("lost the RabbitMQ connection; reconnecting", "broker", c.broker, "err", err)
 		}
 		if s = c.reconnect(s.gen + 1); s == nil {
 			return
@@ -206,7 +208,7 @@ func (c *Conn) reconnect(gen uint64) *session {
 		if attempt%10 == 1 {
 			level = slog.LevelWarn // the first failure, then every tenth: the outage stays visible without flooding
 		}
-		c.log.Log(context.Background(), level, "reconnecting to RabbitMQ failed", "broker", c.broker, "attempt", attempt, "error", err)
+		c.log.Log(context.Background(), level, "reconnecting to RabbitMQ failed", "broker", c.broker, "attempt", attempt, "err", err)
 	}
 }
 

@@ -133,7 +133,7 @@ func (cs *consumer) serve(ctx context.Context, ch *amqp.Channel, deliveries <-ch
 		select {
 		case <-ctx.Done():
 			if err := ch.Cancel(cs.spec.Tag, false); err != nil {
-				cs.log.Debug("cancelling the subscription", "error", err)
+				cs.log.Debug("cancelling the subscription", "err", err)
 			}
 			cs.running.Wait() // settle in-flight deliveries before the channel closes
 			return ctx.Err()
@@ -171,7 +171,7 @@ func (cs *consumer) handle(ctx context.Context, d *Delivery) {
 		}
 		cs.log.Error("handler returned without settling its delivery; dead-lettering it")
 		if err := d.Settle(DeadLetter); err != nil {
-			cs.log.Error("dead-lettering an unsettled delivery", "error", err)
+			cs.log.Error("dead-lettering an unsettled delivery", "err", err)
 		}
 	}()
 	cs.h(ctx, d)

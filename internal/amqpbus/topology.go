@@ -228,7 +228,7 @@ func (c *Conn) redeclare(s *session) error {
 			if s.conn.IsClosed() {
 				return err
 			}
-			c.log.Error("re-declaring after reconnect failed; skipped", "declaration", d.key(), "error", err)
+			c.log.Error("re-declaring after reconnect failed; skipped", "declaration", d.key(), "err", err)
 		}
 	}
 	return nil

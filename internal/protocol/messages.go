@@ -217,6 +217,11 @@ type Answer struct {
 
 // AnswerBody is the HTTP response: Headers are [name, value] pairs, so repeated headers
 // (Set-Cookie) stay separate.
+//
+// Body must stay the last field: encoding/json writes fields in order, so an encoded
+// answer ends `"body":"<base64>"}}`, and our Lua frontend's fast path relies on that to
+// cut the body out of the text before decoding the rest (funcatron.message, the first
+// `,"body":"` of the answer). Moving a field after Body breaks the frontend.
 type AnswerBody struct {
 	Status  int         `json:"status" edn:"status"`
 	Headers [][2]string `json:"headers" edn:"headers"`

@@ -18,7 +18,8 @@ const splitBodyMin = 1024
 // base64 text is decoded here, without encoding/json's two byte-by-byte passes over it
 // (validation, then unquoting) that made a 64 KiB request cost ~0.6 ms. It reports false,
 // leaving svc to be decoded as usual, whenever the message is not the plain case: no body or
-// not a string, escapes other than `\/` (lua-cjson writes every '/' so), a body member
+// not a string, escapes other than `\/` (lua-cjson writes every '/' so: our frontend no
+// longer encodes the body with it, but the 2017 frontend does), a body member
 // spelt otherwise (encoding/json matches names case-insensitively, the last one winning),
 // escaped keys, anything not base64, or any error, so errors stay encoding/json's own.
 // The result is then the same as encoding/json's: FuzzServiceBody compares them.
