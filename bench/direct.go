@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // ceilingPath is the location answered by nginx itself.
@@ -198,7 +199,7 @@ func waitSocket(path string, exited <-chan struct{}, within time.Duration) error
 	c := http.Client{Timeout: time.Second, Transport: &http.Transport{
 		DialContext: unixDialer(path),
 	}}
-	return waitUntil(exited, within, "the function on "+path, func() bool {
+	return wait.Ready(exited, within, "the function on "+path, func() bool {
 		resp, err := c.Get("http://fn/health")
 		if err != nil {
 			return false
@@ -219,7 +220,7 @@ func unixDialer(path string) func(ctx context.Context, network, addr string) (ne
 // waitHTTP waits until url answers 200.
 func waitHTTP(url string, exited <-chan struct{}, within time.Duration) error {
 	c := http.Client{Timeout: time.Second}
-	return waitUntil(exited, within, url, func() bool {
+	return wait.Ready(exited, within, url, func() bool {
 		resp, err := c.Get(url)
 		if err != nil {
 			return false
@@ -227,23 +228,6 @@ func waitHTTP(url string, exited <-chan struct{}, within time.Duration) error {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-}
-
-// waitUntil polls cond every 20 ms until it holds, the process exits, or within passes.
-func waitUntil(exited <-chan struct{}, within time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(within)
-	for !cond() {
-		select {
-		case <-exited:
-			return fmt.Errorf("%s: the process exited", what)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: not ready after %s", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil
 }
 
 // unzip extracts a bundle zip into dir, keeping executable bits.

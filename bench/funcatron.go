@@ -16,6 +16,7 @@ import (
 
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/stack"
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // Paths of the sample (bundles/samples/README.md).
@@ -52,21 +53,20 @@ func measureColdStart(s *stack.Stack, zip string) (coldStart, error) {
 	t2 := time.Now()
 	c := http.Client{Timeout: 2 * time.Second}
 	cs.Statuses = map[string]int{}
-	for {
+	if !wait.Until(time.Minute, func() bool {
 		cs.Polls++
 		status, _, err := get(&c, s.FrontURL()+greetPath)
-		if status == http.StatusOK {
-			break
-		}
-		if err != nil {
+		switch {
+		case status == http.StatusOK:
+			return true
+		case err != nil:
 			cs.Statuses["error"]++
-		} else {
+		default:
 			cs.Statuses[fmt.Sprint(status)]++
 		}
-		if time.Since(t2) > time.Minute {
-			return cs, fmt.Errorf("no 200 from %s a minute after the enable: %v", greetPath, cs.Statuses)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return false
+	}) {
+		return cs, fmt.Errorf("no 200 from %s a minute after the enable: %v", greetPath, cs.Statuses)
 	}
 	t3 := time.Now()
 	cs.UploadMS, cs.EnableMS, cs.FirstOKMS = ms(t1.Sub(t0)), ms(t2.Sub(t1)), ms(t3.Sub(t2))
@@ -78,17 +78,16 @@ func measureColdStart(s *stack.Stack, zip string) (coldStart, error) {
 // every nginx worker has the route table before load starts (a worker without it answers 503).
 func waitAllWorkers(front string) error {
 	c := http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(30 * time.Second)
-	for ok := 0; ok < 20; {
+	ok := 0
+	if !wait.Until(30*time.Second, func() bool {
 		if status, _, _ := get(&c, front+greetPath); status == http.StatusOK {
 			ok++
-			continue
+		} else {
+			ok = 0
 		}
-		ok = 0
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: not 20 answers of 200 in a row after 30 s", front)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return ok >= 20
+	}) {
+		return fmt.Errorf("%s: not 20 answers of 200 in a row after 30 s", front)
 	}
 	return nil
 }

@@ -8,8 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // clockTick is USER_HZ, the unit of /proc's CPU times: 100 on every Linux architecture Go
@@ -184,4 +188,22 @@ func tcpActiveOpens() uint64 {
 		}
 	}
 	return 0
+}
+
+// steadyRSS waits until the RSS of pid and its descendants changed by less than 1 % over
+// five readings 100 ms apart; false when that did not happen within.
+func steadyRSS(pid int, within time.Duration) bool {
+	var last []int64
+	var at time.Time
+	return wait.Until(within, func() bool {
+		if time.Since(at) < 100*time.Millisecond {
+			return false
+		}
+		at = time.Now()
+		if last = append(last, memoryOf(pid, "").TreeRSSKB); len(last) > 5 {
+			last = last[1:]
+		}
+		lo, hi := slices.Min(last), slices.Max(last)
+		return len(last) == 5 && hi-lo <= hi/100
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/stack"
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // The paths and bodies of the table.
@@ -181,8 +182,12 @@ type target struct{ name, pids string }
 func (b *bench) profile(run string, size int, targets []target) []profile {
 	l := load{URL: b.url(pathFuncatron, size), BodySize: size, Duration: b.cfg.ProfileFor, Conns: b.cfg.Conns, Threads: b.cfg.Threads}
 	done := make(chan error, 1)
+	opened := tcpActiveOpens()
 	go func() { _, err := runWrk(b.cfg.Dir, l); done <- err }()
-	time.Sleep(time.Second)
+	// Sample once wrk's connections are open (the load is on), not after a guessed pause.
+	if !wait.Until(10*time.Second, func() bool { return tcpActiveOpens()-opened >= uint64(l.Conns) }) {
+		b.res.Notes = append(b.res.Notes, "profiling: wrk's connections were not seen open within 10 s")
+	}
 	errs := make([]chan error, len(targets))
 	data := make([]string, len(targets))
 	for i, t := range targets {
@@ -223,7 +228,11 @@ func (b *bench) manyBundles() error {
 		return err
 	}
 	b.res.DeployMoreS = time.Since(t0).Seconds()
-	time.Sleep(3 * time.Second) // let the starts settle
+	// Measure once the runner's memory stopped moving (the starts are over), not after a
+	// guessed pause.
+	if !steadyRSS(b.roles.runner, 30*time.Second) {
+		b.res.Notes = append(b.res.Notes, "memory: the runner's RSS was still changing after 30 s")
+	}
 	b.res.Memory = append(b.res.Memory, memoryOf(b.roles.runner,
 		fmt.Sprintf("runner, %d bundles enabled (after the load rows), idle", n)))
 	return nil

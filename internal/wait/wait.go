@@ -1,0 +1,47 @@
+// Package wait is the one way Funcatron's programs and tests wait for something: poll an
+// observable condition with a deadline, never sleep a fixed time and hope. Tests reach it
+// through internal/testenv (Poll, WaitFor); make run and the bench use it directly.
+package wait
+
+import (
+	"fmt"
+	"time"
+)
+
+// Interval is how often Until looks again.
+const Interval = 10 * time.Millisecond
+
+// Until calls cond every Interval until it holds (true) or within has passed (false).
+func Until(within time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(Interval)
+	}
+	return true
+}
+
+// Ready is Until for a process being started: it gives up at once when exited is closed
+// (the process died, so waiting longer is pointless) and says in its error what it waited
+// for and why it stopped.
+func Ready(exited <-chan struct{}, within time.Duration, what string, cond func() bool) error {
+	died := false
+	ok := Until(within, func() bool {
+		select {
+		case <-exited:
+			died = true
+			return true
+		default:
+		}
+		return cond()
+	})
+	switch {
+	case died:
+		return fmt.Errorf("%s: the process exited", what)
+	case !ok:
+		return fmt.Errorf("%s: not ready after %s", what, within)
+	}
+	return nil
+}

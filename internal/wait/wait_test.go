@@ -1,0 +1,36 @@
+package wait
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestUntil(t *testing.T) {
+	n := 0
+	if !Until(time.Second, func() bool { n++; return n == 3 }) || n != 3 {
+		t.Errorf("Until stopped after %d calls, want 3", n)
+	}
+	start := time.Now()
+	if Until(50*time.Millisecond, func() bool { return false }) {
+		t.Error("Until reported a condition that never held")
+	}
+	if time.Since(start) < 50*time.Millisecond {
+		t.Error("Until gave up before its deadline")
+	}
+}
+
+func TestReady(t *testing.T) {
+	exited := make(chan struct{})
+	close(exited)
+	err := Ready(exited, time.Minute, "the thing", func() bool { return false })
+	if err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Errorf("Ready with an exited process = %v, want an error saying it exited", err)
+	}
+	if err := Ready(make(chan struct{}), time.Second, "x", func() bool { return true }); err != nil {
+		t.Errorf("Ready = %v", err)
+	}
+	if err := Ready(make(chan struct{}), 30*time.Millisecond, "x", func() bool { return false }); err == nil || !strings.Contains(err.Error(), "not ready") {
+		t.Errorf("Ready past its deadline = %v", err)
+	}
+}
