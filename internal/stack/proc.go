@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // Proc is one daemon of the stack (the Tron or a runner) run as a real process from its
@@ -98,20 +100,11 @@ func (p *Proc) signal(sig syscall.Signal, grace time.Duration) {
 	p.cmd, p.done = nil, nil
 }
 
-// waitFor polls cond every 50 ms until it holds, the process exits, or within passes.
+// waitFor waits until cond holds, the process exits, or within passes; errors name the
+// process's log.
 func waitFor(p *Proc, within time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(within)
-	exited := p.Exited()
-	for !cond() {
-		select {
-		case <-exited:
-			return fmt.Errorf("%s exited while waiting for %s (log: %s)", p.Name, what, p.LogPath)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: no %s after %s (log: %s)", p.Name, what, within, p.LogPath)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := wait.Ready(p.Exited(), within, p.Name+": "+what, cond); err != nil {
+		return fmt.Errorf("%w (log: %s)", err, p.LogPath)
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // NginxOptions configures a frontend nginx started by StartNginx or NewNginx.
@@ -189,23 +191,18 @@ func (n *Nginx) start(bin string, o NginxOptions) error {
 // connecting to RabbitMQ).
 func (n *Nginx) waitReady(exited <-chan struct{}, within time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(within)
-	for {
-		select {
-		case <-exited:
-			return errors.New("nginx exited during start-up (bad config, missing module or port in use)")
-		default:
-		}
+	var last error
+	err := wait.Ready(exited, within, fmt.Sprintf("nginx on port %d", n.Port), func() bool {
 		resp, err := client.Get(n.URL() + "/__funcatron/health")
-		if err == nil {
+		if last = err; err == nil {
 			resp.Body.Close()
-			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nginx not answering on port %d after %s: %v", n.Port, within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err == nil
+	})
+	if err != nil && last != nil {
+		return fmt.Errorf("%w (bad config, missing module or port in use?): %v", err, last)
 	}
+	return err
 }
 
 // URL is the base URL of the frontend, e.g. http://127.0.0.1:43117.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // rabbitServerBin is Debian's server script that runs as the calling user; the wrapper in
@@ -135,21 +137,8 @@ func (r *RabbitMQ) Start() error {
 }
 
 func (r *RabbitMQ) waitReady(exited <-chan struct{}, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		select {
-		case <-exited:
-			return errors.New("rabbitmq exited during start-up")
-		default:
-		}
-		if r.amqpReady() && portOpen(r.STOMPPort) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("rabbitmq not ready on ports %d/%d after %s", r.AMQPPort, r.STOMPPort, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	what := fmt.Sprintf("rabbitmq on ports %d/%d", r.AMQPPort, r.STOMPPort)
+	return wait.Ready(exited, within, what, func() bool { return r.amqpReady() && portOpen(r.STOMPPort) })
 }
 
 // amqpReady is a full AMQP handshake, not only an open port: the listener opens before the

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // Redis is a private redis-server on a free loopback port, without persistence.
@@ -71,25 +73,17 @@ func (r *Redis) URL() string  { return "redis://" + r.Addr() + "/0" }
 
 // waitReady polls with PING until the server answers PONG.
 func (r *Redis) waitReady(within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		select {
-		case <-r.done:
-			return fmt.Errorf("redis-server exited during start-up")
-		default:
+	return wait.Ready(r.done, within, "redis-server on "+r.Addr(), func() bool {
+		c, err := net.DialTimeout("tcp", r.Addr(), 200*time.Millisecond)
+		if err != nil {
+			return false
 		}
-		if c, err := net.DialTimeout("tcp", r.Addr(), 200*time.Millisecond); err == nil {
-			c.SetDeadline(time.Now().Add(time.Second))
-			fmt.Fprint(c, "PING\r\n")
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(line, "+PONG") {
-				return nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("redis-server not ready on %s after %s", r.Addr(), within)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(time.Second))
+		fmt.Fprint(c, "PING\r\n")
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return strings.HasPrefix(line, "+PONG")
+	})
 }
 
 // Close stops the server; safe to call more than once.

@@ -3,22 +3,14 @@ package testenv
 import (
 	"testing"
 	"time"
+
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
-// pollInterval is how often Poll and WaitFor look again.
-const pollInterval = 10 * time.Millisecond
-
-// Poll calls cond every 10 ms until it holds (true) or within has passed (false): the one
-// place tests wait, on observable state, never on sleeps.
+// Poll calls cond until it holds (true) or within has passed (false): the one place tests
+// wait, on observable state, never on sleeps. It is wait.Until under the name tests use.
 func Poll(within time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(pollInterval)
-	}
-	return true
+	return wait.Until(within, cond)
 }
 
 // WaitFor is Poll that fails the test, naming what it waited for, when within has passed.
