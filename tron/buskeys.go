@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/funcatron/funcatron/internal/buskey"
 	"github.com/funcatron/funcatron/internal/bus"
+	"github.com/funcatron/funcatron/internal/buskey"
 	"github.com/funcatron/funcatron/internal/protocol"
 )
 
