@@ -5,6 +5,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/bus"
@@ -37,6 +38,8 @@ func (r *Runner) connect(ctx context.Context) (*transport, error) {
 	}
 	b, err := amqpbus.NewBus(ctx, conn, amqpbus.BusOptions{
 		Inbox: amqpbus.RunnerInbox(r.id), Version: version.Version, Logger: r.log,
+		Signer: amqpbus.KeySigner(r.key), Verifier: r.verify,
+		OnRefused: func(re *protocol.RefusedError) { r.metrics.refused.WithLabelValues(re.Reason).Inc() },
 	})
 	if err != nil {
 		conn.Close()
@@ -48,6 +51,11 @@ func (r *Runner) connect(ctx context.Context) (*transport, error) {
 		runBus: b.Run,
 		close:  func() { b.Close(); conn.Close() },
 	}, nil
+}
+
+// newVerifier checks the runner inbox: only the runner key, never unsigned.
+func newVerifier(key []byte, skew time.Duration) *protocol.Verifier {
+	return &protocol.Verifier{Keys: []protocol.RoleKey{{Role: protocol.RoleRunner, Key: key}}, MaxSkew: skew}
 }
 
 // amqpBroker is the broker of route queues over an amqpbus.Conn.
