@@ -90,12 +90,12 @@ func amqpNode(t testing.TB, tronQueue, typ, instance string, codec protocol.Code
 	if typ == protocol.TypeFrontend {
 		key = testFrontendKey
 	}
-	return amqpNodeWithKey(t, tronQueue, typ, instance, codec, key)
+	return amqpNodeWithKey(t, tronQueue, typ, instance, codec, key, key)
 }
 
-// amqpNodeWithKey is amqpNode signing with key (nil: unsigned), which also verifies what
-// it receives (nil: nothing is checked).
-func amqpNodeWithKey(t testing.TB, tronQueue, typ, instance string, codec protocol.Codec, key []byte) *fakeNode {
+// amqpNodeWithKey is amqpNode signing with key (nil: unsigned) and verifying what it
+// receives with verifyKey (nil: it records everything, as a forger would).
+func amqpNodeWithKey(t testing.TB, tronQueue, typ, instance string, codec protocol.Codec, key, verifyKey []byte) *fakeNode {
 	t.Helper()
 	conn := dialBroker(t)
 	spec := amqpbus.RunnerInbox(uuid.NewString())
@@ -106,7 +106,9 @@ func amqpNodeWithKey(t testing.TB, tronQueue, typ, instance string, codec protoc
 	bo := amqpbus.BusOptions{Inbox: spec, Version: "fake-1.0", Logger: testLogger(t)}
 	if key != nil {
 		bo.Signer = amqpbus.KeySigner(key)
-		bo.Verifier = &protocol.Verifier{Keys: []protocol.RoleKey{{Role: "tron", Key: key}}}
+	}
+	if verifyKey != nil {
+		bo.Verifier = &protocol.Verifier{Keys: []protocol.RoleKey{{Role: "tron", Key: verifyKey}}}
 	}
 	b, err := amqpbus.NewBus(ctx, conn, bo)
 	if err != nil {
