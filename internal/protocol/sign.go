@@ -136,9 +136,13 @@ type Verifier struct {
 	seen ReplayCache
 }
 
-// Verify checks a message's headers and signature before its body is decoded. queue is
-// the queue it was consumed from; routingKey the one it was published with ("" when the
-// transport does not say); header reads a transport header ("" when absent).
+// Verify checks a message's headers and signature before its body is decoded, in the
+// order of spec/protocol.md §7: the four headers, the time, the destination, the signature,
+// the replay. queue is the queue it was consumed from; routingKey the one it was published
+// with ("" when the transport does not say: a message routed to queue from another name is
+// misdirected); header reads a transport header ("" when absent). A message signed for
+// another queue and copied into this one fails the signature (the destination is signed),
+// so it counts as bad-signature: the receiver cannot tell it from a wrong key.
 func (v *Verifier) Verify(queue, routingKey string, header func(string) string, body []byte) (Verified, error) {
 	action, msgID, at, sig := header(HeaderAction), header(HeaderMsgID), header(HeaderAt), header(HeaderSig)
 	if action == "" && msgID == "" && at == "" && sig == "" && v.AcceptUnsigned {
@@ -147,15 +151,15 @@ func (v *Verifier) Verify(queue, routingKey string, header func(string) string, 
 	if action == "" || msgID == "" || at == "" || sig == "" {
 		return Verified{}, refused(RefusedUnsigned, "missing %s headers", missing(action, msgID, at, sig))
 	}
-	if routingKey != "" && routingKey != queue {
-		return Verified{}, refused(RefusedMisdirected, "sent to %q, consumed from %q", routingKey, queue)
-	}
 	ms, err := strconv.ParseInt(at, 10, 64)
 	if err != nil {
 		return Verified{}, refused(RefusedUnsigned, "%s %q is not epoch milliseconds", HeaderAt, at)
 	}
 	if d := v.now().Sub(time.UnixMilli(ms)); d > v.skew() || -d > v.skew() {
 		return Verified{}, refused(RefusedStale, "%s is %s away from now (at most %s)", HeaderAt, d.Round(time.Millisecond), v.skew())
+	}
+	if routingKey != "" && routingKey != queue {
+		return Verified{}, refused(RefusedMisdirected, "sent to %q, consumed from %q", routingKey, queue)
 	}
 	role, ok := v.check(queue, action, msgID, at, sig, body)
 	if !ok {
