@@ -43,7 +43,7 @@ type Runner struct {
 	closing  bool              // shutdown began: no new jobs
 
 	tronHost atomic.Pointer[protocol.HostPort]
-	beat     chan struct{} // a heartbeat now, please (after enable / disable)
+	beat     chan struct{}  // a heartbeat now, please (after enable / disable)
 	jobs     sync.WaitGroup // enable, disable and prefetch jobs
 	jobCtx   context.Context
 }
