@@ -13,6 +13,7 @@ import (
 
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/runner/kind"
 )
 
 // enable makes rt serve bundle m.SHA with m.Props. The new bundle is started and ready
@@ -29,15 +30,15 @@ func (r *Runner) enable(ctx context.Context, rt *route, m *protocol.Enable) (cle
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		s.inst.stop(context.Background())
+		s.inst.Stop(context.Background())
 		return nil, errors.New("the runner is shutting down")
 	}
 	if err := r.broker.declare(ctx, rt.queue); err != nil {
-		s.inst.stop(context.Background())
+		s.inst.Stop(context.Background())
 		return nil, fmt.Errorf("declaring route queue %s: %w", rt.queue, err)
 	}
 	old := rt.cur.Swap(s)
-	prefetch := s.inst.concurrency()
+	prefetch := s.inst.Concurrency()
 	if rt.consumer == nil || rt.consumer.prefetch != prefetch {
 		// A new subscription with the new prefetch first, then the old one goes.
 		prev := rt.consumer
@@ -79,7 +80,8 @@ func (r *Runner) startBundle(ctx context.Context, m *protocol.Enable) (*served, 
 	if b, err = b.WithProps(props); err != nil {
 		return nil, fmt.Errorf("invalid bundle with these props: %w", err)
 	}
-	if b.Kind != bundles.KindExec || b.Exec == nil {
+	k := r.opts.Kinds[b.Kind]
+	if k == nil {
 		return nil, fmt.Errorf("bundle kind %s is not supported by this runner", b.Kind)
 	}
 	dir, err := r.store.unpack(m.SHA, func(dir string) error {
@@ -95,30 +97,20 @@ func (r *Runner) startBundle(ctx context.Context, m *protocol.Enable) (*served, 
 	if err != nil {
 		return nil, fmt.Errorf("props do not encode as JSON: %w", err)
 	}
-	cfg := execConfigOf(b.Exec)
-	cfg.Dir, cfg.SHA, cfg.Props = dir, m.SHA, propsJSON
 	host, basePath := m.Host, m.Path
 	if basePath == "" {
 		host, basePath = b.Host, b.BasePath
 	}
 	queue := protocol.RouteQueue(host, basePath)
-	inst, err := startExec(ctx, cfg, execEnv{
-		log:       r.log.With("queue", queue, "sha", m.SHA),
-		grace:     r.opts.StopGrace,
-		onRestart: r.metrics.restarts.WithLabelValues(queue).Inc,
+	inst, err := k.Start(ctx, &kind.Spec{
+		SHA: m.SHA, Host: host, BasePath: basePath, Queue: queue, Bundle: b, Dir: dir,
+		Props: props, PropsJSON: propsJSON, Log: r.log.With("queue", queue, "sha", m.SHA),
+		Grace: r.opts.StopGrace, OnRestart: r.metrics.restarts.WithLabelValues(queue).Inc,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return newServed(m.SHA, host, basePath, inst, routerMatcher(b.Router())), nil
-}
-
-// execConfigOf copies the bundle's exec section.
-func execConfigOf(e *bundles.ExecConfig) *execConfig {
-	return &execConfig{
-		Command: e.Command, Mode: string(e.Mode), Workers: e.Workers, Concurrency: e.Concurrency,
-		Timeout: e.Timeout, StartTimeout: e.StartTimeout, Env: e.Env, Health: e.Health,
-	}
 }
 
 // routerMatcher adapts the bundle's router to a matcher.

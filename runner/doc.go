@@ -6,9 +6,13 @@
 //
 // Files: runner.go (lifecycle), control.go (control messages), heartbeat.go, bundle.go
 // (enable / disable), store.go (bundle cache), route.go (a route and its swap), serve.go
-// (one request: decode, dispatch, answer, settle), answer.go, metrics.go, health.go,
-// transport.go (internal/amqpbus), kind.go, exec.go + worker.go + forward.go (exec http
-// mode), cgi.go (exec cgi mode), process.go (process groups, clean environment).
+// (one request: decode, dispatch, answer, settle), answer.go, metrics.go and
+// health_metric.go, health.go, transport.go (internal/amqpbus).
+//
+// Bundle kinds are plug-ins (spec/architecture.md): runner/kind is the interface (a Kind
+// starts an Instance; the core sends it Calls, reads its Health, stops it), runner/exec,
+// runner/gilmour and runner/zbus implement it, runner/kinds lists them for cmd/runner.
+// The core never names a kind: it looks the bundle's kind up in Options.Kinds.
 //
 // Decisions where the spec is silent, or that a reader should know:
 //
@@ -34,25 +38,8 @@
 //     per route queue since the previous heartbeat: count and errors (5xx answers and
 //     unusable messages), inflight now, total-ms summed (sub-millisecond remainders carry
 //     over to the next heartbeat).
-//   - Kind exec, http mode: every worker must be ready for the enable to succeed; the ack's
-//     reason names the worker and why (exit status and last stderr lines, socket never
-//     accepting, health status). Requests go to the ready worker with the fewest in flight
-//     over a keep-alive fasthttp.HostClient per worker (measured against net/http's
-//     Transport: BenchmarkUnixClient); a request is never retried against a bundle. While
-//     no worker is ready a request waits up to its timeout, then gets 502. Hop-by-hop
-//     headers, those named by the response's Connection header and Content-Length (the
-//     frontend re-frames the body) are dropped. Worker restarts back off from 100 ms to 5 s,
-//     back to 100 ms after 10 s of life. Sockets live in a short private dir under the
-//     system temp dir (sun_path holds 108 bytes); HOME is a private temp dir per started
-//     bundle, removed when it stops.
-//   - Processes run in their own process group with Pdeathsig SIGKILL (they die with a
-//     killed runner); stop is SIGTERM to the group, SIGKILL after StopGrace; every child is
-//     waited for. Bundle stdout and stderr become log lines.
-//   - Kind exec, cgi mode: the runner's own RFC 3875 client rather than net/http/cgi, which
-//     passes LD_LIBRARY_PATH on, cannot use a process group and never kills a script past
-//     its time. SCRIPT_NAME is the basePath ("" for "/"), PATH_INFO the rest of the path;
-//     output that is not a CGI response (or over 64 MiB) is a 502.
-//   - Kinds gilmour and zbus are not served yet: their enable is acked `error`.
+//   - Each served bundle's health (kind.Health: ok, unavailable, dirty) is reported in
+//     the heartbeat's route entries (`status`) and as funcatron_runner_bundle_health.
 //   - Shutdown (ctx's end or `die`): control jobs are cancelled (an enable still starting
 //     its bundle fails and is acked `error`), every route stops consuming, its requests in flight are answered and acked, its processes stop, then
 //     `died` goes to the Tron.

@@ -29,6 +29,7 @@ import (
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/runner/kinds"
 )
 
 var (
@@ -378,6 +379,7 @@ func startRunner(t testing.TB, tr *tron, mod ...func(*Options)) *Runner {
 	o := &Options{
 		RabbitURL: rabbit.URL(), TronQueue: tr.queue, Listen: "127.0.0.1:0", DataDir: t.TempDir(), BusKey: harnessKey,
 		Logger: slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})), StopGrace: time.Second,
+		Kinds: kinds.All(),
 	}
 	for _, f := range mod {
 		f(o)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/funcatron/funcatron/internal/buskey"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/runner/kind"
 )
 
 // Options configures a Runner. NewOptions gives the defaults; New fills any zero field with
@@ -56,6 +57,9 @@ type Options struct {
 	BusKey []byte
 	// MaxClockSkew is how far a control message's fc-at may be from this clock. Default 5m.
 	MaxClockSkew time.Duration
+	// Kinds are the bundle kinds this runner serves (runner/kinds.All() gives the built-in
+	// ones); a bundle of a kind not listed fails its enable. Required.
+	Kinds kind.Registry
 }
 
 // Defaults of Options.
@@ -142,6 +146,9 @@ func (o *Options) Validate() error {
 	}
 	if _, ok := protocol.ParseCodec(string(o.Codec)); !ok {
 		return fmt.Errorf("codec %q: want edn or json", o.Codec)
+	}
+	if len(o.Kinds) == 0 {
+		return errors.New("no bundle kinds to serve (Options.Kinds; runner/kinds.All())")
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/runner/kind"
 )
 
 // route is one route queue: its consumer and the bundle that serves its requests now.
@@ -59,7 +60,7 @@ func (m *routeMetrics) answered(queue string, status int, d time.Duration) {
 // drain waits for the references to go.
 type served struct {
 	sha, host, basePath string
-	inst                instance
+	inst                kind.Instance
 	match               matcher
 
 	refs    atomic.Int64
@@ -71,7 +72,7 @@ type served struct {
 // returns the operationId, or a 404 / 405 status with the allowed methods.
 type matcher func(method, uri string) (op string, status int, allow []string)
 
-func newServed(sha, host, basePath string, inst instance, match matcher) *served {
+func newServed(sha, host, basePath string, inst kind.Instance, match matcher) *served {
 	return &served{sha: sha, host: host, basePath: basePath, inst: inst, match: match, drained: make(chan struct{}, 1)}
 }
 
@@ -108,7 +109,7 @@ func (s *served) release() {
 func (s *served) drainAndStop(ctx context.Context) error {
 	s.closing.Store(true)
 	if s.refs.Load() > 0 {
-		t := time.NewTimer(s.inst.timeout() + time.Second)
+		t := time.NewTimer(s.inst.Timeout() + time.Second)
 		select {
 		case <-s.drained:
 		case <-t.C:
@@ -116,7 +117,7 @@ func (s *served) drainAndStop(ctx context.Context) error {
 		}
 		t.Stop()
 	}
-	return s.inst.stop(context.WithoutCancel(ctx))
+	return s.inst.Stop(context.WithoutCancel(ctx))
 }
 
 // entry is the route as a heartbeat reports it, or false while nothing serves it.
@@ -125,7 +126,9 @@ func (rt *route) entry() (protocol.RouteEntry, bool) {
 	if s == nil {
 		return protocol.RouteEntry{}, false
 	}
-	return protocol.RouteEntry{Queue: rt.queue, Host: s.host, Path: s.basePath, SHA: s.sha}, true
+	return protocol.RouteEntry{
+		Queue: rt.queue, Host: s.host, Path: s.basePath, SHA: s.sha, Status: string(s.inst.Health()),
+	}, true
 }
 
 // consumer is one subscription to a route queue with a fixed prefetch.

@@ -74,6 +74,7 @@ func New(opts *Options) (*Runner, error) {
 		metrics: newMetrics(), key: key, verify: newVerifier(key, o.MaxClockSkew), routes: make(map[string]*route), shaQueue: make(map[string]string),
 		beat: make(chan struct{}, 1),
 	}
+	r.metrics.reg.MustRegister(healthCollector{r})
 	r.log = o.Logger.With("component", "runner", "inbox", r.inbox)
 	return r, nil
 }

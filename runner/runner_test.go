@@ -54,7 +54,7 @@ func TestAwakeHeartbeatResendAwake(t *testing.T) {
 		hb, ok := m.(*protocol.Heartbeat)
 		return ok && hb.From == r.Inbox() && len(hb.Routes) == 1
 	}).(*protocol.Heartbeat)
-	want := protocol.RouteEntry{Queue: queue, Host: host, Path: path, SHA: sha}
+	want := protocol.RouteEntry{Queue: queue, Host: host, Path: path, SHA: sha, Status: "ok"}
 	if hb.Routes[0] != want || hb.Type != protocol.TypeRunner {
 		t.Errorf("heartbeat routes = %+v, want [%+v]", hb.Routes, want)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/version"
+	"github.com/funcatron/funcatron/runner/kind"
 )
 
 // requeuePause is the wait before a request whose answer was not confirmed is requeued.
@@ -98,7 +99,7 @@ func (r *Runner) dispatch(s *served, svc *protocol.Service, out *protocol.Answer
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("panic while serving a request", "sha", s.sha, "panic", p, "stack", string(debug.Stack()))
-			errorAnswer(out, 500, "the runner failed on this request")
+			kind.ErrorAnswer(out, 500, "the runner failed on this request")
 		}
 	}()
 	s.dispatch(context.Background(), svc, out)
@@ -107,7 +108,7 @@ func (r *Runner) dispatch(s *served, svc *protocol.Service, out *protocol.Answer
 // dispatch finds the operation for the request and has the bundle serve it; a request
 // for no operation gets the 404 or 405 of spec/bundles.md §3.
 func (s *served) dispatch(ctx context.Context, svc *protocol.Service, out *protocol.AnswerBody) {
-	method := methodOf(svc)
+	method := kind.MethodOf(svc)
 	uri := svc.URI
 	if uri == "" {
 		uri = pathOf(svc.RequestURI)
@@ -122,8 +123,8 @@ func (s *served) dispatch(ctx context.Context, svc *protocol.Service, out *proto
 		notFound(out, method, uri)
 		return
 	}
-	c := &call{svc: svc, op: op, path: below(uri, s.basePath), basePath: s.basePath}
-	s.inst.serve(ctx, c, out)
+	c := &kind.Call{Svc: svc, Op: op, Path: below(uri, s.basePath), BasePath: s.basePath}
+	s.inst.Serve(ctx, c, out)
 }
 
 // publishAnswer encodes the answer as JSON (frontends read JSON only) and publishes it to
@@ -141,7 +142,7 @@ func (r *Runner) publishAnswer(queue string, ans *protocol.Answer) amqpbus.Outco
 	body, err := protocol.Encode(protocol.JSON, ans)
 	if err != nil { // cannot happen for an Answer; answered as a failure anyway
 		r.log.Error("encoding answer", "err", err)
-		errorAnswer(&ans.Answer, 500, "the runner could not encode the answer")
+		kind.ErrorAnswer(&ans.Answer, 500, "the runner could not encode the answer")
 		body, _ = protocol.Encode(protocol.JSON, ans)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.PublishTimeout)
@@ -150,7 +151,12 @@ func (r *Runner) publishAnswer(queue string, ans *protocol.Answer) amqpbus.Outco
 		r.metrics.unsettled.Inc()
 		r.log.Warn("answer not confirmed; requeueing its request", "reply_queue", queue, "err", err)
 		// A short pause, so a broker that keeps refusing is not asked in a tight loop.
-		sleepCtx(ctx, requeuePause)
+		pause := time.NewTimer(requeuePause)
+		select {
+		case <-pause.C:
+		case <-ctx.Done():
+		}
+		pause.Stop()
 		return amqpbus.Requeue
 	}
 	return amqpbus.Ack

@@ -16,6 +16,7 @@ import (
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/version"
 	"github.com/funcatron/funcatron/runner"
+	"github.com/funcatron/funcatron/runner/kinds"
 )
 
 func main() {
@@ -57,6 +58,7 @@ func run(ctx context.Context, args, env []string, stderr io.Writer) int {
 // parse reads flags, then the environment (spec/architecture.md "Options of the Go daemons").
 func parse(args, env []string, out io.Writer) (*runner.Options, string, string, error) {
 	o := runner.NewOptions()
+	o.Kinds = kinds.All()
 	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
 	fs.SetOutput(out)
 	codec := "edn"

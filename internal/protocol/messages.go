@@ -154,6 +154,9 @@ type RouteEntry struct {
 	Path  string `json:"path" edn:"path"`
 	Queue string `json:"queue" edn:"queue"`
 	SHA   string `json:"sha,omitempty" edn:"sha,omitempty"`
+	// Status is, in a runner's heartbeat, the health of the bundle serving the route:
+	// "ok", "unavailable" or "dirty" (spec/bundles.md §5). An addition to the catalogue.
+	Status string `json:"status,omitempty" edn:"status,omitempty"`
 }
 
 // Die tells the older of two frontends that claim one instance-id to stop.

@@ -1,7 +1,7 @@
 // Kind exec, http mode: warm worker processes serving HTTP/1.1 on unix sockets
 // (spec/bundles.md §4).
 
-package runner
+package exec
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/runner/kind"
 	"github.com/valyala/fasthttp"
 )
 
@@ -36,13 +37,6 @@ type httpInstance struct {
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
-}
-
-// execEnv is what the runner lends a started instance.
-type execEnv struct {
-	log       *slog.Logger
-	grace     time.Duration // SIGTERM → SIGKILL
-	onRestart func()        // a worker process is restarted (for the metric)
 }
 
 // startHTTP starts the workers and returns once every one is ready, or fails with the
@@ -84,31 +78,42 @@ func startHTTP(ctx context.Context, cfg *execConfig, env execEnv) (*httpInstance
 		}
 	}
 	if failed != nil {
-		h.stop(context.Background())
+		h.Stop(context.Background())
 		return nil, fmt.Errorf("bundle worker %d: %w", failed.id, failed.err)
 	}
 	return h, nil
 }
 
-func (h *httpInstance) concurrency() int       { return h.cfg.Concurrency }
-func (h *httpInstance) timeout() time.Duration { return h.cfg.Timeout }
+func (h *httpInstance) Concurrency() int       { return h.cfg.Concurrency }
+func (h *httpInstance) Timeout() time.Duration { return h.cfg.Timeout }
+
+// Health is ok while at least one worker is ready, unavailable while every one is
+// restarting.
+func (h *httpInstance) Health() kind.Health {
+	for _, w := range h.workers {
+		if w.ready.Load() {
+			return kind.HealthOK
+		}
+	}
+	return kind.HealthUnavailable
+}
 
 // serve forwards c to a ready worker and turns its response into out: 502 when the
 // process fails or crashes, 504 when it does not answer within the bundle's timeout.
-func (h *httpInstance) serve(ctx context.Context, c *call, out *protocol.AnswerBody) {
+func (h *httpInstance) Serve(ctx context.Context, c *kind.Call, out *protocol.AnswerBody) {
 	deadline := time.Now().Add(h.cfg.Timeout)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	select {
 	case h.sem <- struct{}{}:
 	case <-ctx.Done():
-		gatewayTimeout(out)
+		kind.GatewayTimeout(out)
 		return
 	}
 	defer func() { <-h.sem }()
 	w := h.pick(ctx)
 	if w == nil {
-		badGateway(out, "the function is not running")
+		kind.BadGateway(out, "the function is not running")
 		return
 	}
 	w.inflight.Add(1)
@@ -122,11 +127,11 @@ func (h *httpInstance) serve(ctx context.Context, c *call, out *protocol.AnswerB
 	case err == nil:
 		readResponse(resp, out)
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrNoFreeConns):
-		h.log.Warn("bundle timed out", "worker", w.id, "op", c.op, "timeout", h.cfg.Timeout)
-		gatewayTimeout(out)
+		h.log.Warn("bundle timed out", "worker", w.id, "op", c.Op, "timeout", h.cfg.Timeout)
+		kind.GatewayTimeout(out)
 	default:
-		h.log.Warn("bundle failed", "worker", w.id, "op", c.op, "err", err)
-		badGateway(out, "the function failed to answer")
+		h.log.Warn("bundle failed", "worker", w.id, "op", c.Op, "err", err)
+		kind.BadGateway(out, "the function failed to answer")
 	}
 }
 
@@ -172,7 +177,7 @@ func (h *httpInstance) restarted() {
 
 // stop stops every worker (SIGTERM, SIGKILL after the grace period), waits for them and
 // removes the instance's HOME and sockets.
-func (h *httpInstance) stop(ctx context.Context) error {
+func (h *httpInstance) Stop(ctx context.Context) error {
 	h.cancel()
 	h.done.Wait()
 	os.RemoveAll(h.sockDir)

@@ -1,4 +1,4 @@
-package runner
+package exec
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/runner/kind"
 )
 
 // TestStopKillsAfterGrace: a worker that ignores SIGTERM is killed after the grace period,
@@ -23,28 +24,29 @@ func TestStopKillsAfterGrace(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "bin", "fn"), fnProg, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := &execConfig{Command: []string{"bin/fn"}, Env: map[string]string{"IGNORE_TERM": "1"}, Dir: dir, SHA: "x", Props: []byte("{}")}
+	cfg := testConfig(dir)
+	cfg.Env = map[string]string{"IGNORE_TERM": "1"}
 	const grace = 300 * time.Millisecond
-	inst, err := startExec(context.Background(), cfg, execEnv{log: slog.New(slog.NewTextHandler(io.Discard, nil)), grace: grace})
+	inst, err := startHTTP(context.Background(), cfg, execEnv{log: slog.New(slog.NewTextHandler(io.Discard, nil)), grace: grace, onRestart: func() {}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out protocol.AnswerBody
-	inst.serve(context.Background(), &call{svc: service("h", "GET", "/pid", nil), op: "pid", path: "/pid", basePath: "/"}, &out)
+	inst.Serve(context.Background(), &kind.Call{Svc: service("h", "GET", "/pid", nil), Op: "pid", Path: "/pid", BasePath: "/"}, &out)
 	pid, err := strconv.Atoi(string(out.Body))
 	if err != nil || out.Status != 200 {
 		t.Fatalf("/pid: %d %q", out.Status, out.Body)
 	}
 	start := time.Now()
-	inst.stop(context.Background())
+	inst.Stop(context.Background())
 	if took := time.Since(start); took < grace {
 		t.Errorf("stop took %s: the process ignoring SIGTERM should have had %s", took, grace)
 	}
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Errorf("process %d still exists (running or a zombie) after stop", pid)
 	}
-	if _, err := os.Stat(inst.(*httpInstance).home); !os.IsNotExist(err) {
-		t.Errorf("HOME %s not removed", inst.(*httpInstance).home)
+	if _, err := os.Stat(inst.home); !os.IsNotExist(err) {
+		t.Errorf("HOME %s not removed", inst.home)
 	}
 }
 
@@ -85,14 +87,7 @@ func TestParseCGIResponse(t *testing.T) {
 	}
 }
 
-func TestBelowAndHopByHop(t *testing.T) {
-	for _, tt := range []struct{ uri, base, want string }{
-		{"/api/x", "/api", "/x"}, {"/api", "/api", "/"}, {"/x", "/", "/x"}, {"/", "/", "/"},
-	} {
-		if got := below(tt.uri, tt.base); got != tt.want {
-			t.Errorf("below(%q, %q) = %q, want %q", tt.uri, tt.base, got, tt.want)
-		}
-	}
+func TestHopByHop(t *testing.T) {
 	for name, want := range map[string]bool{"Connection": true, "TRANSFER-ENCODING": true, "content-length": true, "Content-Type": false, "X-Very-Long-Header-Name-Indeed": false} {
 		if got := isHopByHop(name); got != want {
 			t.Errorf("isHopByHop(%q) = %v", name, got)

@@ -1,97 +1,51 @@
 // The HTTP/1.1 request a call becomes for an exec bundle in http mode, and the answer its
 // response becomes.
 
-package runner
+package exec
 
 import (
 	"bytes"
-	"strings"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/runner/kind"
 	"github.com/valyala/fasthttp"
 )
-
-// requestTarget is the request-target to forward: the original request-uri (path and
-// query as the client sent them), else uri and args.
-func requestTarget(svc *protocol.Service) string {
-	switch {
-	case svc.RequestURI != "":
-		return svc.RequestURI
-	case svc.URI == "":
-		return "/"
-	case svc.Args != "":
-		return svc.URI + "?" + svc.Args
-	}
-	return svc.URI
-}
-
-// methodOf is the service's method, GET when absent.
-func methodOf(svc *protocol.Service) string {
-	if svc.Method == "" {
-		return "GET"
-	}
-	return svc.Method
-}
 
 // buildRequest writes c into req: method, request-uri, the client's headers (without
 // hop-by-hop ones), the body, and the X-Request-Id, X-Funcatron-Operation and
 // X-Forwarded-* headers of spec/bundles.md §4.
-func buildRequest(req *fasthttp.Request, c *call) {
-	svc := c.svc
-	req.Header.SetMethod(methodOf(svc))
-	req.SetRequestURI(requestTarget(svc))
-	host := svc.Host
-	if host == "" {
-		host = svc.Headers.Get("host")
-	}
+func buildRequest(req *fasthttp.Request, c *kind.Call) {
+	req.Header.SetMethod(c.Method())
+	req.SetRequestURI(c.Target())
+	f := forwardedOf(c)
+	host := f.Host
 	if host == "" {
 		host = "localhost"
 	}
 	req.Header.SetHost(host)
-	var forwardedFor string
-	for name, values := range svc.Headers {
-		switch name {
-		case "host", "x-request-id", "x-funcatron-operation", "x-forwarded-proto", "x-forwarded-host":
-			continue
-		case "x-forwarded-for":
-			forwardedFor = strings.Join(values, ", ")
-			continue
-		}
-		if isHopByHop(name) {
-			continue
+	eachClientHeader(c, nil, func(name string, values []string) {
+		if name == "cookie" { // one Cookie header (RFC 6265 §5.4); others stay repeated
+			req.Header.Add(name, joinValues(name, values))
+			return
 		}
 		for _, v := range values {
 			req.Header.Add(name, v)
 		}
+	})
+	if f.For != "" {
+		req.Header.Set("X-Forwarded-For", f.For)
 	}
-	if svc.RemoteAddr != "" {
-		if forwardedFor != "" {
-			forwardedFor += ", "
-		}
-		forwardedFor += svc.RemoteAddr
+	if f.RequestID != "" {
+		req.Header.Set("X-Request-Id", f.RequestID)
 	}
-	if forwardedFor != "" {
-		req.Header.Set("X-Forwarded-For", forwardedFor)
-	}
-	if id := requestID(svc); id != "" {
-		req.Header.Set("X-Request-Id", id)
-	}
-	req.Header.Set("X-Funcatron-Operation", c.op)
-	if svc.Scheme != "" {
-		req.Header.Set("X-Forwarded-Proto", svc.Scheme)
+	req.Header.Set("X-Funcatron-Operation", f.Operation)
+	if f.Proto != "" {
+		req.Header.Set("X-Forwarded-Proto", f.Proto)
 	}
 	req.Header.Set("X-Forwarded-Host", host)
-	if len(svc.Body) > 0 {
-		req.SetBodyRaw(svc.Body)
+	if len(c.Svc.Body) > 0 {
+		req.SetBodyRaw(c.Svc.Body)
 	}
-}
-
-// requestID is the id of the client's request: nginx's request-id, else reply-to.
-func requestID(svc *protocol.Service) string {
-	if svc.RequestID != "" {
-		return svc.RequestID
-	}
-	return svc.ReplyTo
 }
 
 // readResponse turns the bundle's response into the answer: status, every header as its

@@ -1,7 +1,7 @@
 // One warm process of an exec bundle in http mode: started, checked for readiness,
 // restarted with backoff when it exits, stopped with SIGTERM then SIGKILL.
 
-package runner
+package exec
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
+	osexec "os/exec"
 	"sync/atomic"
 	"time"
 
@@ -131,7 +131,7 @@ type workerErr struct {
 
 // proc is a started process; exited is closed after Wait returned, with err its result.
 type proc struct {
-	cmd     *exec.Cmd
+	cmd     *osexec.Cmd
 	exited  chan struct{}
 	err     error
 	stderr  *tailBuffer

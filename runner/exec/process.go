@@ -1,7 +1,7 @@
 // Bundle processes: a clean environment, their own process group, and a stop that leaves
 // neither orphans nor zombies.
 
-package runner
+package exec
 
 import (
 	"bufio"
@@ -10,7 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
+	osexec "os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -54,10 +54,10 @@ func baseEnv(cfg *execConfig, home string) []string {
 	)
 }
 
-// command builds the exec.Cmd of cfg.Command in the bundle directory. The program is a
+// command builds the osexec.Cmd of cfg.Command in the bundle directory. The program is a
 // file of the bundle (the bundles package checks that); a bare name the bundle lacks is
 // looked up in PATH as a convenience.
-func command(cfg *execConfig, env []string) (*exec.Cmd, error) {
+func command(cfg *execConfig, env []string) (*osexec.Cmd, error) {
 	if len(cfg.Command) == 0 {
 		return nil, errors.New("the exec command is empty")
 	}
@@ -66,13 +66,13 @@ func command(cfg *execConfig, env []string) (*exec.Cmd, error) {
 		if strings.Contains(cfg.Command[0], "/") {
 			return nil, fmt.Errorf("the exec command %s is not in the bundle", cfg.Command[0])
 		}
-		p, lerr := exec.LookPath(cfg.Command[0])
+		p, lerr := osexec.LookPath(cfg.Command[0])
 		if lerr != nil {
 			return nil, fmt.Errorf("the exec command %s is neither in the bundle nor in PATH", cfg.Command[0])
 		}
 		prog = p
 	}
-	cmd := &exec.Cmd{Path: prog, Args: append([]string{prog}, cfg.Command[1:]...), Dir: cfg.Dir, Env: env}
+	cmd := &osexec.Cmd{Path: prog, Args: append([]string{prog}, cfg.Command[1:]...), Dir: cfg.Dir, Env: env}
 	// Its own process group, so a stop reaches its children too; killed with the runner.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// A grandchild holding stdout open must not keep Wait from returning.
@@ -83,7 +83,7 @@ func command(cfg *execConfig, env []string) (*exec.Cmd, error) {
 // stopGroup ends the process group of a started cmd: SIGTERM, then SIGKILL after grace.
 // exited is closed once cmd.Wait returned (the caller owns Wait); stopGroup returns after
 // that, so the process is reaped. Children left in the group get SIGKILL as well.
-func stopGroup(cmd *exec.Cmd, exited <-chan struct{}, grace time.Duration) {
+func stopGroup(cmd *osexec.Cmd, exited <-chan struct{}, grace time.Duration) {
 	pid := cmd.Process.Pid
 	_ = syscall.Kill(-pid, syscall.SIGTERM)
 	t := time.NewTimer(grace)
@@ -98,7 +98,7 @@ func stopGroup(cmd *exec.Cmd, exited <-chan struct{}, grace time.Duration) {
 }
 
 // killGroup kills a process group at once (a CGI script past its time).
-func killGroup(cmd *exec.Cmd) {
+func killGroup(cmd *osexec.Cmd) {
 	if cmd.Process != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}

@@ -5,7 +5,7 @@
 // script when the request's time runs out. The meta-variables and the response parsing
 // follow RFC 3875 §4.1 and §6.
 
-package runner
+package exec
 
 import (
 	"bufio"
@@ -23,6 +23,7 @@ import (
 
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/version"
+	"github.com/funcatron/funcatron/runner/kind"
 )
 
 // cgiInstance runs cfg.Command once per call, at most cfg.Concurrency at a time.
@@ -48,38 +49,41 @@ func startCGI(cfg *execConfig, env execEnv) (*cgiInstance, error) {
 	return c, nil
 }
 
-func (c *cgiInstance) concurrency() int       { return c.cfg.Concurrency }
-func (c *cgiInstance) timeout() time.Duration { return c.cfg.Timeout }
+func (c *cgiInstance) Concurrency() int       { return c.cfg.Concurrency }
+func (c *cgiInstance) Timeout() time.Duration { return c.cfg.Timeout }
 
-func (c *cgiInstance) stop(context.Context) error { return os.RemoveAll(c.home) }
+// Health is always ok: a script is started per call, so there is nothing to be down.
+func (c *cgiInstance) Health() kind.Health { return kind.HealthOK }
+
+func (c *cgiInstance) Stop(context.Context) error { return os.RemoveAll(c.home) }
 
 // serve runs the script for one call: 504 and the process group killed when it runs past
 // the timeout, 502 when its output is not a CGI response.
-func (c *cgiInstance) serve(ctx context.Context, cl *call, out *protocol.AnswerBody) {
+func (c *cgiInstance) Serve(ctx context.Context, cl *kind.Call, out *protocol.AnswerBody) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
-		gatewayTimeout(out)
+		kind.GatewayTimeout(out)
 		return
 	}
 	defer func() { <-c.sem }()
 
 	cmd, err := command(c.cfg, append(cgiVars(cl), c.env...))
 	if err != nil {
-		badGateway(out, "the function could not be started")
+		kind.BadGateway(out, "the function could not be started")
 		return
 	}
 	var stdout bytes.Buffer
 	stderr := newLogWriter(c.log, "stderr", nil)
 	defer stderr.Close()
-	cmd.Stdin = bytes.NewReader(cl.svc.Body)
+	cmd.Stdin = bytes.NewReader(cl.Svc.Body)
 	cmd.Stdout = &limitedBuffer{buf: &stdout, max: maxBodyBytes}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		c.log.Warn("starting CGI script", "err", err)
-		badGateway(out, "the function could not be started")
+		kind.BadGateway(out, "the function could not be started")
 		return
 	}
 	waited := make(chan error, 1)
@@ -89,30 +93,27 @@ func (c *cgiInstance) serve(ctx context.Context, cl *call, out *protocol.AnswerB
 	case <-ctx.Done():
 		killGroup(cmd)
 		<-waited
-		c.log.Warn("CGI script timed out", "op", cl.op, "timeout", c.cfg.Timeout)
-		gatewayTimeout(out)
+		c.log.Warn("CGI script timed out", "op", cl.Op, "timeout", c.cfg.Timeout)
+		kind.GatewayTimeout(out)
 		return
 	}
 	killGroup(cmd) // children it left behind
 	if perr := parseCGIResponse(stdout.Bytes(), out); perr != nil {
-		c.log.Warn("CGI script gave no valid response", "op", cl.op, "exit", err, "err", perr)
-		badGateway(out, "the function gave no valid response")
+		c.log.Warn("CGI script gave no valid response", "op", cl.Op, "exit", err, "err", perr)
+		kind.BadGateway(out, "the function gave no valid response")
 	}
 }
 
 // cgiVars are the RFC 3875 §4.1 meta-variables of a call, plus one HTTP_* variable per
 // request header and the X-Request-Id, X-Funcatron-Operation and X-Forwarded-* headers
 // an http-mode bundle gets.
-func cgiVars(cl *call) []string {
-	svc := cl.svc
-	script := cl.basePath
+func cgiVars(cl *kind.Call) []string {
+	svc := cl.Svc
+	script := cl.BasePath
 	if script == "/" {
 		script = ""
 	}
-	host := svc.Host
-	if host == "" {
-		host = svc.Headers.Get("host")
-	}
+	f := forwardedOf(cl)
 	proto := svc.ServerProtocol
 	if proto == "" {
 		proto = "HTTP/1.1"
@@ -120,28 +121,28 @@ func cgiVars(cl *call) []string {
 	env := []string{
 		"GATEWAY_INTERFACE=CGI/1.1",
 		"SERVER_SOFTWARE=funcatron-runner/" + version.Version,
-		"REQUEST_METHOD=" + methodOf(svc),
+		"REQUEST_METHOD=" + cl.Method(),
 		"SCRIPT_NAME=" + script,
-		"PATH_INFO=" + cl.path,
+		"PATH_INFO=" + cl.Path,
 		"QUERY_STRING=" + svc.Args,
-		"REQUEST_URI=" + requestTarget(svc),
-		"SERVER_NAME=" + hostOnly(host),
+		"REQUEST_URI=" + cl.Target(),
+		"SERVER_NAME=" + hostOnly(f.Host),
 		"SERVER_PORT=" + svc.ServerPort,
 		"SERVER_PROTOCOL=" + proto,
 		"REMOTE_ADDR=" + svc.RemoteAddr,
 		"REMOTE_HOST=" + svc.RemoteAddr,
 		"REMOTE_PORT=" + svc.RemotePort,
-		"HTTP_HOST=" + host,
-		"HTTP_X_FUNCATRON_OPERATION=" + cl.op,
-		"HTTP_X_REQUEST_ID=" + requestID(svc),
-		"HTTP_X_FORWARDED_HOST=" + host,
+		"HTTP_HOST=" + f.Host,
+		"HTTP_X_FUNCATRON_OPERATION=" + f.Operation,
+		"HTTP_X_REQUEST_ID=" + f.RequestID,
+		"HTTP_X_FORWARDED_HOST=" + f.Host,
 	}
 	if svc.RemoteUser != "" {
 		env = append(env, "REMOTE_USER="+svc.RemoteUser)
 	}
-	if svc.Scheme != "" {
-		env = append(env, "HTTP_X_FORWARDED_PROTO="+svc.Scheme)
-		if svc.Scheme == "https" {
+	if f.Proto != "" {
+		env = append(env, "HTTP_X_FORWARDED_PROTO="+f.Proto)
+		if f.Proto == "https" {
 			env = append(env, "HTTPS=on")
 		}
 	}
@@ -153,29 +154,19 @@ func cgiVars(cl *call) []string {
 	} else if ct := svc.Headers.Get("content-type"); ct != "" {
 		env = append(env, "CONTENT_TYPE="+ct)
 	}
-	forwardedFor := strings.Join(svc.Headers["x-forwarded-for"], ", ")
-	if svc.RemoteAddr != "" {
-		if forwardedFor != "" {
-			forwardedFor += ", "
-		}
-		forwardedFor += svc.RemoteAddr
+	if f.For != "" {
+		env = append(env, "HTTP_X_FORWARDED_FOR="+f.For)
 	}
-	if forwardedFor != "" {
-		env = append(env, "HTTP_X_FORWARDED_FOR="+forwardedFor)
-	}
-	for name, values := range svc.Headers {
-		switch name {
-		case "host", "content-type", "content-length", "proxy", "x-request-id", "x-funcatron-operation",
-			"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host":
-			continue // set above; Proxy is refused (httpoxy)
-		}
-		if isHopByHop(name) {
-			continue
-		}
-		env = append(env, "HTTP_"+cgiName(name)+"="+strings.Join(values, ", "))
-	}
+	eachClientHeader(cl, cgiSkip, func(name string, values []string) {
+		env = append(env, "HTTP_"+cgiName(name)+"="+joinValues(name, values))
+	})
 	return env
 }
+
+// cgiSkip are client headers a CGI script does not get as HTTP_* variables: the content
+// ones are CONTENT_TYPE and CONTENT_LENGTH, and Proxy would become HTTP_PROXY, which
+// many HTTP clients read as their proxy (httpoxy).
+var cgiSkip = map[string]bool{"content-type": true, "content-length": true, "proxy": true}
 
 // cgiName turns a header name into its meta-variable suffix: upper case, - becomes _.
 func cgiName(h string) string {

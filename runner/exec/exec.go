@@ -1,0 +1,61 @@
+// The exec Kind: starting an instance in the mode the manifest names.
+
+package exec
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/funcatron/funcatron/bundles"
+	"github.com/funcatron/funcatron/runner/kind"
+)
+
+// Kind starts exec bundles. Its zero value is ready to use.
+type Kind struct{}
+
+var _ kind.Kind = Kind{}
+
+// Start starts s's bundle in the mode its manifest names.
+func (Kind) Start(ctx context.Context, s *kind.Spec) (kind.Instance, error) {
+	if s.Bundle == nil || s.Bundle.Exec == nil {
+		return nil, fmt.Errorf("bundle %s has no exec section", s.SHA)
+	}
+	cfg := configOf(s)
+	env := execEnv{log: s.Log, grace: s.Grace, onRestart: s.OnRestart}
+	if env.log == nil {
+		env.log = slog.Default()
+	}
+	if env.onRestart == nil {
+		env.onRestart = func() {}
+	}
+	switch cfg.Mode {
+	case bundles.ModeHTTP:
+		return startHTTP(ctx, cfg, env)
+	case bundles.ModeCGI:
+		return startCGI(cfg, env)
+	}
+	return nil, fmt.Errorf("exec mode %q: want http or cgi", cfg.Mode)
+}
+
+// execConfig is the manifest's exec section (defaults and props applied by package
+// bundles) plus what the runner adds.
+type execConfig struct {
+	bundles.ExecConfig
+
+	Dir   string // the unpacked bundle
+	SHA   string
+	Props []byte // the props as JSON
+}
+
+func configOf(s *kind.Spec) *execConfig {
+	return &execConfig{ExecConfig: *s.Bundle.Exec, Dir: s.Dir, SHA: s.SHA, Props: s.PropsJSON}
+}
+
+// execEnv is what the runner lends a started instance.
+type execEnv struct {
+	log       *slog.Logger
+	grace     time.Duration // SIGTERM → SIGKILL
+	onRestart func()        // a worker process is restarted (for the metric)
+}

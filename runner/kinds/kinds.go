@@ -1,0 +1,16 @@
+// Package kinds lists the bundle kinds built into the runner binary, so that the runner
+// core (package runner) never names one.
+package kinds
+
+import (
+	"github.com/funcatron/funcatron/bundles"
+	"github.com/funcatron/funcatron/runner/exec"
+	"github.com/funcatron/funcatron/runner/kind"
+)
+
+// All returns a fresh registry of every built-in kind.
+func All() kind.Registry {
+	return kind.Registry{
+		bundles.KindExec: exec.Kind{},
+	}
+}
