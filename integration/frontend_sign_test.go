@@ -43,8 +43,10 @@ func TestFrontendRefusesForgedControl(t *testing.T) {
 	ti := msg{"action": "tron-info", "msg-id": "ti-replayed", "at": time.Now().UnixMilli(), "tron-host": msg{"host": "tron.example", "port": 3000}}
 	f.tron.send(t, inbox, ti)
 	f.tron.send(t, inbox, ti)
+	// Signed as msg-id "x", while the body says another: the headers are what was checked.
+	f.tron.sendSignedAs(t, inbox, inbox, f.tron.key, "die-signed-as-x", msg{"action": "die", "instance-id": id, "msg-id": "die-in-the-body"})
 
-	want := map[string]float64{"unsigned": 2, "bad-signature": 2, "stale": 1, "replayed": 1}
+	want := map[string]float64{"unsigned": 2, "bad-signature": 2, "stale": 1, "replayed": 1, "mismatch": 1}
 	testenv.WaitFor(t, 10*time.Second, "every forgery counted by reason", func() bool {
 		refused, _ := f.health(t)["refused"].(map[string]any)
 		for reason, n := range want {

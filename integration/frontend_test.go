@@ -160,6 +160,12 @@ func (tr *fakeTron) send(t testing.TB, inbox string, m msg) {
 // sendSigned sends m to inbox signed with key for the queue signedFor (nil key: unsigned).
 func (tr *fakeTron) sendSigned(t testing.TB, inbox, signedFor string, key []byte, m msg) {
 	t.Helper()
+	tr.sendSignedAs(t, inbox, signedFor, key, "", m)
+}
+
+// sendSignedAs is sendSigned with the fc-msg-id header set to headerID ("": the body's).
+func (tr *fakeTron) sendSignedAs(t testing.TB, inbox, signedFor string, key []byte, headerID string, m msg) {
+	t.Helper()
 	if m["msg-id"] == nil {
 		m["msg-id"] = fmt.Sprintf("m-%d", nameSeq.Add(1))
 	}
@@ -175,6 +181,9 @@ func (tr *fakeTron) sendSigned(t testing.TB, inbox, signedFor string, key []byte
 		at, _ := m["at"].(int64)
 		headers = amqp.Table{}
 		h := &protocol.Header{Action: str(m["action"]), MsgID: str(m["msg-id"]), At: at}
+		if headerID != "" {
+			h.MsgID = headerID
+		}
 		for k, v := range protocol.SignHeaders(key, signedFor, h, body) {
 			headers[k] = v
 		}
