@@ -21,6 +21,7 @@ describe("config.parse", function()
         assert.is_false(c.dev_mode)
         assert.is_nil(c.instance_id)
         assert.is_nil(c.key_file)
+        assert.are.equal(300, c.max_skew)
     end)
 
     it("reads every variable", function()
@@ -52,7 +53,7 @@ describe("config.parse", function()
     end)
 
     it("refuses bad values with a message naming the variable", function()
-        for name, v in pairs({ RABBIT_PORT = "x", FUNCATRON_TIMEOUT = "0", FUNCATRON_HEARTBEAT = "-1" }) do
+        for name, v in pairs({ RABBIT_PORT = "x", FUNCATRON_TIMEOUT = "0", FUNCATRON_HEARTBEAT = "-1", FUNCATRON_MAX_CLOCK_SKEW = "0" }) do
             local c, err = config.parse(env({ [name] = v }))
             assert.is_nil(c)
             assert.matches(name, err)

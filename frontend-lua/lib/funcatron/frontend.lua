@@ -308,7 +308,7 @@ end
 -- unsigned one gets "unsigned" and is refused once decoding shows it is not an answer.
 local function verified(frame)
     local c = config.get()
-    return sign.verify(c.key, state.inbox, frame.headers, frame.body, now_ms(), sign.DEFAULT_SKEW_MS, state.seen)
+    return sign.verify(c.key, state.inbox, frame.headers, frame.body, now_ms(), c.max_skew * 1000, state.seen)
 end
 
 
@@ -339,7 +339,7 @@ local function on_message(conn, frame)
         if not sign.matches(v, msg) then
             return refuse("mismatch", "the body's action, msg-id or at differ from the signed headers")
         end
-        sign.processed(v, state.seen, now_ms(), sign.DEFAULT_SKEW_MS)
+        sign.processed(v, state.seen, now_ms(), config.get().max_skew * 1000)
     end
     return h(conn, msg)
 end
