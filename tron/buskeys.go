@@ -4,6 +4,7 @@
 package tron
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -30,8 +31,15 @@ func (t *Tron) loadBusKeys() (err error) {
 	if t.keys.runner, err = t.loadKey(t.opts.BusKeyFile, busKeyFileName, "--bus-key-file", "runners (--bus-key-file / FUNCATRON_BUS_KEY_FILE)"); err != nil {
 		return err
 	}
-	t.keys.frontend, err = t.loadKey(t.opts.FrontendKeyFile, frontendKeyFileName, "--frontend-key-file", "nginx (FUNCATRON_FRONTEND_KEY_FILE)")
-	return err
+	if t.keys.frontend, err = t.loadKey(t.opts.FrontendKeyFile, frontendKeyFileName, "--frontend-key-file", "nginx (FUNCATRON_FRONTEND_KEY_FILE)"); err != nil {
+		return err
+	}
+	// One key for both would let every frontend speak as a runner (the runner key is tried
+	// first): the point of two keys is lost, so refuse it.
+	if bytes.Equal(t.keys.runner, t.keys.frontend) {
+		return fmt.Errorf("--bus-key-file and --frontend-key-file hold the same key: they must differ, or a frontend could pose as a runner")
+	}
+	return nil
 }
 
 func (t *Tron) loadKey(given, name, flag, who string) ([]byte, error) {

@@ -21,6 +21,14 @@ func looseKey(t *testing.T) string {
 	return path
 }
 
+// sameKeys names one key file (mode 0600) as both the bus key and the frontend key.
+func sameKeys(t *testing.T) []string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(path, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
+	return []string{"FUNCATRON_BUS_KEY_FILE=" + path, "FUNCATRON_FRONTEND_KEY_FILE=" + path}
+}
+
 func TestBadOptionsStopWithExit2(t *testing.T) {
 	tests := []struct {
 		name string
@@ -42,6 +50,7 @@ func TestBadOptionsStopWithExit2(t *testing.T) {
 		{"missing bus key file", []string{"--bus-key-file=/nonexistent/bus-key"}, nil, "--bus-key-file"},
 		{"frontend key readable by others", nil, []string{"FUNCATRON_FRONTEND_KEY_FILE=" + looseKey(t)}, "mode 0644"},
 		{"negative clock skew", []string{"--max-clock-skew=-1s"}, nil, "--max-clock-skew"},
+		{"one key for both roles", nil, sameKeys(t), "must differ"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
