@@ -304,8 +304,9 @@ local function refuse(reason, detail)
 end
 
 
--- verified checks a frame's signature before its body is decoded, for signed frames; an
--- unsigned one gets "unsigned" and is refused once decoding shows it is not an answer.
+-- verified checks the signature of a frame that carries fc-* headers, before its body is
+-- decoded. A frame without them is refused as "unsigned" once decoding shows it is not an
+-- answer (answers are unsigned: only the body tells them apart).
 local function verified(frame)
     local c = config.get()
     return sign.verify(c.key, state.inbox, frame.headers, frame.body, now_ms(), c.max_skew * 1000, state.seen)
