@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/buskey"
+	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/testenv"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -103,11 +105,25 @@ func e2eTestBadBusMessages(t *testing.T, s *e2eStack) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What reaches the Tron's decoder is signed with the runner key (unsigned messages are
+	// refused before decoding: TestForged* and TestFrontendRefusesForgedControl).
+	busKey, err := buskey.Load(s.BusKeyFile, "bus key")
+	if err != nil {
+		t.Fatal(err)
+	}
 	publish := func(queue string, msgs []e2eBusMsg) (undecodable int) {
 		t.Helper()
-		for _, m := range msgs {
+		for i, m := range msgs {
+			var headers amqp.Table
+			if queue == "for_tron" {
+				h := &protocol.Header{Action: "awake", MsgID: fmt.Sprintf("bad-%d-%d", time.Now().UnixNano(), i), At: time.Now().UnixMilli()}
+				headers = amqp.Table{}
+				for k, v := range protocol.SignHeaders(busKey, queue, h, m.body) {
+					headers[k] = v
+				}
+			}
 			err := ch.PublishWithContext(context.Background(), "", queue, true, false, amqp.Publishing{
-				ContentType: m.contentType, Body: m.body, Expiration: "60000",
+				ContentType: m.contentType, Body: m.body, Expiration: "60000", Headers: headers,
 			})
 			if err != nil {
 				t.Fatalf("publishing %s to %s: %v", m.what, queue, err)

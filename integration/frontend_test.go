@@ -28,6 +28,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -101,6 +102,7 @@ func consume(t testing.TB, c *amqp.Connection, queue string, fn func(m msg, raw 
 
 type fakeTron struct {
 	queue string
+	key   []byte // the frontend key: signs what it sends, checks what it gets
 	conn  *amqp.Connection
 	pub   *amqp.Channel
 	in    chan msg
@@ -110,7 +112,7 @@ type fakeTron struct {
 
 func newTron(t testing.TB, queue string) *fakeTron {
 	t.Helper()
-	tr := &fakeTron{queue: queue, in: make(chan msg, 10000)}
+	tr := &fakeTron{queue: queue, key: frontendTestKey, in: make(chan msg, 10000)}
 	tr.connect(t)
 	return tr
 }
@@ -123,6 +125,7 @@ func (tr *fakeTron) connect(t testing.TB) {
 	consume(t, tr.conn, tr.queue, func(m msg, d amqp.Delivery) {
 		m["_content_type"] = d.ContentType
 		m["_persistent"] = d.DeliveryMode == amqp.Persistent
+		m["_signed"] = signedBy(tr.key, tr.queue, d) == nil
 		tr.mu.Lock()
 		tr.all = append(tr.all, m)
 		tr.mu.Unlock()
@@ -147,11 +150,81 @@ func (tr *fakeTron) next(t testing.TB, within time.Duration, what string, match 
 	}
 }
 
+// send signs m with the frontend key, as the Tron does, and sends it to inbox. A message
+// without msg-id or at gets them (both are signed).
 func (tr *fakeTron) send(t testing.TB, inbox string, m msg) {
 	t.Helper()
-	if err := publishJSON(tr.pub, inbox, m); err != nil {
+	tr.sendSigned(t, inbox, inbox, tr.key, m)
+}
+
+// sendSigned sends m to inbox signed with key for the queue signedFor (nil key: unsigned).
+func (tr *fakeTron) sendSigned(t testing.TB, inbox, signedFor string, key []byte, m msg) {
+	t.Helper()
+	tr.sendSignedAs(t, inbox, signedFor, key, "", m)
+}
+
+// sendSignedAs is sendSigned with the fc-msg-id header set to headerID ("": the body's).
+func (tr *fakeTron) sendSignedAs(t testing.TB, inbox, signedFor string, key []byte, headerID string, m msg) {
+	t.Helper()
+	if m["msg-id"] == nil {
+		m["msg-id"] = fmt.Sprintf("m-%d", nameSeq.Add(1))
+	}
+	if m["at"] == nil {
+		m["at"] = time.Now().UnixMilli()
+	}
+	body, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var headers amqp.Table
+	if key != nil {
+		at, _ := m["at"].(int64)
+		headers = amqp.Table{}
+		h := &protocol.Header{Action: str(m["action"]), MsgID: str(m["msg-id"]), At: at}
+		if headerID != "" {
+			h.MsgID = headerID
+		}
+		for k, v := range protocol.SignHeaders(key, signedFor, h, body) {
+			headers[k] = v
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = tr.pub.PublishWithContext(ctx, "", inbox, false, false, amqp.Publishing{
+		ContentType: "application/json", Body: body, Headers: headers,
+	})
+	if err != nil {
 		t.Fatalf("tron: sending %v to %s: %v", m["action"], inbox, err)
 	}
+}
+
+// frontendTestKey is the frontend key of the nginx these tests start.
+var frontendTestKey = []byte("frontend-key-for-frontend-tests-0123456789")
+
+// frontendKeyFile writes frontendTestKey to a file (mode 0600) for FUNCATRON_FRONTEND_KEY_FILE.
+func frontendKeyFile(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "frontend-key")
+	if err := os.WriteFile(path, frontendTestKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// signedBy checks that a delivery carries a valid signature with key for queue; RabbitMQ's
+// STOMP plugin turned the frontend's STOMP headers into these AMQP headers.
+func signedBy(key []byte, queue string, d amqp.Delivery) error {
+	v := &protocol.Verifier{Keys: []protocol.RoleKey{{Role: protocol.RoleFrontend, Key: key}}}
+	hdr := func(n string) string { s, _ := d.Headers[n].(string); return s }
+	vd, err := v.Verify(queue, d.RoutingKey, hdr, d.Body)
+	if err != nil {
+		return err
+	}
+	m, err := protocol.Decode(d.ContentType, d.Body)
+	if err != nil {
+		return err
+	}
+	return v.Matches(vd, m.Head())
 }
 
 func isAction(action string) func(msg) bool {
@@ -290,7 +363,8 @@ func startFrontend(t testing.TB, o frontendOptions) *frontend {
 	if !o.noTronYet {
 		f.tron = newTron(t, queue)
 	}
-	env := map[string]string{"TRON_QUEUE": queue, "HOST": "fe.example", "PORT_80": "8080"}
+	env := map[string]string{"TRON_QUEUE": queue, "HOST": "fe.example", "PORT_80": "8080",
+		"FUNCATRON_FRONTEND_KEY_FILE": frontendKeyFile(t)}
 	if o.timeout != "" {
 		env["FUNCATRON_TIMEOUT"] = o.timeout
 	}
@@ -870,8 +944,8 @@ func TestFrontendControl(t *testing.T) {
 	a, b := f.inbox(0), f.inbox(1)
 	for _, in := range []string{a, b} {
 		hb := f.tron.next(t, 5*time.Second, "heartbeat from "+in, from("heartbeat", in))
-		if hb["type"] != "frontend" || str(hb["msg-id"]) == "" || hb["_persistent"] != true {
-			t.Errorf("heartbeat %v", hb)
+		if hb["type"] != "frontend" || str(hb["msg-id"]) == "" || hb["_persistent"] != true || hb["_signed"] != true {
+			t.Errorf("heartbeat %v (want persistent and signed with the frontend key)", hb)
 		}
 	}
 

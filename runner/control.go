@@ -1,5 +1,8 @@
-// Control messages from the Tron: tron-info, all-bundles, enable, disable, resend-awake,
-// die; and the messages the runner sends it.
+// Control messages from the Tron: tron-info, all-bundles, enable, disable, resend-awake;
+// and the messages the runner sends it. All are signed with the runner key (spec/protocol.md
+// §7): the bus refuses the rest before they reach these handlers. There is no `die`: the
+// Tron never sends a runner one, and a handler for it was a way to stop a runner for
+// anyone who could publish to its inbox.
 
 package runner
 
@@ -40,10 +43,6 @@ func (r *Runner) handleControl() {
 		if err := r.sendAwake(ctx); err != nil {
 			r.log.Warn("sending awake", "err", err)
 		}
-	})
-	r.bus.OnType(protocol.ActionDie, func(context.Context, bus.Message) {
-		r.log.Info("the Tron said die: shutting down")
-		r.die()
 	})
 	r.bus.OnUndecodable(func(err error) {
 		r.metrics.undecodable.Inc()

@@ -1,6 +1,7 @@
 // Package runner is Funcatron's worker as a library: runner.New(opts), then Run(ctx). It
 // announces itself to the Tron (awake, heartbeat, died), follows its control messages
-// (tron-info, all-bundles, enable, disable, resend-awake, die), and serves each enabled
+// (tron-info, all-bundles, enable, disable, resend-awake; all signed with the runner key,
+// spec/protocol.md §7: anything else on its inbox is refused), and serves each enabled
 // route queue by running the route's Func Bundle (spec/protocol.md §3-4, spec/bundles.md
 // §3-4). cmd/runner is its thin main.
 //
@@ -40,7 +41,7 @@
 //     over to the next heartbeat).
 //   - Each served bundle's health (kind.Health: ok, unavailable, dirty) is reported in
 //     the heartbeat's route entries (`status`) and as funcatron_runner_bundle_health.
-//   - Shutdown (ctx's end or `die`): control jobs are cancelled (an enable still starting
+//   - Shutdown (ctx's end; there is no `die` for runners): control jobs are cancelled (an enable still starting
 //     its bundle fails and is acked `error`), every route stops consuming, its requests in flight are answered and acked, its processes stop, then
 //     `died` goes to the Tron.
 package runner

@@ -231,6 +231,9 @@ func (tr *tron) reconnect() {
 			if d.DeliveryMode != amqp.Persistent {
 				t.Errorf("%s to the Tron queue is not persistent", m.Head().Action)
 			}
+			if err := verifyFromRunner(tr.queue, d); err != nil {
+				t.Errorf("%s from the runner: %v", m.Head().Action, err)
+			}
 			tr.mu.Lock()
 			tr.msgs = append(tr.msgs, m)
 			tr.mu.Unlock()
@@ -282,20 +285,63 @@ func (tr *tron) awake(inbox string) *protocol.Awake {
 	}).(*protocol.Awake)
 }
 
-// send publishes m, EDN-encoded as the Tron sends it, to a runner inbox.
+// send publishes m, EDN-encoded and signed with the runner key as the Tron sends it, to a
+// runner inbox.
 func (tr *tron) send(inbox string, m protocol.Message) string {
+	tr.t.Helper()
+	return tr.sendSigned(inbox, inbox, harnessKey, m)
+}
+
+// sendSigned publishes m to inbox, signed with key for the queue signedFor (nil key: unsigned).
+func (tr *tron) sendSigned(inbox, signedFor string, key []byte, m protocol.Message) string {
 	tr.t.Helper()
 	protocol.Stamp(m, tr.queue, "test")
 	body, err := protocol.Encode(protocol.EDN, m)
 	if err != nil {
 		tr.t.Fatal(err)
 	}
-	err = tr.ch.PublishWithContext(context.Background(), "", inbox, true, false,
-		amqp.Publishing{ContentType: protocol.ContentTypeEDN, Body: body})
+	tr.publishRaw(inbox, signedHeaders(key, signedFor, m.Head(), body), body)
+	return m.Head().MsgID
+}
+
+// publishRaw publishes body with headers to inbox, as anyone on the broker can.
+func (tr *tron) publishRaw(inbox string, headers amqp.Table, body []byte) {
+	tr.t.Helper()
+	err := tr.ch.PublishWithContext(context.Background(), "", inbox, true, false,
+		amqp.Publishing{ContentType: protocol.ContentTypeEDN, Body: body, Headers: headers})
 	if err != nil {
 		tr.t.Fatal(err)
 	}
-	return m.Head().MsgID
+}
+
+// harnessKey is the runner key of the runners these tests start.
+var harnessKey = []byte("runner-key-for-runner-tests-0123456789")
+
+// signedHeaders are the transport headers that sign body for queue (none for a nil key).
+func signedHeaders(key []byte, queue string, h *protocol.Header, body []byte) amqp.Table {
+	if key == nil {
+		return nil
+	}
+	t := amqp.Table{}
+	for k, v := range protocol.SignHeaders(key, queue, h, body) {
+		t[k] = v
+	}
+	return t
+}
+
+// verifyFromRunner checks that a runner signed a message to the Tron queue with the key.
+func verifyFromRunner(queue string, d amqp.Delivery) error {
+	v := &protocol.Verifier{Keys: []protocol.RoleKey{{Role: protocol.RoleRunner, Key: harnessKey}}}
+	hdr := func(n string) string { s, _ := d.Headers[n].(string); return s }
+	vd, err := v.Verify(queue, d.RoutingKey, hdr, d.Body)
+	if err != nil {
+		return err
+	}
+	m, err := protocol.Decode(d.ContentType, d.Body)
+	if err != nil {
+		return err
+	}
+	return v.Matches(vd, m.Head())
 }
 
 // enable sends an enable with a signed URL and returns its msg-id.
@@ -331,7 +377,7 @@ func startRunner(t testing.TB, tr *tron, mod ...func(*Options)) *Runner {
 	t.Helper()
 	lw := testenv.NewLogWriter(t)
 	o := &Options{
-		RabbitURL: rabbit.URL(), TronQueue: tr.queue, Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		RabbitURL: rabbit.URL(), TronQueue: tr.queue, Listen: "127.0.0.1:0", DataDir: t.TempDir(), BusKey: harnessKey,
 		Logger: slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})), StopGrace: time.Second,
 		Kinds: kinds.All(),
 	}

@@ -182,17 +182,6 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 // TestDie: the Tron's `die` shuts the runner down as SIGTERM would.
-func TestDie(t *testing.T) {
-	t.Parallel()
-	tr := newTron(t)
-	r := startRunner(t, tr)
-	tr.send(r.Inbox(), &protocol.Die{})
-	tr.wait(10*time.Second, "died", func(m protocol.Message) bool {
-		d, ok := m.(*protocol.Died)
-		return ok && d.From == r.Inbox()
-	})
-}
-
 // TestBrokerRestart: while RabbitMQ is down /healthz says so; when it is back the runner
 // reconnects by itself, its inbox and route queues come back, and requests are served
 // again. Not parallel: it restarts the package's broker before the parallel tests start.

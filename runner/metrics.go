@@ -22,6 +22,7 @@ type metrics struct {
 	undecodable prometheus.Counter
 	restarts    *prometheus.CounterVec // queue
 	unsettled   prometheus.Counter
+	refused     *prometheus.CounterVec // reason
 }
 
 func newMetrics() *metrics {
@@ -52,8 +53,15 @@ func newMetrics() *metrics {
 			Name: "funcatron_runner_answers_unpublished_total",
 			Help: "Answers the broker did not confirm; their requests were requeued.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "funcatron_runner_refused_messages_total",
+			Help: "Control messages on the runner inbox refused and dropped (spec/protocol.md §7), by reason.",
+		}, []string{"reason"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.undecodable, m.restarts, m.unsettled,
+	for _, r := range protocol.RefusedReasons {
+		m.refused.WithLabelValues(r)
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.undecodable, m.restarts, m.unsettled, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

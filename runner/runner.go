@@ -30,6 +30,8 @@ type Runner struct {
 	ln      net.Listener
 	store   *store
 	metrics *metrics
+	key     []byte             // the runner key: signs what it sends, verifies its inbox
+	verify  *protocol.Verifier // kept for the runner's life: it remembers processed msg-ids
 
 	// Set by run, read-only afterwards.
 	broker broker
@@ -41,8 +43,7 @@ type Runner struct {
 	closing  bool              // shutdown began: no new jobs
 
 	tronHost atomic.Pointer[protocol.HostPort]
-	beat     chan struct{} // a heartbeat now, please (after enable / disable)
-	stopRun  context.CancelFunc
+	beat     chan struct{}  // a heartbeat now, please (after enable / disable)
 	jobs     sync.WaitGroup // enable, disable and prefetch jobs
 	jobCtx   context.Context
 }
@@ -53,6 +54,10 @@ func New(opts *Options) (*Runner, error) {
 	o := *opts
 	o.setDefaults()
 	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	key, err := o.busKey()
+	if err != nil {
 		return nil, err
 	}
 	st, err := newStore(o.DataDir, o.MaxBundleBytes)
@@ -66,7 +71,7 @@ func New(opts *Options) (*Runner, error) {
 	id := uuid.NewString()
 	r := &Runner{
 		opts: o, id: id, inbox: protocol.RunnerInboxPrefix + id, ln: ln, store: st,
-		metrics: newMetrics(), routes: make(map[string]*route), shaQueue: make(map[string]string),
+		metrics: newMetrics(), key: key, verify: newVerifier(key, o.MaxClockSkew), routes: make(map[string]*route), shaQueue: make(map[string]string),
 		beat: make(chan struct{}, 1),
 	}
 	r.metrics.reg.MustRegister(healthCollector{r})
@@ -81,7 +86,7 @@ func (r *Runner) HealthAddr() net.Addr { return r.ln.Addr() }
 func (r *Runner) Inbox() string { return r.inbox }
 
 // Run connects to RabbitMQ (waiting for it as long as ctx allows), announces the runner to
-// the Tron and serves until ctx ends or the Tron says `die`; then it shuts down gracefully
+// the Tron and serves until ctx ends; then it shuts down gracefully
 // (see shutdown) and returns nil. It returns an error when it cannot start.
 func (r *Runner) Run(ctx context.Context) error {
 	t, err := r.connect(ctx)
@@ -102,7 +107,6 @@ func (r *Runner) run(ctx context.Context, t *transport) error {
 	r.broker, r.bus = t.broker, t.bus
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	r.stopRun = stop
 	jobCtx, cancelJobs := context.WithCancel(context.Background())
 	defer cancelJobs()
 	r.jobCtx = jobCtx
@@ -145,13 +149,6 @@ func (r *Runner) run(ctx context.Context, t *transport) error {
 	stopBus()
 	<-busDone
 	return err
-}
-
-// die ends Run as ctx's end would (the Tron's `die`).
-func (r *Runner) die() {
-	if r.stopRun != nil {
-		r.stopRun()
-	}
 }
 
 // shutdown stops the runner gracefully: no new control jobs, running ones aborted; every

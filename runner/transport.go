@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/bus"
@@ -44,6 +45,8 @@ func (r *Runner) connect(ctx context.Context) (*transport, error) {
 	}
 	b, err := amqpbus.NewBus(ctx, conn, amqpbus.BusOptions{
 		Inbox: amqpbus.RunnerInbox(r.id), Version: version.Version, Logger: r.busLog(),
+		Signer: amqpbus.KeySigner(r.key), Verifier: r.verify,
+		OnRefused: func(re *protocol.RefusedError) { r.metrics.refused.WithLabelValues(re.Reason).Inc() },
 	})
 	if err != nil {
 		conn.Close()
@@ -55,6 +58,11 @@ func (r *Runner) connect(ctx context.Context) (*transport, error) {
 		runBus: b.Run,
 		close:  func() { b.Close(); conn.Close() },
 	}, nil
+}
+
+// newVerifier checks the runner inbox: only the runner key, never unsigned.
+func newVerifier(key []byte, skew time.Duration) *protocol.Verifier {
+	return &protocol.Verifier{Keys: []protocol.RoleKey{{Role: protocol.RoleRunner, Key: key}}, MaxSkew: skew}
 }
 
 // amqpBroker is the broker of route queues over an amqpbus.Conn.

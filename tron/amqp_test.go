@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -29,6 +31,7 @@ func startAMQPTron(t *testing.T, edit func(*Options)) *Tron {
 	o.Token = testToken
 	o.EnableWait = 5 * time.Second
 	o.Logger = testLogger(t)
+	o.BusKeyFile, o.FrontendKeyFile = writeKey(t, testRunnerKey), writeKey(t, testFrontendKey)
 	if edit != nil {
 		edit(o)
 	}
@@ -53,9 +56,46 @@ func dialBroker(t testing.TB) *amqpbus.Conn {
 	return conn
 }
 
+// The keys of the Tron started by startAMQPTron, which the fake nodes sign with.
+var (
+	testRunnerKey   = []byte("runner-key-for-tron-tests-0123456789")
+	testFrontendKey = []byte("frontend-key-for-tron-tests-0123456789")
+)
+
+// writeKey writes a key file (mode 0600) and returns its path.
+func writeKey(t testing.TB, key []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// signedTable returns the headers that sign body for queue, as a sender would set them.
+func signedTable(key []byte, queue, action, msgID string, at time.Time, body []byte) amqp.Table {
+	h := &protocol.Header{Action: action, MsgID: msgID, At: at.UnixMilli()}
+	t := amqp.Table{}
+	for k, v := range protocol.SignHeaders(key, queue, h, body) {
+		t[k] = v
+	}
+	return t
+}
+
 // amqpNode starts a fake runner or frontend speaking the protocol over AMQP to the Tron
 // queue tronQueue: its own connection, an exclusive inbox, handlers recording what it gets.
+// It signs with the key of its type and checks what it receives with it.
 func amqpNode(t testing.TB, tronQueue, typ, instance string, codec protocol.Codec) *fakeNode {
+	key := testRunnerKey
+	if typ == protocol.TypeFrontend {
+		key = testFrontendKey
+	}
+	return amqpNodeWithKey(t, tronQueue, typ, instance, codec, key, key)
+}
+
+// amqpNodeWithKey is amqpNode signing with key (nil: unsigned) and verifying what it
+// receives with verifyKey (nil: it records everything, as a forger would).
+func amqpNodeWithKey(t testing.TB, tronQueue, typ, instance string, codec protocol.Codec, key, verifyKey []byte) *fakeNode {
 	t.Helper()
 	conn := dialBroker(t)
 	spec := amqpbus.RunnerInbox(uuid.NewString())
@@ -63,7 +103,14 @@ func amqpNode(t testing.TB, tronQueue, typ, instance string, codec protocol.Code
 		spec = amqpbus.QueueSpec{Name: protocol.FrontendInboxPrefix + uuid.NewString(), Exclusive: true, AutoDelete: true}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b, err := amqpbus.NewBus(ctx, conn, amqpbus.BusOptions{Inbox: spec, Version: "fake-1.0", Logger: testLogger(t)})
+	bo := amqpbus.BusOptions{Inbox: spec, Version: "fake-1.0", Logger: testLogger(t)}
+	if key != nil {
+		bo.Signer = amqpbus.KeySigner(key)
+	}
+	if verifyKey != nil {
+		bo.Verifier = &protocol.Verifier{Keys: []protocol.RoleKey{{Role: "tron", Key: verifyKey}}}
+	}
+	b, err := amqpbus.NewBus(ctx, conn, bo)
 	if err != nil {
 		t.Fatalf("creating the fake %s's bus: %v", typ, err)
 	}
@@ -313,13 +360,16 @@ func TestAMQPMalformedMessages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, b := range bodies {
-		if err := conn.Publish(ctx, amqpbus.Publishing{Key: tr.opts.TronQueue, ContentType: b.ct, Body: []byte(b.body), Persistent: true}); err != nil {
+		// Signed, so they get as far as the decoder.
+		if err := conn.Publish(ctx, amqpbus.Publishing{Key: tr.opts.TronQueue, ContentType: b.ct, Body: []byte(b.body), Persistent: true,
+			Headers: signedTable(testRunnerKey, tr.opts.TronQueue, "awake", uuid.NewString(), time.Now(), []byte(b.body))}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// An unknown action is forward compatibility: dropped (logged once), not counted.
-	conn.Publish(ctx, amqpbus.Publishing{Key: tr.opts.TronQueue, ContentType: protocol.ContentTypeJSON,
-		Body: []byte(`{"action":"from-the-future","from":"RU-x"}`)})
+	future := []byte(`{"action":"from-the-future","from":"RU-x"}`)
+	conn.Publish(ctx, amqpbus.Publishing{Key: tr.opts.TronQueue, ContentType: protocol.ContentTypeJSON, Body: future,
+		Headers: signedTable(testRunnerKey, tr.opts.TronQueue, "from-the-future", uuid.NewString(), time.Now(), future)})
 	testenv.WaitFor(t, 10*time.Second, "4 undecodable messages counted", func() bool {
 		return metricValue(t, tr, "funcatron_tron_undecodable_messages_total") == float64(len(bodies))
 	})

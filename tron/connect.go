@@ -8,6 +8,7 @@ import (
 
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/bus"
+	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/version"
 )
 
@@ -38,6 +39,8 @@ func (t *Tron) connect(ctx context.Context) (*busConn, error) {
 	}
 	b, err := amqpbus.NewBus(ctx, conn, amqpbus.BusOptions{
 		Inbox: amqpbus.TronQueue(t.opts.TronQueue), Version: version.Version, Logger: t.opts.Logger,
+		Signer: t.keys, Verifier: t.verifier,
+		OnRefused: func(re *protocol.RefusedError) { t.metrics.refused.WithLabelValues(re.Reason).Inc() },
 	})
 	if err != nil {
 		conn.Close()

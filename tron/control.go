@@ -90,6 +90,15 @@ func (t *Tron) replyCodec(typ string, spoke protocol.Codec) protocol.Codec {
 	return spoke
 }
 
+// replyRole is the key a reply to an unknown sender is signed with: the one its message
+// was verified with (an unsigned sender is taken for a frontend).
+func replyRole(signedBy string) string {
+	if signedBy == "" {
+		return protocol.RoleFrontend
+	}
+	return signedBy
+}
+
 func (t *Tron) onAwake(ctx context.Context, m bus.Message) {
 	a, _ := m.Data.(*protocol.Awake)
 	if a == nil || m.ReplyTo == "" {
@@ -100,9 +109,13 @@ func (t *Tron) onAwake(ctx context.Context, m bus.Message) {
 		t.warnOnce(m.ReplyTo, "awake-type", "awake with an unknown type: ignored", "type", a.Type)
 		return
 	}
+	// Only the runner key makes a runner, which gets props and download URLs.
+	if !t.allowed(m, a.Type) {
+		return
+	}
 	now := time.Now()
 	n := &node{
-		Inbox: m.ReplyTo, Type: a.Type, InstanceID: a.InstanceID, HostInfo: a.HostInfo, Version: a.Version,
+		Inbox: m.ReplyTo, Type: a.Type, SignedBy: m.SignedBy, InstanceID: a.InstanceID, HostInfo: a.HostInfo, Version: a.Version,
 		Codec: t.replyCodec(a.Type, m.Codec), AwakeAt: now, LastSeen: now,
 	}
 	// Under ctl, so an enable or disable cannot slip between registering the node (which
@@ -161,7 +174,7 @@ func (t *Tron) onHeartbeat(ctx context.Context, m bus.Message) {
 		t.warnOnce(m.ReplyTo, "heartbeat-from", "heartbeat without `from`: cannot answer it")
 		return
 	}
-	n := t.touch(m.ReplyTo, time.Now(), func(n *node) {
+	n := t.touch(m.ReplyTo, m.SignedBy, time.Now(), func(n *node) {
 		if n.Type == protocol.TypeRunner {
 			n.Routes = hb.Routes
 			n.Inflight = make(map[string]int64, len(hb.Stats))
@@ -180,7 +193,7 @@ func (t *Tron) onHeartbeat(ctx context.Context, m bus.Message) {
 			typ = protocol.TypeFrontend
 		}
 		t.log.Info("heartbeat from an unknown node: asking it to resend awake", "node", m.ReplyTo)
-		t.sendOnly(ctx, &protocol.ResendAwake{}, bus.Destination{Queue: m.ReplyTo, Codec: t.replyCodec(typ, m.Codec)})
+		t.sendOnly(ctx, &protocol.ResendAwake{}, bus.Destination{Queue: m.ReplyTo, Codec: t.replyCodec(typ, m.Codec), Role: replyRole(m.SignedBy)})
 		return
 	}
 	t.sendOnly(ctx, &protocol.TronInfo{TronHost: t.tronHost}, n.dest())
@@ -229,7 +242,7 @@ func (t *Tron) addStats(s protocol.Stats) {
 }
 
 func (t *Tron) onDied(ctx context.Context, m bus.Message) {
-	n := t.forget(m.ReplyTo)
+	n := t.forget(m.ReplyTo, m.SignedBy)
 	if n == nil {
 		t.log.Debug("died from an unknown node", "node", m.ReplyTo)
 		return
@@ -245,7 +258,7 @@ func (t *Tron) onAck(ctx context.Context, m bus.Message) {
 	if a == nil {
 		return
 	}
-	t.touch(m.ReplyTo, time.Now(), nil)
+	t.touch(m.ReplyTo, m.SignedBy, time.Now(), nil)
 	if a.Status == protocol.AckError {
 		t.log.Warn("a node failed a control message", "node", m.ReplyTo, "ack_id", a.AckID, "err", a.Error)
 		return

@@ -95,6 +95,7 @@ func TestCrashAndRestartKeepsBundlesAndRoutes(t *testing.T) {
 		"FUNCATRON_RABBIT_URL=" + broker.URL(), "FUNCATRON_TRON_QUEUE=" + queue, "FUNCATRON_LISTEN=" + addr,
 		"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_TOKEN=" + testToken, "FUNCATRON_ENABLE_WAIT=5s",
 		"FUNCATRON_LOG_LEVEL=debug",
+		"FUNCATRON_BUS_KEY_FILE=" + writeKey(t, testRunnerKey), "FUNCATRON_FRONTEND_KEY_FILE=" + writeKey(t, testFrontendKey),
 	}
 	client := apiClient{addr}
 

@@ -45,6 +45,16 @@
 //     They are sent as `url` in enable and all-bundles (an addition to the catalogue).
 //   - The admin token: Options.Token (FUNCATRON_TOKEN, no flag so it never shows in a
 //     process listing), else --token-file, else a generated one in the data dir.
+//   - Signed control messages (spec/protocol.md §7, buskeys.go): the runner key
+//     (--bus-key-file, else <data-dir>/bus-key, generated) and the frontend key
+//     (--frontend-key-file, else <data-dir>/frontend-key). The bus verifies every message on
+//     the Tron queue before decoding; the key that verifies it is its role (SignedBy), and
+//     a node is only what its role allows: runner key → runner, frontend key → frontend,
+//     unsigned → frontend with --accept-unsigned-frontends only. A node's later heartbeat,
+//     ack or died counts only under the key of its awake (a frontend cannot say a runner
+//     died, nor ack an enable for it); an unsigned awake supersedes nobody (no `die`). The
+//     Tron signs by the destination's role: runner inboxes with the runner key, frontend
+//     inboxes with the frontend key. Refusals: funcatron_tron_refused_messages_total{reason}.
 //   - Membership: a node is keyed by its inbox (`from`); replies use the codec of its
 //     awake (frontends always JSON). The sweep runs every half heartbeat period and drops
 //     nodes silent for 3 periods. An awake of unknown type, or without `from`, is logged

@@ -134,7 +134,7 @@ func (t *Tron) awaitAcks(r *bus.Receipt, targets int) (acked []string, errs map[
 	answered := map[string]bool{}
 	record := func(m bus.Message) {
 		a, ok := m.Data.(*protocol.Ack)
-		if !ok || answered[m.ReplyTo] {
+		if !ok || m.SignedBy != protocol.RoleRunner || answered[m.ReplyTo] {
 			return
 		}
 		answered[m.ReplyTo] = true

@@ -208,7 +208,7 @@ func newFakeNode(t testing.TB, b bus.Bus, typ, instance string, codec protocol.C
 
 // memNode connects a fake node to a memory network.
 func (m *memTron) node(t testing.TB, typ, inbox, instance string, codec protocol.Codec) *fakeNode {
-	return newFakeNode(t, m.net.Connect(inbox, "fake-1.0"), typ, instance, codec, m.opts.TronQueue)
+	return newFakeNode(t, m.net.ConnectAs(inbox, "fake-1.0", typ), typ, instance, codec, m.opts.TronQueue)
 }
 
 // tell sends m to the Tron queue. It may run in a goroutine other than the test's: a

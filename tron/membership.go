@@ -20,6 +20,7 @@ const silentPeriods = 3
 type node struct {
 	Inbox      string
 	Type       string // protocol.TypeRunner or protocol.TypeFrontend
+	SignedBy   string // the role of the key its awake was verified with; "" = unsigned frontend
 	InstanceID string
 	HostInfo   *protocol.HostPort
 	Version    string
@@ -30,8 +31,10 @@ type node struct {
 	Inflight   map[string]int64      // requests in flight per route queue, from that heartbeat
 }
 
-// dest is where messages to n go.
-func (n *node) dest() bus.Destination { return bus.Destination{Queue: n.Inbox, Codec: n.Codec} }
+// dest is where messages to n go, signed with the key of its type.
+func (n *node) dest() bus.Destination {
+	return bus.Destination{Queue: n.Inbox, Codec: n.Codec, Role: n.Type}
+}
 
 // nodeView is a node as GET /api/v1/stats shows it.
 type nodeView struct {
@@ -65,12 +68,13 @@ func (t *Tron) nodesOf(typ string) []bus.Destination {
 
 // register records an awake node and returns the frontends it supersedes: the other live
 // frontends with the same instance-id (older by definition: they woke before this one),
-// removed from membership, to be told `die`.
+// removed from membership, to be told `die`. An unsigned awake supersedes nobody: it
+// could claim any instance-id (spec/protocol.md §7).
 func (t *Tron) register(n *node) (superseded []*node) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.nodes[n.Inbox] = n
-	if n.Type == protocol.TypeFrontend && n.InstanceID != "" {
+	if n.Type == protocol.TypeFrontend && n.InstanceID != "" && n.SignedBy != "" {
 		for inbox, o := range t.nodes {
 			if inbox != n.Inbox && o.Type == protocol.TypeFrontend && o.InstanceID == n.InstanceID {
 				delete(t.nodes, inbox)
@@ -82,12 +86,13 @@ func (t *Tron) register(n *node) (superseded []*node) {
 	return superseded
 }
 
-// forget removes a node and returns it, or nil when it was not known.
-func (t *Tron) forget(inbox string) *node {
+// forget removes a node and returns it, or nil when it was not known or signedBy is not
+// the key its awake was signed with (a frontend cannot say a runner died).
+func (t *Tron) forget(inbox, signedBy string) *node {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := t.nodes[inbox]
-	if n != nil {
+	if n != nil && n.SignedBy == signedBy {
 		delete(t.nodes, inbox)
 		t.updateNodeGauges()
 	}
@@ -95,12 +100,12 @@ func (t *Tron) forget(inbox string) *node {
 }
 
 // touch records a sign of life of a known node; it returns a copy of it, or nil when the
-// node is unknown.
-func (t *Tron) touch(inbox string, now time.Time, fn func(*node)) *node {
+// node is unknown or signedBy is not the key its awake was signed with.
+func (t *Tron) touch(inbox, signedBy string, now time.Time, fn func(*node)) *node {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := t.nodes[inbox]
-	if n == nil {
+	if n == nil || n.SignedBy != signedBy {
 		return nil
 	}
 	n.LastSeen = now

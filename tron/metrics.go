@@ -4,6 +4,7 @@
 package tron
 
 import (
+	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -16,6 +17,7 @@ type metrics struct {
 	msgOut      *prometheus.CounterVec
 	enable      prometheus.Histogram
 	undecodable prometheus.Counter
+	refused     *prometheus.CounterVec
 }
 
 // newMetrics registers the metrics; bundles and routes are read from t at scrape time.
@@ -42,6 +44,10 @@ func newMetrics(t *Tron) *metrics {
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "funcatron_tron_undecodable_messages_total", Help: "Bodies on the Tron queue that did not decode (dead-lettered).",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "funcatron_tron_refused_messages_total",
+			Help: "Control messages refused and dropped (spec/protocol.md §7), by reason: unsigned, bad-signature, misdirected, stale, replayed, mismatch, role.",
+		}, []string{"reason"}),
 	}
 	bundles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "funcatron_tron_bundles", Help: "Bundles in the store.",
@@ -53,7 +59,10 @@ func newMetrics(t *Tron) *metrics {
 		m.nodes.WithLabelValues(typ).Set(0)
 		m.lost.WithLabelValues(typ)
 	}
-	m.reg.MustRegister(m.nodes, m.lost, m.msgIn, m.msgOut, m.enable, m.undecodable, bundles, routes,
+	for _, r := range protocol.RefusedReasons {
+		m.refused.WithLabelValues(r)
+	}
+	m.reg.MustRegister(m.nodes, m.lost, m.msgIn, m.msgOut, m.enable, m.undecodable, m.refused, bundles, routes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

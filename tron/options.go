@@ -58,6 +58,21 @@ type Options struct {
 	// (replies always use the codec the node spoke in its awake; frontends always get JSON).
 	// Default "edn".
 	Codec string
+	// BusKeyFile holds the runner key, which signs the control messages between the Tron
+	// and the runners (spec/protocol.md §7). Default "": DataDir/bus-key, generated (mode
+	// 0600) on first start. A key file readable by group or others is refused.
+	BusKeyFile string
+	// FrontendKeyFile holds the frontend key (Tron ↔ frontends), given to nginx as
+	// FUNCATRON_FRONTEND_KEY_FILE. Default "": DataDir/frontend-key, generated likewise.
+	FrontendKeyFile string
+	// MaxClockSkew is how far a signed message's fc-at may be from this Tron's clock; it is
+	// also how long a processed msg-id is remembered against replays. Default 5m.
+	MaxClockSkew time.Duration
+	// AcceptUnsignedFrontends lets frontends that cannot sign (the 2017 frontend) join.
+	// A risk: anyone who can publish to the Tron queue can then pose as a frontend with any
+	// instance-id. Unsigned messages never count as a runner's, and an unsigned awake never
+	// makes the Tron send `die`. Default false.
+	AcceptUnsignedFrontends bool
 	// EventBuffer is how many recent lifecycle events GET /api/v1/events keeps. Default 256.
 	EventBuffer int
 	// Logger receives the Tron's logs. Default slog.Default().
@@ -96,6 +111,7 @@ func NewOptions() *Options {
 		HeartbeatPeriod:  DefaultHeartbeatPeriod,
 		URLTTL:           DefaultURLTTL,
 		Codec:            "edn",
+		MaxClockSkew:     protocol.DefaultMaxClockSkew,
 		EventBuffer:      DefaultEventBuffer,
 	}
 }
@@ -115,6 +131,11 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.HeartbeatPeriod, "heartbeat-period", o.HeartbeatPeriod, "nodes' heartbeat period; a node silent for 3 periods is dropped")
 	fs.DurationVar(&o.URLTTL, "url-ttl", o.URLTTL, "validity of signed bundle download URLs (at most 24h)")
 	fs.StringVar(&o.Codec, "codec", o.Codec, "codec toward runners before they spoke: edn or json")
+	fs.StringVar(&o.BusKeyFile, "bus-key-file", o.BusKeyFile, "file holding the runner key that signs Tron <-> runner messages (mode 0600; default: generated as <data-dir>/bus-key)")
+	fs.StringVar(&o.FrontendKeyFile, "frontend-key-file", o.FrontendKeyFile, "file holding the frontend key that signs Tron <-> frontend messages (mode 0600; default: generated as <data-dir>/frontend-key)")
+	fs.DurationVar(&o.MaxClockSkew, "max-clock-skew", o.MaxClockSkew, "how far a signed message's time may be from this clock")
+	fs.BoolVar(&o.AcceptUnsignedFrontends, "accept-unsigned-frontends", o.AcceptUnsignedFrontends,
+		"RISK: accept unsigned frontend messages (the 2017 frontend); such a node can claim any instance-id")
 }
 
 // ErrInvalidOptions wraps the problems New finds in its options.
@@ -160,6 +181,11 @@ func (o *Options) validate() error {
 	}
 	if _, ok := protocol.ParseCodec(o.Codec); !ok {
 		bad("--codec %q: want edn or json", o.Codec)
+	}
+	if o.MaxClockSkew < 0 {
+		bad("--max-clock-skew %s: must be positive", o.MaxClockSkew)
+	} else if o.MaxClockSkew == 0 {
+		o.MaxClockSkew = protocol.DefaultMaxClockSkew
 	}
 	if o.EventBuffer <= 0 {
 		o.EventBuffer = DefaultEventBuffer

@@ -29,6 +29,8 @@ type Tron struct {
 	log      *slog.Logger
 	store    *store
 	signer   *signer
+	keys     busKeys
+	verifier *protocol.Verifier // kept across reconnects: it remembers processed msg-ids
 	token    string
 	codec    protocol.Codec
 	ln       net.Listener
@@ -108,6 +110,10 @@ func (t *Tron) openData() error {
 	if t.signer, err = loadSigner(dir, t.opts.URLTTL); err != nil {
 		return err
 	}
+	if err = t.loadBusKeys(); err != nil {
+		return err
+	}
+	t.verifier = t.newVerifier()
 	st, metas, err := openStore(filepath.Join(dir, "bundles"), t.log)
 	if err != nil {
 		return err

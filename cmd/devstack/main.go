@@ -80,6 +80,7 @@ Funcatron is up.
   Tron admin API:    %s   (token in %s)
   RabbitMQ:          %s  (STOMP on port %d)
   logs:              %s/*/
+  bus keys:          %s (runners get bus-key, nginx frontend-key)
 Deployed %d sample bundles. Try:
   curl -i %s/hello/greet/world
   curl -i '%s/py/args?x=1&x=2'
@@ -87,5 +88,5 @@ Deployed %d sample bundles. Try:
   FUNCATRON_TRON=%s FUNCATRON_TOKEN_FILE=%s bin/funcatron ls
 Ctrl-C stops everything.
 `, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"), s.Rabbit.URL(), s.Rabbit.STOMPPort,
-		dir, len(deployed), front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
+		dir, filepath.Dir(s.BusKeyFile), len(deployed), front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
 }

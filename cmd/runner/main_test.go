@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,17 +28,33 @@ func TestBadOptionsExit2(t *testing.T) {
 		{"unknown flag", []string{"--frobnicate"}, nil, "frobnicate"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
 		{"busy listen address", []string{"--listen=256.0.0.1:1"}, nil, "listening on"},
+		{"no bus key", []string{"--bus-key-file="}, nil, "bus-key-file"},
+		{"bus key readable by others", nil, []string{"FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o644)}, "mode 0644"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr testenv.SyncBuffer
-			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"}, tt.env...)
+			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0",
+				"FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o600)}, tt.env...)
 			code := run(context.Background(), tt.args, env, &stderr)
 			if code != 2 || !strings.Contains(stderr.String(), tt.want) {
 				t.Errorf("run(%v, %v) = %d, stderr %q; want 2 and a message naming %q", tt.args, tt.env, code, stderr.String(), tt.want)
 			}
 		})
 	}
+}
+
+// keyFile writes a runner key file with mode perm.
+func keyFile(t *testing.T, perm os.FileMode) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bus-key")
+	if err := os.WriteFile(path, []byte("0123456789abcdef0123456789abcdef\n"), perm); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, perm); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestHelpExit0(t *testing.T) {
@@ -74,7 +92,8 @@ func TestStopWhileWaitingForTheBroker(t *testing.T) {
 	defer cancel()
 	var stderr testenv.SyncBuffer
 	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0",
-		"FUNCATRON_RABBIT_URL=amqp://guest:guest@127.0.0.1:" + strconv.Itoa(ports[0]) + "/"}
+		"FUNCATRON_RABBIT_URL=amqp://guest:guest@127.0.0.1:" + strconv.Itoa(ports[0]) + "/",
+		"FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o600)}
 	if code := run(ctx, nil, env, &stderr); code != 0 {
 		t.Errorf("exit %d, want 0; stderr:\n%s", code, stderr.String())
 	}

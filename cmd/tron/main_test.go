@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,6 +11,23 @@ import (
 
 	"github.com/funcatron/funcatron/internal/testenv"
 )
+
+// looseKey writes a key file of mode 0644, which a daemon must refuse.
+func looseKey(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(path, []byte("0123456789abcdef0123456789abcdef\n"), 0o644)
+	os.Chmod(path, 0o644)
+	return path
+}
+
+// sameKeys names one key file (mode 0600) as both the bus key and the frontend key.
+func sameKeys(t *testing.T) []string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(path, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
+	return []string{"FUNCATRON_BUS_KEY_FILE=" + path, "FUNCATRON_FRONTEND_KEY_FILE=" + path}
+}
 
 func TestBadOptionsStopWithExit2(t *testing.T) {
 	tests := []struct {
@@ -28,6 +47,10 @@ func TestBadOptionsStopWithExit2(t *testing.T) {
 		{"unknown flag", []string{"--frobnicate"}, nil, "frobnicate"},
 		{"stray argument", []string{"serve"}, nil, "unexpected arguments"},
 		{"missing token file", []string{"--token-file=/nonexistent/token"}, nil, "token-file"},
+		{"missing bus key file", []string{"--bus-key-file=/nonexistent/bus-key"}, nil, "--bus-key-file"},
+		{"frontend key readable by others", nil, []string{"FUNCATRON_FRONTEND_KEY_FILE=" + looseKey(t)}, "mode 0644"},
+		{"negative clock skew", []string{"--max-clock-skew=-1s"}, nil, "--max-clock-skew"},
+		{"one key for both roles", nil, sameKeys(t), "must differ"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

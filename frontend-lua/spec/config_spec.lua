@@ -20,6 +20,8 @@ describe("config.parse", function()
         assert.are.equal(10, c.heartbeat)
         assert.is_false(c.dev_mode)
         assert.is_nil(c.instance_id)
+        assert.is_nil(c.key_file)
+        assert.are.equal(300, c.max_skew)
     end)
 
     it("reads every variable", function()
@@ -27,11 +29,11 @@ describe("config.parse", function()
             RABBIT_HOST = "rabbit.internal", RABBIT_PORT = "12345", RABBIT_USER = "u",
             RABBIT_PWD = "p", RABBIT_VHOST = "/v", TRON_QUEUE = "tq", INSTANCEID = "R-1",
             HOST = "fe.example", PORT_80 = "8080", FUNCATRON_TIMEOUT = "2.5",
-            FUNCATRON_HEARTBEAT = "0.5", DEV_MODE = "TRUE",
+            FUNCATRON_HEARTBEAT = "0.5", DEV_MODE = "TRUE", FUNCATRON_FRONTEND_KEY_FILE = "/etc/fc/key",
         })))
-        assert.are.same({ "rabbit.internal", 12345, "u", "p", "/v", "tq", "R-1", "fe.example", "8080", 2.5, 0.5, true },
+        assert.are.same({ "rabbit.internal", 12345, "u", "p", "/v", "tq", "R-1", "fe.example", "8080", 2.5, 0.5, true, "/etc/fc/key" },
             { c.rabbit_host, c.rabbit_port, c.rabbit_user, c.rabbit_pwd, c.rabbit_vhost, c.tron_queue,
-                c.instance_id, c.host, c.port_80, c.timeout, c.heartbeat, c.dev_mode })
+                c.instance_id, c.host, c.port_80, c.timeout, c.heartbeat, c.dev_mode, c.key_file })
     end)
 
     it("maps localhost to 127.0.0.1 (nginx's resolver does not read /etc/hosts)", function()
@@ -51,7 +53,7 @@ describe("config.parse", function()
     end)
 
     it("refuses bad values with a message naming the variable", function()
-        for name, v in pairs({ RABBIT_PORT = "x", FUNCATRON_TIMEOUT = "0", FUNCATRON_HEARTBEAT = "-1" }) do
+        for name, v in pairs({ RABBIT_PORT = "x", FUNCATRON_TIMEOUT = "0", FUNCATRON_HEARTBEAT = "-1", FUNCATRON_MAX_CLOCK_SKEW = "0" }) do
             local c, err = config.parse(env({ [name] = v }))
             assert.is_nil(c)
             assert.matches(name, err)

@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"sync"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/funcatron/funcatron/internal/bus"
 	"github.com/funcatron/funcatron/internal/protocol"
 )
@@ -28,6 +30,14 @@ type BusOptions struct {
 	Logger *slog.Logger
 	// Prefetch of the inbox; default DefaultBusPrefetch.
 	Prefetch int
+	// Signer signs every message Send publishes (spec/protocol.md §7); nil: unsigned.
+	Signer Signer
+	// Verifier checks every inbox message before its body is decoded; nil: none is checked.
+	// A refused message is acked and dropped (never requeued, never dead-lettered: a forger
+	// must not fill the dead letters), logged rate-limited and passed to OnRefused.
+	Verifier Verifier
+	// OnRefused counts refused messages (metrics by reason).
+	OnRefused func(*protocol.RefusedError)
 }
 
 // Bus implements bus.Bus over RabbitMQ. It consumes its inbox sequentially (control
@@ -41,6 +51,10 @@ type Bus struct {
 	handlers bus.Handlers
 	receipts bus.Receipts
 	unknown  onceSet
+	signer   Signer
+	verifier Verifier
+	refused  func(*protocol.RefusedError)
+	refusals rateLog
 
 	life   context.Context // cancelled by Close
 	kill   context.CancelFunc
@@ -75,6 +89,9 @@ func NewBus(ctx context.Context, conn *Conn, opts BusOptions) (*Bus, error) {
 		version:  opts.Version,
 		prefetch: opts.Prefetch,
 		log:      opts.Logger.With("component", "amqpbus", "inbox", opts.Inbox.Name),
+		signer:   opts.Signer,
+		verifier: opts.Verifier,
+		refused:  opts.OnRefused,
 		life:     life,
 		kill:     kill,
 	}, nil
@@ -162,14 +179,18 @@ func (b *Bus) Send(ctx context.Context, m protocol.Message, to ...bus.Destinatio
 	errs := make([]error, len(to))
 	for i, d := range to {
 		c := codecOrJSON(d.Codec)
+		var hdrs amqp.Table
+		if hdrs, errs[i] = signTable(b.signer, d, h, bodies[c]); errs[i] != nil {
+			continue
+		}
 		pend[i], errs[i] = b.conn.pub.start(ctx, Publishing{
 			Key: d.Queue, ContentType: string(c), Body: bodies[c], Persistent: d.Persistent,
-			ReplyTo: b.inbox.Name, MessageID: h.MsgID, Mandatory: true,
+			ReplyTo: b.inbox.Name, MessageID: h.MsgID, Mandatory: true, Headers: hdrs,
 		})
 	}
 	sent := 0
 	for i, d := range to {
-		if errs[i] == nil {
+		if errs[i] == nil && pend[i] != nil {
 			errs[i] = pend[i].wait(ctx)
 		}
 		if errs[i] != nil {
@@ -217,17 +238,48 @@ func (b *Bus) handle(ctx context.Context, d *Delivery) {
 	}
 }
 
-// receive decodes a delivery, hands it to its receipt and its handlers, and says how to
-// settle it.
+// receive verifies and decodes a delivery, hands it to its receipt and its handlers, and
+// says how to settle it.
 func (b *Bus) receive(ctx context.Context, d *Delivery) Outcome {
+	var vd protocol.Verified
+	if b.verifier != nil {
+		var err error
+		if vd, err = b.verifier.Verify(d.Queue, routingKeyOf(d), headerReader(d.Headers), d.Body); err != nil {
+			return b.refuse(d, err)
+		}
+	}
 	m, err := protocol.Decode(d.ContentType, d.Body)
 	if err != nil {
 		return b.undecodable(d, err)
 	}
+	if b.verifier != nil {
+		if err := b.verifier.Matches(vd, m.Head()); err != nil {
+			return b.refuse(d, err)
+		}
+	}
 	c, _ := protocol.CodecOf(d.ContentType, d.Body) // it decoded: the content type is known
 	msg := bus.Wrap(m, c)
+	msg.SignedBy = vd.Role
 	b.receipts.Deliver(msg)
-	return b.dispatch(ctx, msg)
+	o := b.dispatch(ctx, msg)
+	if b.verifier != nil {
+		b.verifier.Processed(vd)
+	}
+	return o
+}
+
+// refuse drops a message that failed verification: acked (a forged message must not come
+// back, nor fill the dead letters), counted, logged rate-limited.
+func (b *Bus) refuse(d *Delivery, err error) Outcome {
+	re := protocol.Refusal(err)
+	if re == nil {
+		re = &protocol.RefusedError{Reason: protocol.RefusedBadSignature, Msg: err.Error()}
+	}
+	b.refusals.warn(b.log, re, "reply_to", d.ReplyTo, "size", len(d.Body))
+	if b.refused != nil {
+		b.refused(re)
+	}
+	return Ack
 }
 
 // undecodable: an unknown action is forward compatibility (logged once per sender and

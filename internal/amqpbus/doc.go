@@ -55,6 +55,18 @@
 // frontend never declares these queues (it publishes to /amq/queue/...), so no declarer
 // disagrees.
 //
+// Signing (spec/protocol.md §7): BusOptions.Signer gives the four fc-* headers of each
+// message Send publishes (computed per destination: the destination queue is signed), as
+// AMQP string headers, which RabbitMQ's STOMP plugin hands to STOMP clients unchanged;
+// BusOptions.Verifier checks every inbox delivery before its body is decoded (destination =
+// the queue consumed from, and the default exchange's routing key when it says another
+// queue: misdirected), the decoded body against the signed headers after, and records the
+// msg-id as processed once the handlers ran (a redelivery never processed is no replay). A
+// refused message is acked and dropped, never dead-lettered (a forger must not fill the
+// dead letters), logged at most every 10 s per reason and passed to OnRefused (metrics).
+// Bus.Message.SignedBy tells handlers which key verified a message. Keys and rules live in
+// internal/protocol and the daemons; this package only calls the interfaces.
+//
 // Bus: NewBus declares the inbox but consumes only from Run, so handlers can be
 // registered first. Close stops consuming; the Conn belongs to the caller, who may share
 // it with other consumers, and closes it after.

@@ -24,6 +24,9 @@ type Message struct {
 	Timestamp time.Time
 	Codec     protocol.Codec // the codec it arrived in: replies to its sender use the same
 	Data      protocol.Message
+	// SignedBy is the role of the key that verified it (protocol.RoleRunner,
+	// protocol.RoleFrontend), or "" for a message taken unsigned (spec/protocol.md §7).
+	SignedBy string
 }
 
 // Wrap gives the bus view of a decoded protocol message.
@@ -45,6 +48,9 @@ type Destination struct {
 	Queue      string
 	Codec      protocol.Codec
 	Persistent bool
+	// Role names the key that signs messages to it (protocol.RoleRunner for a runner's
+	// inbox, protocol.RoleFrontend for a frontend's); "" lets the sender's signer decide.
+	Role string
 }
 
 // Handler handles one received message. Handlers of one bus run one at a time, in arrival

@@ -34,9 +34,15 @@ type Event struct {
 // NewMemory returns an empty in-memory network.
 func NewMemory() *Memory { return &Memory{inboxes: make(map[string]*memoryBus)} }
 
-// Connect returns a Bus consuming inbox, stamping messages with version.
-func (n *Memory) Connect(inbox, version string) Bus {
-	b := &memoryBus{net: n, inbox: inbox, version: version, queue: make(chan delivery, 1024), done: make(chan struct{})}
+// Connect returns a Bus consuming inbox, stamping messages with version. Its messages
+// arrive unsigned (SignedBy "").
+func (n *Memory) Connect(inbox, version string) Bus { return n.ConnectAs(inbox, version, "") }
+
+// ConnectAs is Connect for a node holding the key of role: its messages arrive with
+// SignedBy = role, as the AMQP bus marks a message its Verifier verified with that key.
+// Memory checks no signatures; tests of signing run against RabbitMQ.
+func (n *Memory) ConnectAs(inbox, version, role string) Bus {
+	b := &memoryBus{net: n, inbox: inbox, version: version, role: role, queue: make(chan delivery, 1024), done: make(chan struct{})}
 	n.mu.Lock()
 	n.inboxes[inbox] = b
 	n.mu.Unlock()
@@ -86,12 +92,14 @@ func (n *Memory) isDown() bool {
 type delivery struct {
 	contentType string
 	body        []byte
+	signedBy    string
 }
 
 type memoryBus struct {
 	net      *Memory
 	inbox    string
 	version  string
+	role     string
 	handlers Handlers
 	receipts Receipts
 	queue    chan delivery
@@ -119,7 +127,7 @@ func (b *memoryBus) Send(ctx context.Context, m protocol.Message, to ...Destinat
 		b.net.mu.Lock()
 		dst := b.net.inboxes[d.Queue]
 		b.net.mu.Unlock()
-		if dst == nil || !dst.enqueue(delivery{contentType: string(d.Codec), body: body}) {
+		if dst == nil || !dst.enqueue(delivery{contentType: string(d.Codec), body: body, signedBy: b.role}) {
 			errs = append(errs, fmt.Errorf("sending %s to queue %q: %w", m.Head().Action, d.Queue, ErrUnroutable))
 		}
 	}
@@ -165,6 +173,7 @@ func (b *memoryBus) handle(ctx context.Context, d delivery) {
 	}
 	c, _ := protocol.CodecOf(d.contentType, d.body)
 	msg := Wrap(m, c)
+	msg.SignedBy = d.signedBy
 	b.receipts.Deliver(msg)
 	b.handlers.Dispatch(ctx, msg)
 }

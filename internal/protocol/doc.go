@@ -2,6 +2,10 @@
 // catalogue, spec/protocol.md §3) as a Go type with the catalogue's kebab-case field names,
 // the JSON and EDN codecs chosen by content type, and the queue and exchange names.
 //
+// sign.go holds the signing of control messages (spec/protocol.md §7): the fc-* headers,
+// the HMAC, and Verifier with its replay cache (replay.go); testdata/sign-vectors.json are
+// the golden vectors the Lua frontend is tested against too.
+//
 // It does no I/O and must not import an AMQP client (`make lint` checks this): the transport
 // lives in internal/amqpbus. Decoding never panics; it returns *Error with a stable Code.
 //

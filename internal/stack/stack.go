@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/buskey"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -51,7 +53,11 @@ type Stack struct {
 	Runners []*Proc
 	Token   string // the Tron's admin token
 	TronURL string // http://127.0.0.1:<port>
-	client  http.Client
+	// BusKeyFile and FrontendKeyFile are the keys that sign control messages
+	// (spec/protocol.md §7): the Tron gets both, each runner the bus key only, nginx the
+	// frontend key only.
+	BusKeyFile, FrontendKeyFile string
+	client                      http.Client
 }
 
 // Build builds the tron, runner and funcatron binaries of the repository into dir.
@@ -90,6 +96,9 @@ func Start(o Options) (s *Stack, err error) {
 		if s.Redis, err = testenv.NewRedis(s.dir("redis")); err != nil {
 			return s, err
 		}
+	}
+	if err = s.makeKeys(); err != nil {
+		return s, err
 	}
 	if err = s.startTron(); err != nil {
 		return s, err
@@ -130,7 +139,8 @@ func (s *Stack) startTron() error {
 	s.Tron = &Proc{
 		Name: "tron", Bin: filepath.Join(s.opts.BinDir, "tron"), LogPath: filepath.Join(dir, "tron.log"),
 		Args: append([]string{"--rabbit-url", s.Rabbit.URL(), "--listen", fmt.Sprintf("127.0.0.1:%d", port),
-			"--data-dir", filepath.Join(dir, "data"), "--token-file", tokenFile}, s.opts.TronArgs...),
+			"--data-dir", filepath.Join(dir, "data"), "--token-file", tokenFile,
+			"--bus-key-file", s.BusKeyFile, "--frontend-key-file", s.FrontendKeyFile}, s.opts.TronArgs...),
 		Env: baseEnv(),
 	}
 	return s.StartTron()
@@ -149,6 +159,22 @@ func (s *Stack) StartTron() error {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+}
+
+// makeKeys keeps the bus keys of an earlier run of the same directory (keys/), or makes
+// them (mode 0600, in a directory of mode 0700).
+func (s *Stack) makeKeys() error {
+	dir := filepath.Join(s.opts.Dir, "keys")
+	s.BusKeyFile, s.FrontendKeyFile = filepath.Join(dir, "bus-key"), filepath.Join(dir, "frontend-key")
+	for _, path := range []string{s.BusKeyFile, s.FrontendKeyFile} {
+		if _, err := os.Stat(path); err == nil {
+			continue
+		}
+		if err := buskey.Create(path); err != nil {
+			return fmt.Errorf("creating the key %s: %w", path, err)
+		}
+	}
+	return nil
 }
 
 // ensureToken keeps the admin token of an earlier run of the same directory, or makes one.
@@ -175,7 +201,7 @@ func (s *Stack) StartRunner() (*Proc, error) {
 		Name: "runner-" + strconv.Itoa(i), Bin: filepath.Join(s.opts.BinDir, "runner"),
 		LogPath: filepath.Join(dir, "runner.log"),
 		Args: append([]string{"--rabbit-url", s.Rabbit.URL(), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
-			"--data-dir", filepath.Join(dir, "data")}, s.opts.RunnerArgs...),
+			"--data-dir", filepath.Join(dir, "data"), "--bus-key-file", s.BusKeyFile}, s.opts.RunnerArgs...),
 		Env: baseEnv(),
 	}
 	before, err := s.NodeCount("runner")
@@ -195,8 +221,10 @@ func (s *Stack) StartRunner() (*Proc, error) {
 func (s *Stack) startNginx() error {
 	var err error
 	workers := max(s.opts.NginxWorkers, 1)
+	env := map[string]string{"FUNCATRON_FRONTEND_KEY_FILE": s.FrontendKeyFile}
+	maps.Copy(env, s.opts.NginxEnv)
 	s.Nginx, err = testenv.NewNginx(s.dir("nginx"), testenv.NginxOptions{
-		RabbitPort: s.Rabbit.STOMPPort, Workers: workers, Env: s.opts.NginxEnv, Port: s.opts.HTTPPort,
+		RabbitPort: s.Rabbit.STOMPPort, Workers: workers, Env: env, Port: s.opts.HTTPPort,
 	})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package testenv
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/buskey"
 	"github.com/funcatron/funcatron/internal/wait"
 )
 
@@ -38,7 +40,9 @@ type NginxOptions struct {
 	// Port is the HTTP port on 127.0.0.1; 0 picks a free one.
 	Port int
 	// Env is more environment for nginx, e.g. TRON_QUEUE, FUNCATRON_TIMEOUT,
-	// FUNCATRON_HEARTBEAT, DEV_MODE, HOST, PORT_80 (frontend.md "Configuration").
+	// FUNCATRON_HEARTBEAT, DEV_MODE, HOST, PORT_80 (frontend.md "Configuration"),
+	// FUNCATRON_FRONTEND_KEY_FILE. Without the key file (which the frontend requires), a new
+	// key is made in the prefix: Nginx.FrontendKeyFile names it.
 	Env map[string]string
 }
 
@@ -47,6 +51,8 @@ type Nginx struct {
 	Port   int    // HTTP port on 127.0.0.1
 	Prefix string // conf, pid, logs and temp files
 	Conf   string // the rendered nginx.conf
+	// FrontendKeyFile is the frontend key nginx signs and verifies control messages with.
+	FrontendKeyFile string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -82,6 +88,10 @@ func NewNginx(prefix string, o NginxOptions) (*Nginx, error) {
 	if o.RabbitPort == 0 {
 		return nil, errors.New("NginxOptions.RabbitPort is required")
 	}
+	keyFile, err := frontendKey(prefix, &o)
+	if err != nil {
+		return nil, err
+	}
 	var lastErr error
 	for range 3 { // a free port can be taken between finding it and binding it
 		port := o.Port
@@ -92,7 +102,7 @@ func NewNginx(prefix string, o NginxOptions) (*Nginx, error) {
 			}
 			port = ports[0]
 		}
-		n := &Nginx{Port: port, Prefix: prefix}
+		n := &Nginx{Port: port, Prefix: prefix, FrontendKeyFile: keyFile}
 		if err := n.render(o); err != nil {
 			return nil, err
 		}
@@ -105,6 +115,27 @@ func NewNginx(prefix string, o NginxOptions) (*Nginx, error) {
 		}
 	}
 	return nil, lastErr
+}
+
+// frontendKey returns o's FUNCATRON_FRONTEND_KEY_FILE, or makes a key in prefix and puts
+// it in (a copy of) o.Env.
+func frontendKey(prefix string, o *NginxOptions) (string, error) {
+	if k := o.Env["FUNCATRON_FRONTEND_KEY_FILE"]; k != "" {
+		return k, nil
+	}
+	path := filepath.Join(prefix, "frontend-key")
+	if _, err := os.Stat(path); err != nil {
+		if err := buskey.Create(path); err != nil {
+			return "", fmt.Errorf("making a frontend key: %w", err)
+		}
+	}
+	env := maps.Clone(o.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["FUNCATRON_FRONTEND_KEY_FILE"] = path
+	o.Env = env
+	return path, nil
 }
 
 // RepoRoot is the repository root (where go.mod, nginx/ and frontend-lua/ are): the

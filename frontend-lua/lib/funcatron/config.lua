@@ -6,7 +6,10 @@
 --   HOST, PORT_80 (reported in host-info)  FUNCATRON_TIMEOUT (seconds a request waits for its
 --   answer, default 30)  FUNCATRON_HEARTBEAT (seconds between heartbeats to the Tron, default
 --   10; tests shorten it)  DEV_MODE (set, and not 0/false/no/off: any host matches, the routes
---   dump is allowed from anywhere).
+--   dump is allowed from anywhere)  FUNCATRON_FRONTEND_KEY_FILE (the file holding the frontend
+--   key that signs control messages, spec/protocol.md §7; required: funcatron.frontend's
+--   init reads it and refuses to start without it)  FUNCATRON_MAX_CLOCK_SKEW (seconds a signed
+--   message's fc-at may be from this clock, default 300, as the daemons' --max-clock-skew).
 --
 -- parse is pure (getenv injected) and returns nil, err for a bad value: a misconfigured
 -- frontend must not start (init_by_lua raises it, nginx refuses to start with the message).
@@ -68,6 +71,7 @@ function _M.parse(getenv)
         host         = str(getenv, "HOST", nil),
         port_80      = str(getenv, "PORT_80", nil),
         dev_mode     = flag(getenv("DEV_MODE")),
+        key_file     = str(getenv, "FUNCATRON_FRONTEND_KEY_FILE", nil),
     }
     -- nginx's resolver does not read /etc/hosts
     if c.rabbit_host == "localhost" then
@@ -87,6 +91,10 @@ function _M.parse(getenv)
     end
     c.heartbeat, err = number(getenv, "FUNCATRON_HEARTBEAT", 10, 0.05)
     if not c.heartbeat then
+        return nil, err
+    end
+    c.max_skew, err = number(getenv, "FUNCATRON_MAX_CLOCK_SKEW", 300, 1)
+    if not c.max_skew then
         return nil, err
     end
     return c

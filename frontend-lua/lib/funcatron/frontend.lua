@@ -13,6 +13,13 @@
 --      request), `tron-info`, `die` (send `died`, stop listener and heartbeats),
 --      `resend-awake` (send `awake` again); every FUNCATRON_HEARTBEAT seconds it sends
 --      `heartbeat`; STOMP heart-beats both ways detect a silent broker;
+--      control messages are signed with the frontend key (spec/protocol.md §7,
+--      funcatron.sign): awake, heartbeat, ack and died go out signed; route, die, tron-info
+--      and resend-awake are acted on only with a valid signature for this inbox, within the
+--      clock skew, never twice, and their body must repeat the signed action, msg-id and at;
+--      a `die` also needs this worker's own instance-id. Refusals are counted (health's
+--      `refused`, by reason) and logged at most every 10 s per reason. Answers are the data
+--      plane: not signed;
 --   4. on any failure (broker gone, ERROR frame such as a missing Tron queue) closes the
 --      connection and starts over from 1 after a backoff (0.1 s doubling to 2 s, plus jitter),
 --      with the same inbox name, and sends `awake` again;
@@ -25,6 +32,7 @@ local routes    = require "funcatron.routes"
 local message   = require "funcatron.message"
 local waiters   = require "funcatron.waiters"
 local config    = require "funcatron.config"
+local sign      = require "funcatron.sign"
 local cjson     = require "cjson.safe"
 local semaphore = require "ngx.semaphore"
 
@@ -53,6 +61,7 @@ local STOMP_HEART_BEAT = 10000 -- ms, both ways, on the listener connection
 local MAX_POLL = 1          -- seconds: how often the loop looks at the clock when idle
 local MAX_UNKNOWN_LOGGED = 64
 local QUEUE_TTL = 30        -- seconds a route queue seen to exist is not probed again
+local REFUSAL_LOG_PERIOD = 10 -- seconds between two logs of refusals of one reason
 
 
 local _M = { _VERSION = "0.1.0" }
@@ -73,6 +82,9 @@ local state = {
     queues = {},        -- route queue → ngx.now() when it was last seen to exist
     unknown = {},       -- actions already logged as unknown
     unknown_n = 0,
+    seen = sign.seen(), -- msg-ids of the control messages processed (replays are refused)
+    refused = {},       -- reason → count of refused control messages
+    refusal_logged = {}, -- reason → ngx.now() of its last log line
 }
 
 
@@ -108,6 +120,12 @@ function _M.init()
     if not c.instance_id then
         c.instance_id = hostname() .. "-" .. ngx.worker.pid()
     end
+    local key
+    key, err = sign.read_key(c.key_file)
+    if not key then
+        error("funcatron: " .. err, 0)
+    end
+    c.key = key
     if not c.host then
         c.host = hostname()
     end
@@ -136,10 +154,10 @@ local function send_control(conn, action, fields, receipt, on_frame)
     local c = config.get()
     local msg = message.control(action, state.inbox, uuid(), now_ms(), fields)
     local body = cjson.encode(msg)
-    return conn:send(stomp.queue_destination("/amq/queue/", c.tron_queue), body, {
-        { "content-type", "application/json" },
-        { "persistent", "true" },
-    }, receipt, on_frame)
+    local headers = sign.headers(c.key, c.tron_queue, action, msg["msg-id"], msg.at, body)
+    headers[#headers + 1] = { "content-type", "application/json" }
+    headers[#headers + 1] = { "persistent", "true" }
+    return conn:send(stomp.queue_destination("/amq/queue/", c.tron_queue), body, headers, receipt, on_frame)
 end
 
 
@@ -231,8 +249,8 @@ end
 
 function handlers.die(_, msg)
     local target = msg["instance-id"]
-    if type(target) == "string" and target ~= state.node_id then
-        log(WARN, "funcatron: die for ", target, " ignored (this node is ", state.node_id, ")")
+    if target ~= state.node_id then
+        log(WARN, "funcatron: die for ", tostring(target), " ignored (this node is ", state.node_id, ")")
         return true
     end
     log(WARN, "funcatron: die received: stopping listener and heartbeats")
@@ -269,8 +287,41 @@ local function log_unknown(action)
 end
 
 
+-- refuse counts a control message that failed verification and logs it, at most once per
+-- REFUSAL_LOG_PERIOD per reason; nothing else happens.
+local function refuse(reason, detail)
+    state.refused[reason] = (state.refused[reason] or 0) + 1
+    local t = now()
+    local last = state.refusal_logged[reason]
+    if last and t - last < REFUSAL_LOG_PERIOD then
+        return true
+    end
+    state.refusal_logged[reason] = t
+    log(WARN, "funcatron: refused a control message (", reason, "): ", detail,
+        "; ", state.refused[reason], " refused for this reason so far (logged at most every ",
+        REFUSAL_LOG_PERIOD, " s)")
+    return true
+end
+
+
+-- verified checks the signature of a frame that carries fc-* headers, before its body is
+-- decoded. A frame without them is refused as "unsigned" once decoding shows it is not an
+-- answer (answers are unsigned: only the body tells them apart).
+local function verified(frame)
+    local c = config.get()
+    return sign.verify(c.key, state.inbox, frame.headers, frame.body, now_ms(), c.max_skew * 1000, state.seen)
+end
+
+
 -- on_message handles one MESSAGE frame; nil, err means the connection is unusable.
 local function on_message(conn, frame)
+    local v, reason, detail
+    if frame.headers["fc-sig"] or frame.headers["fc-action"] then
+        v, reason, detail = verified(frame)
+        if not v then
+            return refuse(reason, detail)
+        end
+    end
     local msg = message.decode_answer(frame.body, cjson.decode)
     if type(msg) ~= "table" then
         log(WARN, "funcatron: undecodable message on inbox dropped")
@@ -281,6 +332,15 @@ local function on_message(conn, frame)
     if not h then
         log_unknown(tostring(action))
         return true
+    end
+    if action ~= "answer" then
+        if not v then
+            return refuse("unsigned", tostring(action) .. " without fc-* headers")
+        end
+        if not sign.matches(v, msg) then
+            return refuse("mismatch", "the body's action, msg-id or at differ from the signed headers")
+        end
+        sign.processed(v, state.seen, now_ms(), config.get().max_skew * 1000)
     end
     return h(conn, msg)
 end
@@ -586,6 +646,7 @@ function _M.status()
         ["table-waiters"] = state.ready and math.max(0, -state.ready:count()) or 0,
         awakes = state.awakes,
         sessions = state.sessions,
+        refused = state.refused,
         ["last-error"] = state.last_error,
         ["tron-host"] = state.tron_host,
         version = message.VERSION,
