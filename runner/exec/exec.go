@@ -23,20 +23,35 @@ func (Kind) Start(ctx context.Context, s *kind.Spec) (kind.Instance, error) {
 		return nil, fmt.Errorf("bundle %s has no exec section", s.SHA)
 	}
 	cfg := configOf(s)
-	env := execEnv{log: s.Log, grace: s.Grace, onRestart: s.OnRestart}
-	if env.log == nil {
-		env.log = slog.Default()
+	if cfg.Mode != bundles.ModeHTTP && cfg.Mode != bundles.ModeCGI {
+		return nil, fmt.Errorf("exec mode %q: want http or cgi", cfg.Mode)
 	}
+	if len(cfg.Command) == 0 {
+		return nil, fmt.Errorf("the exec command is empty")
+	}
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	env := execEnv{log: s.Log, grace: s.Grace, onRestart: s.OnRestart}
 	if env.onRestart == nil {
 		env.onRestart = func() {}
 	}
-	switch cfg.Mode {
-	case bundles.ModeHTTP:
-		return startHTTP(ctx, cfg, env)
-	case bundles.ModeCGI:
-		return startCGI(cfg, env)
+	sb, err := newSandbox(s, cfg)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("exec mode %q: want http or cgi", cfg.Mode)
+	env.sb = sb
+	var inst kind.Instance
+	if cfg.Mode == bundles.ModeHTTP {
+		inst, err = startHTTP(ctx, cfg, env)
+	} else {
+		inst, err = startCGI(cfg, env)
+	}
+	if err != nil {
+		sb.close()
+		return nil, err
+	}
+	return inst, nil
 }
 
 // execConfig is the manifest's exec section (defaults and props applied by package
@@ -58,4 +73,5 @@ type execEnv struct {
 	log       *slog.Logger
 	grace     time.Duration // SIGTERM → SIGKILL
 	onRestart func()        // a worker process is restarted (for the metric)
+	sb        *sandbox      // uid, directories and output of the instance
 }

@@ -1,15 +1,20 @@
 package exec
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/runner/kind"
 )
 
 // fnProg is a bundle's bin/fn: a script that runs the runner's test function
@@ -22,6 +27,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Bundle processes run as a uid of testUIDs: they must reach the program.
+	os.Chmod(dir, 0o755)
 	out := filepath.Join(dir, "fn")
 	cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", out, "../testdata/fn")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -33,6 +40,22 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// testUIDs are the bundle uids of this package's tests (the tests run as root).
+var testUIDs = kind.UIDRange{First: 61000, Last: 61999}
+
+// startTest starts cfg's bundle as the Kind does, isolated under testUIDs, logging to the
+// test; the instance is stopped when the test ends.
+func startTest(t testing.TB, cfg *execConfig, grace time.Duration) (kind.Instance, error) {
+	t.Helper()
+	s := &kind.Spec{SHA: cfg.SHA, Queue: "test", Dir: cfg.Dir, Log: slog.New(slog.NewTextHandler(testenv.NewLogWriter(t), nil)),
+		Grace: grace, UIDs: testUIDs, Bundle: &bundles.Bundle{Exec: &cfg.ExecConfig}, PropsJSON: cfg.Props}
+	inst, err := Kind{}.Start(context.Background(), s)
+	if err == nil {
+		t.Cleanup(func() { inst.Stop(context.Background()) })
+	}
+	return inst, err
 }
 
 // testConfig is the http-mode config of a bundle in dir whose bin/fn is the test function,
