@@ -157,4 +157,3 @@ func procUIDs(pid int) (uids [3]uint32, ok bool) {
 	}
 	return uids, false
 }
-

@@ -43,8 +43,8 @@ func newWorker(inst *httpInstance, id int, sock string) *worker {
 	w := &worker{id: id, sock: sock, inst: inst, log: inst.log.With("worker", id)}
 	cfg := inst.cfg
 	w.client = &fasthttp.HostClient{
-		Addr: "bundle",
-		Dial: func(string) (net.Conn, error) { return w.dial(time.Second) },
+		Addr:                   "bundle",
+		Dial:                   func(string) (net.Conn, error) { return w.dial(time.Second) },
 		MaxConns:               cfg.Concurrency,
 		MaxConnWaitTimeout:     cfg.Timeout,
 		MaxIdleConnDuration:    30 * time.Second,
