@@ -48,6 +48,12 @@ type Options struct {
 	MaxBundleBytes int64
 	// MaxUnpackedBytes bounds what one bundle may unpack to. Default 1 GiB.
 	MaxUnpackedBytes int64
+	// BundleUIDs is --bundle-uids: each started bundle runs under a uid of its own from this
+	// range (and a gid of the same number), freed when it stops. Needs root or CAP_SETUID,
+	// CAP_SETGID, CAP_KILL, CAP_CHOWN and CAP_DAC_OVERRIDE. Zero: bundles run as the
+	// runner's user, which New refuses for root (see checkIsolation). Two runners on one
+	// host may share a range (leases are host-wide); it must hold no uid anyone else uses.
+	BundleUIDs kind.UIDRange
 	// Kinds are the bundle kinds this runner serves (runner/kinds.All() gives the built-in
 	// ones); a bundle of a kind not listed fails its enable. Required.
 	Kinds kind.Registry

@@ -75,6 +75,7 @@ func parse(args, env []string, out io.Writer) (*runner.Options, string, string, 
 	fs.DurationVar(&o.DisableLinger, "disable-linger", o.DisableLinger, "how long a disabled route is still served, for requests queued before frontends dropped it")
 	fs.Int64Var(&o.MaxBundleBytes, "max-bundle-bytes", o.MaxBundleBytes, "largest bundle download")
 	fs.Int64Var(&o.MaxUnpackedBytes, "max-unpacked-bytes", o.MaxUnpackedBytes, "most bytes one bundle may unpack to")
+	fs.Var(&o.BundleUIDs, "bundle-uids", "uids for bundle processes, one per started bundle, e.g. 61000-61999 (needs root or CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_CHOWN, CAP_DAC_OVERRIDE; as root it is required)")
 	fs.Usage = options.Usage(fs, "runner: Funcatron's worker; serves the route queues the Tron enables")
 	if err := options.Parse(fs, args, env, map[string][]string{"tron-queue": {"TRON_QUEUE"}}); err != nil {
 		return nil, "", "", err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,12 +26,13 @@ func TestBadOptionsExit2(t *testing.T) {
 		{"bad log format", nil, []string{"FUNCATRON_LOG_FORMAT=xml"}, "log format"},
 		{"unknown flag", []string{"--frobnicate"}, nil, "frobnicate"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
+		{"bad bundle uids", []string{"--bundle-uids=9-1"}, nil, "bundle-uids"},
 		{"busy listen address", []string{"--listen=256.0.0.1:1"}, nil, "listening on"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr testenv.SyncBuffer
-			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"}, tt.env...)
+			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_BUNDLE_UIDS=61000-61999"}, tt.env...)
 			code := run(context.Background(), tt.args, env, &stderr)
 			if code != 2 || !strings.Contains(stderr.String(), tt.want) {
 				t.Errorf("run(%v, %v) = %d, stderr %q; want 2 and a message naming %q", tt.args, tt.env, code, stderr.String(), tt.want)
@@ -73,9 +75,22 @@ func TestStopWhileWaitingForTheBroker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	var stderr testenv.SyncBuffer
-	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0",
+	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_BUNDLE_UIDS=61000-61999",
 		"FUNCATRON_RABBIT_URL=amqp://guest:guest@127.0.0.1:" + strconv.Itoa(ports[0]) + "/"}
 	if code := run(ctx, nil, env, &stderr); code != 0 {
 		t.Errorf("exit %d, want 0; stderr:\n%s", code, stderr.String())
+	}
+}
+
+// TestRootWithoutBundleUIDs: a runner that is root refuses to start without --bundle-uids
+// (its bundles would run as root), naming the option. The tests run as root.
+func TestRootWithoutBundleUIDs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root (the test suite runs as root)")
+	}
+	var stderr testenv.SyncBuffer
+	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"}
+	if code := run(context.Background(), nil, env, &stderr); code != 2 || !strings.Contains(stderr.String(), "--bundle-uids") {
+		t.Errorf("exit %d, stderr %q; want 2 and a message naming --bundle-uids", code, stderr.String())
 	}
 }

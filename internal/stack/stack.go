@@ -174,8 +174,8 @@ func (s *Stack) StartRunner() (*Proc, error) {
 	p := &Proc{
 		Name: "runner-" + strconv.Itoa(i), Bin: filepath.Join(s.opts.BinDir, "runner"),
 		LogPath: filepath.Join(dir, "runner.log"),
-		Args: append([]string{"--rabbit-url", s.Rabbit.URL(), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
-			"--data-dir", filepath.Join(dir, "data")}, s.opts.RunnerArgs...),
+		Args: append(append([]string{"--rabbit-url", s.Rabbit.URL(), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+			"--data-dir", filepath.Join(dir, "data")}, bundleUIDArgs()...), s.opts.RunnerArgs...),
 		Env: baseEnv(),
 	}
 	before, err := s.NodeCount("runner")
@@ -227,6 +227,18 @@ func (s *Stack) Close() {
 	if s.Rabbit != nil {
 		s.Rabbit.Close()
 	}
+}
+
+// BundleUIDs is the --bundle-uids of the stack's runners when it runs as root (tests, and
+// `make run` as root; the runner refuses to run bundles as root). Runners share it: their
+// uid leases are host-wide. Not root, the runners run bundles as the user, and warn.
+const BundleUIDs = "61000-61999"
+
+func bundleUIDArgs() []string {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	return []string{"--bundle-uids", BundleUIDs}
 }
 
 // baseEnv is the daemons' environment: PATH only (their options come as flags), plus HOME,
