@@ -133,6 +133,7 @@ const fnPaths = `paths:
   /slow: {get: {operationId: slow}}
   /pid: {get: {operationId: pid}}
   /empty: {get: {operationId: empty}}
+  /probe: {get: {operationId: probe}}
 `
 
 // fnBundle is a bundle of the test function on (host, basePath); exec holds extra lines

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/funcatron/funcatron/runner/kind"
 )
@@ -26,12 +25,13 @@ const prSetChildSubreaper = 36
 // How it keeps off os/exec's children: every process started through spawn is registered
 // (its pid) from before it can exit until its os/exec Wait returned. spawn holds gate for
 // reading across cmd.Start and the registration; a reaping round holds it for writing, so
-// a round never sees a child that is started but not yet registered. A round peeks at
-// exited children with waitid(P_ALL, WEXITED|WNOHANG|WNOWAIT), which leaves them waitable,
-// and reaps (wait4 on that pid) only an unregistered one; when the first exited child is
-// os/exec's (it hides the others from the peek), the round lists the runner's children
-// from /proc/self/task/*/children instead. Registered pids are never waited for here, so
-// os/exec's Wait always gets its exit status.
+// a round never sees a child that is started but not yet registered. A round lists the
+// runner's children (/proc/self/task/*/children, every thread's) and reaps with
+// wait4(pid, WNOHANG) only unregistered ones, by pid: it never waits for "any child"
+// (wait4(-1) or waitid(P_ALL) without WNOWAIT would take os/exec's statuses), so os/exec's
+// Wait always gets its exit status. Listing the children rather than peeking with
+// waitid(P_ALL, WNOWAIT) also finds the live orphans, and an exited child os/exec has not
+// reaped yet does not hide the others.
 //
 // Which unregistered children are the reaper's: those running as a bundle uid (only
 // spawn starts processes under those; anything else the runner's process starts, e.g. a
@@ -84,21 +84,12 @@ func watchRange(r kind.UIDRange, add int) {
 	}
 }
 
-// reapOrphans is one round: reap every exited child that is the reaper's, kill every live
-// one (an orphan).
+// reapOrphans is one round: among the runner's children, reap every exited one that is
+// the reaper's and kill every live bundle orphan (its SIGCHLD brings the round that reaps
+// it).
 func reapOrphans() {
 	reaper.gate.Lock()
 	defer reaper.gate.Unlock()
-	for range 10000 {
-		pid := peekExited()
-		if pid <= 0 {
-			return // no exited child at all
-		}
-		if mine, _ := reaper.mine(pid); !mine {
-			break
-		}
-		reapPid(pid)
-	}
 	for _, pid := range children() {
 		mine, bundle := reaper.mine(pid)
 		if bundle {
@@ -139,17 +130,6 @@ func (r *reaperState) unregister(pid int) {
 	r.mu.Lock()
 	delete(r.waited, pid)
 	r.mu.Unlock()
-}
-
-// peekExited is the pid of an exited child, left waitable (0: none, -1: no children).
-func peekExited() int {
-	var info [128]byte // siginfo_t; si_pid is at offset 16 on 64-bit Linux
-	const pAll, wexited, wnohang, wnowait = 0, 4, 1, 0x01000000
-	_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pAll, 0, uintptr(unsafe.Pointer(&info[0])), wexited|wnohang|wnowait, 0, 0)
-	if e != 0 {
-		return -1
-	}
-	return int(*(*int32)(unsafe.Pointer(&info[16])))
 }
 
 // reapPid reaps pid if it has exited (never blocks).

@@ -43,8 +43,8 @@ type sandbox struct {
 const killWithin = 5 * time.Second
 
 // newSandbox sets up the sandbox of s's bundle, whose unpacked files are in cfg.Dir.
-func newSandbox(s *kind.Spec, cfg *execConfig) (sb *sandbox, err error) {
-	sb = &sandbox{uids: s.UIDs}
+func newSandbox(s *kind.Spec, cfg *execConfig) (_ *sandbox, err error) {
+	sb := &sandbox{uids: s.UIDs}
 	sink := s.Output
 	if sink == nil {
 		sink = kind.LogOutput(s.Log, nil)
