@@ -1,0 +1,203 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/runner/kind"
+)
+
+// TestUIDLeases: two leases never share a uid, even of one range in one process; a uid
+// given back while a process of it remains is not leased again before the process is
+// gone (zombie included); once it is gone, it is.
+func TestUIDLeases(t *testing.T) {
+	r := kind.UIDRange{First: 62900, Last: 62902} // a range of its own: no other test uses it
+	a, err := leaseUID(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.release()
+	b, err := leaseUID(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.uid == b.uid {
+		t.Fatalf("two leases of uid %d", a.uid)
+	}
+	// A process of b's uid outlives its lease.
+	cmd := osexec.Command("sleep", "1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: b.uid, Gid: b.uid, Groups: []uint32{}}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b.release()
+	c, err := leaseUID(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.uid == b.uid {
+		t.Errorf("uid %d leased again while process %d of it runs", b.uid, cmd.Process.Pid)
+	}
+	c.release()
+	// Dead but not reaped: a zombie still holds the uid.
+	cmd.Process.Signal(syscall.SIGKILL)
+	testenv.WaitFor(t, 5*time.Second, "a zombie", func() bool {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+		return strings.Contains(string(b), ") Z ")
+	})
+	if c, err := leaseUID(r); err != nil || c.uid == b.uid {
+		t.Errorf("lease %v, %v while a zombie of uid %d remains", c, err, b.uid)
+	} else {
+		c.release()
+	}
+	cmd.Wait()
+	if pids := pidsOf(b.uid); len(pids) != 0 {
+		t.Fatalf("processes %v of uid %d remain", pids, b.uid)
+	}
+	d, err := leaseUID(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.release()
+	if d.uid != b.uid {
+		t.Errorf("leased %d, want the freed %d (the lowest)", d.uid, b.uid)
+	}
+}
+
+// TestUIDRangeExhausted: when every uid of the range is leased, the next start fails and
+// says why.
+func TestUIDRangeExhausted(t *testing.T) {
+	r := kind.UIDRange{First: 62910, Last: 62910}
+	a, err := leaseUID(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.release()
+	if _, err := leaseUID(r); err == nil || !strings.Contains(err.Error(), "62910-62910 is in use") {
+		t.Errorf("second lease of a one-uid range: %v", err)
+	}
+}
+
+// TestOutputBounds: a line over maxLineBytes is cut (and says so), lines over the rate are
+// dropped and counted, and the count reaches the sink.
+func TestOutputBounds(t *testing.T) {
+	var mu sync.Mutex
+	var got []kind.OutputLine
+	c := newCapture(sinkFunc(func(l kind.OutputLine) { mu.Lock(); got = append(got, l); mu.Unlock() }), "sha", "q")
+	now := time.Unix(1000, 0)
+	c.now = func() time.Time { return now } // the clock stands still: only the burst passes
+	w := c.writer("stdout", nil)
+	fmt.Fprintf(w, "%s\nshort\n", strings.Repeat("x", 3*maxLineBytes))
+	for i := range lineBurst + 10 {
+		fmt.Fprintf(w, "line %d\n", i)
+	}
+	w.Close()
+	now = now.Add(time.Second) // refills lineRate tokens
+	w = c.writer("stdout", nil)
+	fmt.Fprintln(w, "later")
+	w.Close()
+	c.flush()
+	if len(got) < 2 || !got[0].Truncated || len(got[0].Text) != maxLineBytes || got[1].Text != "short" || got[1].Truncated {
+		t.Fatalf("first lines: %+v", got[:min(2, len(got))])
+	}
+	last := got[len(got)-1]
+	if last.Text != "later" || last.Dropped != 12 || last.SHA != "sha" || last.Queue != "q" {
+		t.Errorf("after the drops: %+v, want \"later\" reporting 12 dropped lines", last)
+	}
+	if n := len(got); n != lineBurst+1 {
+		t.Errorf("%d lines passed, want the burst (%d) and one after the pause", n, lineBurst)
+	}
+}
+
+type sinkFunc func(kind.OutputLine)
+
+func (f sinkFunc) Line(l kind.OutputLine) { f(l) }
+
+// TestForeignSocketRefused: a bundle that puts a link to another socket of the host (here
+// one served by the runner's own uid) where its worker's socket should be does not get the
+// runner to talk to it: the peer's uid is checked.
+func TestForeignSocketRefused(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "bin", "fn"), fnProg, 0o755)
+	inst, err := startTest(t, testConfig(dir), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := inst.(*httpInstance)
+	foreign := filepath.Join(t.TempDir(), "root.sock")
+	ln, err := net.Listen("unix", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- struct{}{}
+			c.Close()
+		}
+	}()
+	w := h.workers[0]
+	if err := os.Remove(w.sock); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(foreign, w.sock); err != nil {
+		t.Fatal(err)
+	}
+	w.client.CloseIdleConnections()
+	var out protocol.AnswerBody
+	inst.Serve(context.Background(), &kind.Call{Svc: service("h", "GET", "/pid", nil), Op: "pid", Path: "/pid", BasePath: "/"}, &out)
+	if out.Status != 502 {
+		t.Errorf("through a foreign socket: %d %s, want 502", out.Status, out.Body)
+	}
+	if _, err := w.dial(time.Second); err == nil || !strings.Contains(err.Error(), "not served by the bundle's uid") {
+		t.Errorf("dial: %v", err)
+	}
+}
+
+// TestSandboxPrivate: the sandbox's directory is reachable by the bundle's gid only, HOME
+// and the socket dir are the bundle's and private, the bundle's files are the runner's.
+func TestSandboxPrivate(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "bin", "fn"), fnProg, 0o755)
+	inst, err := startTest(t, testConfig(dir), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := inst.(*httpInstance).sb
+	uid := sb.lease.uid
+	check := func(p string, mode os.FileMode, owner, group uint32) {
+		t.Helper()
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		if st.Mode().Perm() != mode || sys.Uid != owner || sys.Gid != group {
+			t.Errorf("%s: %v %d:%d, want %v %d:%d", p, st.Mode().Perm(), sys.Uid, sys.Gid, mode, owner, group)
+		}
+	}
+	check(sb.dir, 0o750, 0, uid)
+	check(sb.home, 0o700, uid, uid)
+	check(sb.sockDir, 0o700, uid, uid)
+	check(sb.bundle, 0o755, 0, 0)
+	check(filepath.Join(sb.bundle, "bin", "fn"), 0o755, 0, 0)
+	testenv.WaitFor(t, 5*time.Second, "the worker's socket", func() bool { _, err := os.Stat(filepath.Join(sb.sockDir, "w0.sock")); return err == nil })
+}
