@@ -73,13 +73,13 @@ func (c *cgiInstance) Serve(ctx context.Context, cl *kind.Call, out *protocol.An
 	cmd.Stdin = bytes.NewReader(cl.Svc.Body)
 	cmd.Stdout = limited
 	cmd.Stderr = stderr
-	if err := start(cmd); err != nil {
+	if err := spawn(cmd); err != nil {
 		c.log.Warn("starting CGI script", "err", err)
 		kind.BadGateway(out, "the function could not be started")
 		return
 	}
 	waited := make(chan error, 1)
-	go func() { waited <- wait(cmd) }()
+	go func() { waited <- await(cmd) }()
 	var err error
 	select {
 	case err = <-waited:

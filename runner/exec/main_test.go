@@ -49,7 +49,7 @@ var testUIDs = kind.UIDRange{First: 61000, Last: 61999}
 // test; the instance is stopped when the test ends.
 func startTest(t testing.TB, cfg *execConfig, grace time.Duration) (kind.Instance, error) {
 	t.Helper()
-	s := &kind.Spec{SHA: cfg.SHA, Queue: "test", Dir: cfg.Dir, Log: slog.New(slog.NewTextHandler(testenv.NewLogWriter(t), nil)),
+	s := &kind.Spec{SHA: cfg.SHA, Queue: "test", Dir: cfg.Dir, Log: testLog(t),
 		Grace: grace, UIDs: testUIDs, Bundle: &bundles.Bundle{Exec: &cfg.ExecConfig}, PropsJSON: cfg.Props}
 	inst, err := Kind{}.Start(context.Background(), s)
 	if err == nil {
@@ -57,6 +57,9 @@ func startTest(t testing.TB, cfg *execConfig, grace time.Duration) (kind.Instanc
 	}
 	return inst, err
 }
+
+// testLog logs to the test.
+func testLog(t testing.TB) *slog.Logger { return slog.New(slog.NewTextHandler(testenv.NewLogWriter(t), nil)) }
 
 // testConfig is the http-mode config of a bundle in dir whose bin/fn is the test function,
 // with the manifest defaults of package bundles.

@@ -34,6 +34,7 @@ func baseEnv(cfg *execConfig, sb *sandbox) []string {
 		}
 		env = append(env, k+"="+cfg.Env[k])
 	}
+	env = append(env, cfg.Extra...)
 	return append(env,
 		"PATH="+sb.path,
 		"HOME="+sb.home,
@@ -58,10 +59,10 @@ func (sb *sandbox) command(cfg *execConfig, env []string) *osexec.Cmd {
 	return cmd
 }
 
-// start starts cmd. Every bundle process of every kind is started here: it is registered
-// with the reaper from before it can exit until wait returned, so the reaper never takes
+// spawn starts cmd. Every bundle process of every kind is started here: it is registered
+// with the reaper from before it can exit until await returned, so the reaper never takes
 // its exit status from os/exec.
-func start(cmd *osexec.Cmd) error {
+func spawn(cmd *osexec.Cmd) error {
 	reaper.gate.RLock()
 	defer reaper.gate.RUnlock()
 	if err := cmd.Start(); err != nil {
@@ -71,8 +72,8 @@ func start(cmd *osexec.Cmd) error {
 	return nil
 }
 
-// wait is cmd.Wait for a cmd started by start.
-func wait(cmd *osexec.Cmd) error {
+// await is cmd.Wait for a cmd started by spawn.
+func await(cmd *osexec.Cmd) error {
 	err := cmd.Wait()
 	reaper.unregister(cmd.Process.Pid)
 	return err

@@ -150,13 +150,13 @@ func (w *worker) start() (*proc, error) {
 	stdout := sb.out.writer("stdout", nil)
 	stderr := sb.out.writer("stderr", p.stderr)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := start(cmd); err != nil {
+	if err := spawn(cmd); err != nil {
 		stdout.Close()
 		stderr.Close()
 		return nil, fmt.Errorf("starting %s: %w", cfg.Command[0], err)
 	}
 	go func() {
-		p.err = wait(cmd)
+		p.err = await(cmd)
 		stdout.Close()
 		stderr.Close()
 		close(p.exited)
