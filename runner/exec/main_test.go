@@ -59,7 +59,9 @@ func startTest(t testing.TB, cfg *execConfig, grace time.Duration) (kind.Instanc
 }
 
 // testLog logs to the test.
-func testLog(t testing.TB) *slog.Logger { return slog.New(slog.NewTextHandler(testenv.NewLogWriter(t), nil)) }
+func testLog(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testenv.NewLogWriter(t), nil))
+}
 
 // testConfig is the http-mode config of a bundle in dir whose bin/fn is the test function,
 // with the manifest defaults of package bundles.
