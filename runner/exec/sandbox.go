@@ -59,6 +59,9 @@ func newSandbox(s *kind.Spec, cfg *execConfig) (_ *sandbox, err error) {
 		}
 	}()
 	if !s.UIDs.IsZero() {
+		if tmp := os.TempDir(); !othersCanReach(tmp) {
+			return nil, fmt.Errorf("bundle uids cannot reach the temp dir %s (TMPDIR), where their private directories go", tmp)
+		}
 		if sb.lease, err = leaseUID(s.UIDs); err != nil {
 			return nil, err
 		}
