@@ -228,3 +228,52 @@ func TestStartNode(t *testing.T) {
 		t.Errorf("prepare saw %q, the sandbox is %q (isolated %v)", seen, sb.dir, sb.isolated())
 	}
 }
+
+// pid1Var makes the test binary run pid1Scenario instead of the tests.
+const pid1Var = "FUNCATRON_EXEC_TEST_PID1"
+
+// TestReaperAsPID1: as PID 1 (the runner in its image), the reaper reaps every orphan,
+// bundle or not, leaving no zombie, and os/exec still gets the exit status of the process
+// it waits for. The test binary runs itself as PID 1 of a new PID namespace.
+func TestReaperAsPID1(t *testing.T) {
+	cmd := osexec.Command("unshare", "--pid", "--fork", "--mount-proc", os.Args[0])
+	cmd.Env = append(os.Environ(), pid1Var+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "pid1 ok") {
+		t.Errorf("as PID 1: %v\n%s", err, out)
+	}
+}
+
+// pid1Scenario: a process that leaves an orphan behind and exits 3; the orphan exits later.
+func pid1Scenario() int {
+	if os.Getpid() != 1 {
+		fmt.Println("not PID 1:", os.Getpid())
+		return 1
+	}
+	startReaper()
+	cmd := osexec.Command("sh", "-c", "sleep 0.3 & exit 3")
+	if err := spawn(cmd); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	if err := await(cmd); err == nil || !strings.Contains(err.Error(), "exit status 3") {
+		fmt.Println("os/exec's exit status:", err)
+		return 1
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		others := 0
+		eachProcess(func(pid int, _ [3]uint32) {
+			if pid != 1 {
+				others++
+			}
+		})
+		if others == 0 {
+			fmt.Println("pid1 ok")
+			return 0
+		}
+		time.Sleep(20 * time.Millisecond) // a separate process: testenv is not at hand here
+	}
+	fmt.Println("processes (zombies?) left:", children())
+	return 1
+}

@@ -22,6 +22,9 @@ import (
 var fnProg []byte
 
 func TestMain(m *testing.M) {
+	if os.Getenv(pid1Var) == "1" {
+		os.Exit(pid1Scenario())
+	}
 	dir, err := os.MkdirTemp("", "exec-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
