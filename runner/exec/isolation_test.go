@@ -18,73 +18,82 @@ import (
 	"github.com/funcatron/funcatron/runner/kind"
 )
 
-// TestUIDLeases: two leases never share a uid, even of one range in one process; a uid
-// given back while a process of it remains is not leased again before the process is
-// gone (zombie included); once it is gone, it is.
+// TestUIDLeases: two leases never share a uid, even of one range in one process. A uid
+// that no one holds but under which a process runs (left by a runner that died) is leased
+// only once that process is killed and gone; one whose process cannot be made to go (a
+// zombie its parent does not reap) is not leased at all.
 func TestUIDLeases(t *testing.T) {
 	r := kind.UIDRange{First: 62900, Last: 62902} // a range of its own: no other test uses it
-	a, err := leaseUID(r)
+	log := testLog(t)
+	a, err := leaseUID(r, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.release()
-	b, err := leaseUID(r)
+	b, err := leaseUID(r, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.uid == b.uid {
 		t.Fatalf("two leases of uid %d", a.uid)
 	}
-	// A process of b's uid outlives its lease.
+	// A process of b's uid outlives its lease, as if its runner had died.
+	left := startAs(t, b.uid)
+	waited := make(chan struct{})
+	go func() { left.Wait(); close(waited) }()
+	b.release()
+	c, err := leaseUID(r, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-waited:
+	default:
+		t.Errorf("uid %d leased again while its process %d exists", c.uid, left.Process.Pid)
+	}
+	if c.uid != b.uid {
+		t.Errorf("leased %d, want %d (the lowest, once its leftover is gone)", c.uid, b.uid)
+	}
+	// A zombie no one reaps keeps its uid from being leased.
+	zombie := startAs(t, c.uid)
+	c.release()
+	zombie.Process.Signal(syscall.SIGKILL)
+	testenv.WaitFor(t, 5*time.Second, "a zombie", func() bool {
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", zombie.Process.Pid))
+		return strings.Contains(string(st), ") Z ")
+	})
+	d, err := leaseUID(r, log)
+	if err != nil || d.uid == c.uid {
+		t.Errorf("lease %v, %v while a zombie of uid %d remains", d, err, c.uid)
+	}
+	if d != nil {
+		d.release()
+	}
+	zombie.Wait()
+}
+
+// startAs starts `sleep 1000` as uid (and gid) outside any sandbox.
+func startAs(t *testing.T, uid uint32) *osexec.Cmd {
+	t.Helper()
 	cmd := osexec.Command("sleep", "1000")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: b.uid, Gid: b.uid, Groups: []uint32{}}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	b.release()
-	c, err := leaseUID(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.uid == b.uid {
-		t.Errorf("uid %d leased again while process %d of it runs", b.uid, cmd.Process.Pid)
-	}
-	c.release()
-	// Dead but not reaped: a zombie still holds the uid.
-	cmd.Process.Signal(syscall.SIGKILL)
-	testenv.WaitFor(t, 5*time.Second, "a zombie", func() bool {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
-		return strings.Contains(string(b), ") Z ")
-	})
-	if c, err := leaseUID(r); err != nil || c.uid == b.uid {
-		t.Errorf("lease %v, %v while a zombie of uid %d remains", c, err, b.uid)
-	} else {
-		c.release()
-	}
-	cmd.Wait()
-	if pids := pidsOf(b.uid); len(pids) != 0 {
-		t.Fatalf("processes %v of uid %d remain", pids, b.uid)
-	}
-	d, err := leaseUID(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.release()
-	if d.uid != b.uid {
-		t.Errorf("leased %d, want the freed %d (the lowest)", d.uid, b.uid)
-	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd
 }
 
 // TestUIDRangeExhausted: when every uid of the range is leased, the next start fails and
 // says why.
 func TestUIDRangeExhausted(t *testing.T) {
 	r := kind.UIDRange{First: 62910, Last: 62910}
-	a, err := leaseUID(r)
+	a, err := leaseUID(r, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.release()
-	if _, err := leaseUID(r); err == nil || !strings.Contains(err.Error(), "62910-62910 is in use") {
+	if _, err := leaseUID(r, testLog(t)); err == nil || !strings.Contains(err.Error(), "62910-62910 is in use") {
 		t.Errorf("second lease of a one-uid range: %v", err)
 	}
 }

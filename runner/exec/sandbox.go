@@ -62,7 +62,7 @@ func newSandbox(s *kind.Spec, cfg *execConfig) (_ *sandbox, err error) {
 		if tmp := os.TempDir(); !othersCanReach(tmp) {
 			return nil, fmt.Errorf("bundle uids cannot reach the temp dir %s (TMPDIR), where their private directories go", tmp)
 		}
-		if sb.lease, err = leaseUID(s.UIDs); err != nil {
+		if sb.lease, err = leaseUID(s.UIDs, s.Log); err != nil {
 			return nil, err
 		}
 		watchRange(s.UIDs, 1)

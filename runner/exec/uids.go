@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,19 +31,27 @@ type uidLease struct {
 
 // leaseUID takes the lowest uid of r that no runner holds and no process runs as (a uid
 // freed while processes of it remain, zombies included, is not reused before they are
-// gone).
-func leaseUID(r kind.UIDRange) (*uidLease, error) {
+// gone). A uid no runner holds but under which processes run is what a runner that died
+// (kill -9, OOM) left behind: those processes are killed, logged on log, and the uid is
+// leased once they are gone. The range must therefore be the runners' alone.
+func leaseUID(r kind.UIDRange, log *slog.Logger) (*uidLease, error) {
 	if err := os.MkdirAll(uidLockDir, 0o700); err != nil {
 		return nil, fmt.Errorf("bundle uids: creating %s: %w", uidLockDir, err)
 	}
 	busy := uidsRunning(r)
 	for uid := r.First; uid <= r.Last && uid >= r.First; uid++ {
-		if busy[uid] {
+		l, ok := tryLock(uid)
+		if !ok {
 			continue
 		}
-		if l, ok := tryLock(uid); ok {
+		if !busy[uid] {
 			return l, nil
 		}
+		log.Warn("killing the processes a dead runner left under a bundle uid", "uid", uid, "pids", pidsOf(uid))
+		if killUID(uid, time.Second) == nil {
+			return l, nil
+		}
+		l.release()
 	}
 	return nil, fmt.Errorf("every uid of --bundle-uids %s is in use (one per started bundle)", r)
 }
