@@ -7,12 +7,14 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/testenv"
 	"github.com/funcatron/funcatron/runner/kind"
@@ -286,3 +288,32 @@ func pid1Scenario() int {
 	fmt.Println("processes (zombies?) left:", children())
 	return 1
 }
+
+// TestWithoutIsolation: with no --bundle-uids the bundle runs as the runner's user, in the
+// unpacked bundle itself, and is stopped as usual.
+func TestWithoutIsolation(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "bin", "fn"), fnProg, 0o755)
+	cfg := testConfig(dir)
+	s := &kind.Spec{SHA: cfg.SHA, Queue: "test", Dir: dir, Log: testLog(t), Grace: time.Second, Bundle: &bundles.Bundle{Exec: &cfg.ExecConfig}, PropsJSON: cfg.Props}
+	inst, err := Kind{}.Start(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out protocol.AnswerBody
+	inst.Serve(context.Background(), &kind.Call{Svc: service("h", "GET", "/pid", nil), Op: "pid", Path: "/pid", BasePath: "/"}, &out)
+	pid, _ := strconv.Atoi(string(out.Body))
+	uids, ok := procUIDs(pid)
+	if out.Status != 200 || !ok || uids[0] != uint32(os.Getuid()) {
+		t.Errorf("/pid: %d %q, uids %v; want a process of the runner's uid %d", out.Status, out.Body, uids, os.Getuid())
+	}
+	if sb := inst.(*httpInstance).sb; sb.bundle != dir {
+		t.Errorf("runs in %s, want the unpacked bundle %s", sb.bundle, dir)
+	}
+	if err := inst.Stop(context.Background()); err != nil || !gone(pid) {
+		t.Errorf("stop: %v; process %d gone: %v", err, pid, gone(pid))
+	}
+}
+
+func gone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }

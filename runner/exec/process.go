@@ -80,7 +80,7 @@ func await(cmd *osexec.Cmd) error {
 }
 
 // stopGroup ends the process group of a started cmd: SIGTERM, then SIGKILL after grace.
-// exited is closed once wait returned (the caller owns it); stopGroup returns after
+// exited is closed once await returned (the caller owns it); stopGroup returns after
 // that, so the process is reaped. Children left in the group get SIGKILL as well.
 func stopGroup(cmd *osexec.Cmd, exited <-chan struct{}, grace time.Duration) {
 	pid := cmd.Process.Pid

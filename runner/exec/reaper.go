@@ -38,7 +38,7 @@ const prSetChildSubreaper = 36
 // test's servers, is left alone), and every one when the runner is PID 1 (in its image,
 // where it is the init of its container). A live unregistered bundle child is an orphan
 // (its parent exited: bundle processes are killed with their parents) and gets SIGKILL.
-var reaper reaperState
+var reaper = reaperState{waited: map[int]bool{}, ranges: map[kind.UIDRange]int{}}
 
 type reaperState struct {
 	once   sync.Once
@@ -52,9 +52,9 @@ type reaperState struct {
 // startReaper makes the process a child subreaper and starts the reaping loop, once.
 func startReaper() {
 	reaper.once.Do(func() {
-		reaper.waited = map[int]bool{}
-		reaper.ranges = map[kind.UIDRange]int{}
+		reaper.mu.Lock()
 		reaper.pid1 = os.Getpid() == 1
+		reaper.mu.Unlock()
 		_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0)
 		go reapLoop()
 	})
