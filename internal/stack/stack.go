@@ -129,9 +129,9 @@ func (s *Stack) startTron() error {
 	s.TronURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	s.Tron = &Proc{
 		Name: "tron", Bin: filepath.Join(s.opts.BinDir, "tron"), LogPath: filepath.Join(dir, "tron.log"),
-		Args: append([]string{"--rabbit-url", s.Rabbit.URL(), "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+		Args: append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port),
 			"--data-dir", filepath.Join(dir, "data"), "--token-file", tokenFile}, s.opts.TronArgs...),
-		Env: baseEnv(),
+		Env: s.daemonEnv(),
 	}
 	return s.StartTron()
 }
@@ -174,9 +174,9 @@ func (s *Stack) StartRunner() (*Proc, error) {
 	p := &Proc{
 		Name: "runner-" + strconv.Itoa(i), Bin: filepath.Join(s.opts.BinDir, "runner"),
 		LogPath: filepath.Join(dir, "runner.log"),
-		Args: append(append([]string{"--rabbit-url", s.Rabbit.URL(), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		Args: append(append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
 			"--data-dir", filepath.Join(dir, "data")}, bundleUIDArgs()...), s.opts.RunnerArgs...),
-		Env: baseEnv(),
+		Env: s.daemonEnv(),
 	}
 	before, err := s.NodeCount("runner")
 	if err != nil {
@@ -241,7 +241,16 @@ func bundleUIDArgs() []string {
 	return []string{"--bundle-uids", BundleUIDs}
 }
 
-// baseEnv is the daemons' environment: PATH only (their options come as flags), plus HOME,
+// daemonEnv is baseEnv plus the broker URL. The URL holds a password, so it goes in the
+// environment, which only the daemon's uid can read (/proc/<pid>/environ), never on the
+// command line, which every process of the host, a bundle's too, can read
+// (/proc/<pid>/cmdline).
+func (s *Stack) daemonEnv() []string {
+	return append(baseEnv(), "FUNCATRON_RABBIT_URL="+s.Rabbit.URL())
+}
+
+// baseEnv is the daemons' environment: PATH only (their options come as flags, secrets as
+// variables: daemonEnv), plus HOME,
 // which Go's build cache and the samples' interpreters expect.
 func baseEnv() []string {
 	path := os.Getenv("PATH")
