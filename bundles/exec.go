@@ -41,9 +41,11 @@ const (
 // ExecConfig is the x-funcatron.exec section of a bundle of kind exec, with
 // defaults applied (spec/bundles.md §4).
 type ExecConfig struct {
-	// Command is the program and its arguments. Command[0] is a clean path
-	// relative to the bundle root (run it from the unpacked directory);
-	// Open checked it is a file in the bundle. Default [DefaultCommand].
+	// Command is the program and its arguments, run from the unpacked
+	// directory. Command[0] is either a clean path relative to the bundle root
+	// (Open checked it is a file in the bundle) or the bare name (no /) of a
+	// program on the runner's PATH, such as python3, which the runner looks
+	// up when it enables the bundle. Default [DefaultCommand].
 	// YAML may give a single string, taken as the program without arguments.
 	Command []string
 	// Mode is ModeHTTP (default) or ModeCGI.
@@ -102,21 +104,26 @@ func (r *sectionReader) readExec(sec map[string]any) (*ExecConfig, error) {
 	return c, r.checkCommand(c, sec["command"] != nil)
 }
 
-// checkCommand checks that Command[0] is a file in the bundle, and notes
-// its real path.
+// checkCommand checks Command[0] (spec/bundles.md §4 "The command"): a path (it holds a
+// /) must be a file in the bundle; a bare name is the bundle's file of that name when it
+// has one, else a program the runner looks up on its PATH when it enables the bundle (a
+// missing one fails the enable, naming it). It notes the real path of a bundle file.
 func (r *sectionReader) checkCommand(c *ExecConfig, given bool) error {
 	if r.deferred(c.Command[0]) {
 		return nil
 	}
 	e := r.a.resolve(c.Command[0])
-	if e == nil || e.kind != kindFile {
-		if !given {
-			return r.m.errorf([]string{"x-funcatron"}, "exec command %q (the default, as x-funcatron.exec.command is not set) is not a file in the bundle", c.Command[0])
-		}
-		return r.m.errorf([]string{"x-funcatron", "exec", "command"}, "exec command %q is not a file in the bundle", c.Command[0])
+	if e != nil && e.kind == kindFile {
+		c.file = e.name
+		return nil
 	}
-	c.file = e.name
-	return nil
+	if e == nil && !strings.Contains(c.Command[0], "/") {
+		return nil // a program on the runner's PATH
+	}
+	if !given {
+		return r.m.errorf([]string{"x-funcatron"}, "exec command %q (the default, as x-funcatron.exec.command is not set) is not a file in the bundle", c.Command[0])
+	}
+	return r.m.errorf([]string{"x-funcatron", "exec", "command"}, "exec command %q is not a file in the bundle", c.Command[0])
 }
 
 func setCommand(c *ExecConfig, v any) error {
@@ -124,7 +131,7 @@ func setCommand(c *ExecConfig, v any) error {
 	switch {
 	case !ok:
 		return fmt.Errorf("must be a list of strings")
-	case len(cmd) == 0 || cmd[0] == "":
+	case len(cmd) == 0 || cmd[0] == "" || cmd[0] == "." || cmd[0] == "..":
 		return fmt.Errorf("must name a program")
 	case path.IsAbs(cmd[0]):
 		return fmt.Errorf("%q must be a path inside the bundle, relative to its root", cmd[0])

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -155,5 +156,26 @@ func TestOpenLinksInside(t *testing.T) {
 	))
 	if b.Exec.file != "libexec/tool" {
 		t.Errorf("exec file = %q, want libexec/tool", b.Exec.file)
+	}
+}
+
+// TestOpenBareCommand: a command that is the bare name of a program (spec/bundles.md §4
+// "The command") is accepted without being a file of the bundle (the runner looks it up on
+// its PATH); a bare name that is a file of the bundle is that file, made executable.
+func TestOpenBareCommand(t *testing.T) {
+	b := mustOpen(t, makeZip(t, file("funcatron.yaml", "swagger: '2.0'\nx-funcatron: {exec: {command: [python3, server.py]}}\n"+opsYAML),
+		file("server.py", "print('hi')\n")))
+	if got := b.Exec.Command; len(got) != 2 || got[0] != "python3" || got[1] != "server.py" || b.Exec.file != "" {
+		t.Errorf("command %v (bundle file %q), want [python3 server.py] on the runner's PATH", got, b.Exec.file)
+	}
+	b = mustOpen(t, makeZip(t, file("funcatron.yaml", "swagger: '2.0'\nx-funcatron: {exec: {command: run}}\n"+opsYAML), file("run", "#!/bin/sh\n")))
+	if b.Exec.file != "run" {
+		t.Errorf("bare name of a bundle file: file %q, want run", b.Exec.file)
+	}
+	for _, bad := range []string{".", ".."} {
+		_, err := Open(makeZip(t, file("funcatron.yaml", "swagger: '2.0'\nx-funcatron: {exec: {command: ['"+bad+"']}}\n"+opsYAML)), Limits{})
+		if err == nil || !strings.Contains(err.Error(), "must name a program") {
+			t.Errorf("command %q: %v, want it refused", bad, err)
+		}
 	}
 }

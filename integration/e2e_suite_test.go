@@ -37,6 +37,7 @@ func TestE2E(t *testing.T) {
 		t.Run("BadInput/Unauthenticated", func(t *testing.T) { e2eTestUnauthenticated(t, s) })
 		t.Run("BadInput/AdminRequests", func(t *testing.T) { e2eTestBadAdminRequests(t, s, env, shas) })
 		t.Run("BadInput/OversizeBodies", func(t *testing.T) { e2eTestOversize(t, s) })
+		t.Run("BadInput/HostileBundle", func(t *testing.T) { e2eTestHostileBundle(t, s) })
 	})
 	t.Run("Fault/RunnerKill", func(t *testing.T) { e2eTestRunnerKill(t, env) })
 	t.Run("Fault/BrokerRestart", func(t *testing.T) { e2eTestBrokerRestart(t, env) })

@@ -106,11 +106,20 @@ func (r *Runner) startBundle(ctx context.Context, m *protocol.Enable) (*served, 
 		SHA: m.SHA, Host: host, BasePath: basePath, Queue: queue, Bundle: b, Dir: dir,
 		Props: props, PropsJSON: propsJSON, Log: r.log.With("queue", queue, "sha", m.SHA),
 		Grace: r.opts.StopGrace, OnRestart: r.metrics.restarts.WithLabelValues(queue).Inc,
+		UIDs: r.opts.BundleUIDs, Output: r.bundleOutput(queue, m.SHA),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return newServed(m.SHA, host, basePath, inst, routerMatcher(b.Router())), nil
+}
+
+// bundleOutput is where bundle sha's stdout and stderr lines go: the runner's log, with
+// queue and sha, and the dropped lines counted. (Publishing them to funcatron.logging is
+// another kind.Output.)
+func (r *Runner) bundleOutput(queue, sha string) kind.Output {
+	dropped := r.metrics.outDropped.WithLabelValues(queue)
+	return kind.LogOutput(r.log.With("queue", queue, "sha", sha, "bundle_output", true), func(n int) { dropped.Add(float64(n)) })
 }
 
 // routerMatcher adapts the bundle's router to a matcher.

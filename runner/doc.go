@@ -8,7 +8,8 @@
 // Files: runner.go (lifecycle), control.go (control messages), heartbeat.go, bundle.go
 // (enable / disable), store.go (bundle cache), route.go (a route and its swap), serve.go
 // (one request: decode, dispatch, answer, settle), answer.go, metrics.go and
-// health_metric.go, health.go, transport.go (internal/amqpbus).
+// health_metric.go, health.go, transport.go (internal/amqpbus), isolation.go (may this
+// runner isolate bundles; what it does without --bundle-uids).
 //
 // Bundle kinds are plug-ins (spec/architecture.md): runner/kind is the interface (a Kind
 // starts an Instance; the core sends it Calls, reads its Health, stops it), runner/exec,
@@ -17,6 +18,12 @@
 //
 // Decisions where the spec is silent, or that a reader should know:
 //
+//   - Bundle isolation (docs/security.md): with --bundle-uids each started bundle runs
+//     under a uid of its own (runner/exec); the runner must be root or hold CAP_SETUID,
+//     CAP_SETGID, CAP_KILL, CAP_CHOWN and CAP_DAC_OVERRIDE, else New fails naming what is
+//     missing. Root without --bundle-uids: New refuses (bundles would run as root). Another
+//     user without it: a loud warning, bundles run as that user. The data dir's
+//     subdirectories are 0700.
 //   - Delivery: see serve.go. The answer is published (confirmed) before the request is
 //     acked; a refused answer is requeued after a 100 ms pause; a bundle failure is
 //     answered 502/504, never requeued; a message that is not a service request with a

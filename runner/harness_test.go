@@ -29,6 +29,7 @@ import (
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/runner/kind"
 	"github.com/funcatron/funcatron/runner/kinds"
 )
 
@@ -39,6 +40,10 @@ var (
 	// out of the test time (it is slow under -race).
 	fnProg []byte
 )
+
+// testUIDs are the bundle uids of the test runners (the tests run as root; the leases are
+// host-wide, so other packages' tests may use the same range at the same time).
+var testUIDs = kind.UIDRange{First: 61000, Last: 61999}
 
 // leakVar is set in the test process: a bundle process must never see it.
 const leakVar = "FUNCATRON_RUNNER_TEST_SECRET"
@@ -60,6 +65,7 @@ func testMain(m *testing.M) int {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		os.Chmod(dir, 0o755) // bundle processes run as a uid of testUIDs: they must reach fn
 		out := filepath.Join(dir, "fn")
 		cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", out, "./testdata/fn")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -127,6 +133,7 @@ const fnPaths = `paths:
   /slow: {get: {operationId: slow}}
   /pid: {get: {operationId: pid}}
   /empty: {get: {operationId: empty}}
+  /probe: {get: {operationId: probe}}
 `
 
 // fnBundle is a bundle of the test function on (host, basePath); exec holds extra lines
@@ -379,7 +386,7 @@ func startRunner(t testing.TB, tr *tron, mod ...func(*Options)) *Runner {
 	o := &Options{
 		RabbitURL: rabbit.URL(), TronQueue: tr.queue, Listen: "127.0.0.1:0", DataDir: t.TempDir(), BusKey: harnessKey,
 		Logger: slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})), StopGrace: time.Second,
-		Kinds: kinds.All(),
+		Kinds: kinds.All(), BundleUIDs: testUIDs,
 	}
 	for _, f := range mod {
 		f(o)

@@ -21,6 +21,7 @@ type metrics struct {
 	inflight    *prometheus.GaugeVec     // queue
 	undecodable prometheus.Counter
 	restarts    *prometheus.CounterVec // queue
+	outDropped  *prometheus.CounterVec // queue
 	unsettled   prometheus.Counter
 	refused     *prometheus.CounterVec // reason
 }
@@ -49,6 +50,10 @@ func newMetrics() *metrics {
 			Name: "funcatron_runner_process_restarts_total",
 			Help: "Bundle processes restarted after they exited, by route queue.",
 		}, []string{"queue"}),
+		outDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "funcatron_runner_bundle_output_dropped_lines_total",
+			Help: "Lines of bundle stdout/stderr dropped over the rate limit, by route queue.",
+		}, []string{"queue"}),
 		unsettled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "funcatron_runner_answers_unpublished_total",
 			Help: "Answers the broker did not confirm; their requests were requeued.",
@@ -61,7 +66,7 @@ func newMetrics() *metrics {
 	for _, r := range protocol.RefusedReasons {
 		m.refused.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.undecodable, m.restarts, m.unsettled, m.refused,
+	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.undecodable, m.restarts, m.outDropped, m.unsettled, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

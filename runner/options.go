@@ -57,6 +57,12 @@ type Options struct {
 	BusKey []byte
 	// MaxClockSkew is how far a control message's fc-at may be from this clock. Default 5m.
 	MaxClockSkew time.Duration
+	// BundleUIDs is --bundle-uids: each started bundle runs under a uid of its own from this
+	// range (and a gid of the same number), freed when it stops. Needs root or CAP_SETUID,
+	// CAP_SETGID, CAP_KILL, CAP_CHOWN and CAP_DAC_OVERRIDE. Zero: bundles run as the
+	// runner's user, which New refuses for root (see checkIsolation). Two runners on one
+	// host may share a range (leases are host-wide); it must hold no uid anyone else uses.
+	BundleUIDs kind.UIDRange
 	// Kinds are the bundle kinds this runner serves (runner/kinds.All() gives the built-in
 	// ones); a bundle of a kind not listed fails its enable. Required.
 	Kinds kind.Registry

@@ -60,6 +60,9 @@ func New(opts *Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkIsolation(&o, o.Logger.With("component", "runner")); err != nil {
+		return nil, err
+	}
 	st, err := newStore(o.DataDir, o.MaxBundleBytes)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,8 @@ package runner
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -161,8 +163,9 @@ func TestServeHTTPMode(t *testing.T) {
 		t.Errorf("the client's Connection header reached the process")
 	}
 	checkEnv(t, e.Env, sha)
-	if !strings.HasSuffix(e.Cwd, sha) {
-		t.Errorf("process runs in %s, want the unpacked bundle", e.Cwd)
+	// The bundle's files, in its sandbox (readable by its uid only).
+	if _, err := os.Stat(filepath.Join(e.Cwd, "bin", "fn")); err != nil || !strings.Contains(e.Cwd, "/fnr-") {
+		t.Errorf("process runs in %s, want the bundle's files in its sandbox: %v", e.Cwd, err)
 	}
 
 	a = fe.do(queue, service(host, "GET", path+"/nothing/here", nil))

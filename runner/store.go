@@ -40,8 +40,14 @@ type flight struct {
 }
 
 func newStore(dir string, maxBytes int64) (*store, error) {
+	// The runner's alone (0700): a bundle gets its own files through its sandbox, never
+	// another bundle's here.
 	for _, sub := range []string{"bundles", "unpacked", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+		p := filepath.Join(dir, sub)
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			return nil, fmt.Errorf("creating the data dir: %w", err)
+		}
+		if err := os.Chmod(p, 0o700); err != nil {
 			return nil, fmt.Errorf("creating the data dir: %w", err)
 		}
 	}

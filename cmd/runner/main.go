@@ -77,6 +77,7 @@ func parse(args, env []string, out io.Writer) (*runner.Options, string, string, 
 	fs.Int64Var(&o.MaxUnpackedBytes, "max-unpacked-bytes", o.MaxUnpackedBytes, "most bytes one bundle may unpack to")
 	fs.StringVar(&o.BusKeyFile, "bus-key-file", o.BusKeyFile, "file holding the runner key that signs control messages (the Tron's <data-dir>/bus-key; mode 0600; required)")
 	fs.DurationVar(&o.MaxClockSkew, "max-clock-skew", o.MaxClockSkew, "how far a control message's time may be from this clock")
+	fs.Var(&o.BundleUIDs, "bundle-uids", "uids for bundle processes, one per started bundle, e.g. 61000-61999 (needs root or CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_CHOWN, CAP_DAC_OVERRIDE; as root it is required)")
 	fs.Usage = options.Usage(fs, "runner: Funcatron's worker; serves the route queues the Tron enables")
 	if err := options.Parse(fs, args, env, map[string][]string{"tron-queue": {"TRON_QUEUE"}}); err != nil {
 		return nil, "", "", err

@@ -27,6 +27,7 @@ func TestBadOptionsExit2(t *testing.T) {
 		{"bad log format", nil, []string{"FUNCATRON_LOG_FORMAT=xml"}, "log format"},
 		{"unknown flag", []string{"--frobnicate"}, nil, "frobnicate"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
+		{"bad bundle uids", []string{"--bundle-uids=9-1"}, nil, "bundle-uids"},
 		{"busy listen address", []string{"--listen=256.0.0.1:1"}, nil, "listening on"},
 		{"no bus key", []string{"--bus-key-file="}, nil, "bus-key-file"},
 		{"bus key readable by others", nil, []string{"FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o644)}, "mode 0644"},
@@ -35,7 +36,7 @@ func TestBadOptionsExit2(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr testenv.SyncBuffer
 			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0",
-				"FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o600)}, tt.env...)
+				"FUNCATRON_BUNDLE_UIDS=61000-61999", "FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o600)}, tt.env...)
 			code := run(context.Background(), tt.args, env, &stderr)
 			if code != 2 || !strings.Contains(stderr.String(), tt.want) {
 				t.Errorf("run(%v, %v) = %d, stderr %q; want 2 and a message naming %q", tt.args, tt.env, code, stderr.String(), tt.want)
@@ -91,10 +92,23 @@ func TestStopWhileWaitingForTheBroker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	var stderr testenv.SyncBuffer
-	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0",
+	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_BUNDLE_UIDS=61000-61999",
 		"FUNCATRON_RABBIT_URL=amqp://guest:guest@127.0.0.1:" + strconv.Itoa(ports[0]) + "/",
 		"FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o600)}
 	if code := run(ctx, nil, env, &stderr); code != 0 {
 		t.Errorf("exit %d, want 0; stderr:\n%s", code, stderr.String())
+	}
+}
+
+// TestRootWithoutBundleUIDs: a runner that is root refuses to start without --bundle-uids
+// (its bundles would run as root), naming the option. The tests run as root.
+func TestRootWithoutBundleUIDs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root (the test suite runs as root)")
+	}
+	var stderr testenv.SyncBuffer
+	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"}
+	if code := run(context.Background(), nil, env, &stderr); code != 2 || !strings.Contains(stderr.String(), "--bundle-uids") {
+		t.Errorf("exit %d, stderr %q; want 2 and a message naming --bundle-uids", code, stderr.String())
 	}
 }

@@ -138,10 +138,10 @@ func (s *Stack) startTron() error {
 	s.TronURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	s.Tron = &Proc{
 		Name: "tron", Bin: filepath.Join(s.opts.BinDir, "tron"), LogPath: filepath.Join(dir, "tron.log"),
-		Args: append([]string{"--rabbit-url", s.Rabbit.URL(), "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+		Args: append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port),
 			"--data-dir", filepath.Join(dir, "data"), "--token-file", tokenFile,
 			"--bus-key-file", s.BusKeyFile, "--frontend-key-file", s.FrontendKeyFile}, s.opts.TronArgs...),
-		Env: baseEnv(),
+		Env: s.daemonEnv(),
 	}
 	return s.StartTron()
 }
@@ -200,9 +200,9 @@ func (s *Stack) StartRunner() (*Proc, error) {
 	p := &Proc{
 		Name: "runner-" + strconv.Itoa(i), Bin: filepath.Join(s.opts.BinDir, "runner"),
 		LogPath: filepath.Join(dir, "runner.log"),
-		Args: append([]string{"--rabbit-url", s.Rabbit.URL(), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
-			"--data-dir", filepath.Join(dir, "data"), "--bus-key-file", s.BusKeyFile}, s.opts.RunnerArgs...),
-		Env: baseEnv(),
+		Args: append(append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+			"--data-dir", filepath.Join(dir, "data"), "--bus-key-file", s.BusKeyFile}, bundleUIDArgs()...), s.opts.RunnerArgs...),
+		Env: s.daemonEnv(),
 	}
 	before, err := s.NodeCount("runner")
 	if err != nil {
@@ -257,7 +257,28 @@ func (s *Stack) Close() {
 	}
 }
 
-// baseEnv is the daemons' environment: PATH only (their options come as flags), plus HOME,
+// BundleUIDs is the --bundle-uids of the stack's runners when it runs as root (tests, and
+// `make run` as root; the runner refuses to run bundles as root). Runners share it: their
+// uid leases are host-wide. Not root, the runners run bundles as the user, and warn.
+const BundleUIDs = "61000-61999"
+
+func bundleUIDArgs() []string {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	return []string{"--bundle-uids", BundleUIDs}
+}
+
+// daemonEnv is baseEnv plus the broker URL. The URL holds a password, so it goes in the
+// environment, which only the daemon's uid can read (/proc/<pid>/environ), never on the
+// command line, which every process of the host, a bundle's too, can read
+// (/proc/<pid>/cmdline).
+func (s *Stack) daemonEnv() []string {
+	return append(baseEnv(), "FUNCATRON_RABBIT_URL="+s.Rabbit.URL())
+}
+
+// baseEnv is the daemons' environment: PATH only (their options come as flags, secrets as
+// variables: daemonEnv), plus HOME,
 // which Go's build cache and the samples' interpreters expect.
 func baseEnv() []string {
 	path := os.Getenv("PATH")

@@ -16,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"net/textproto"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -28,24 +27,17 @@ import (
 
 // cgiInstance runs cfg.Command once per call, at most cfg.Concurrency at a time.
 type cgiInstance struct {
-	cfg  *execConfig
-	log  *slog.Logger
-	sem  chan struct{}
-	home string
-	env  []string // baseEnv, shared by every call
+	cfg    *execConfig
+	log    *slog.Logger
+	sem    chan struct{}
+	sb     *sandbox
+	env    []string // baseEnv, shared by every call
+	maxOut int      // the most output a script may give (maxBodyBytes; less in tests)
 }
 
 func startCGI(cfg *execConfig, env execEnv) (*cgiInstance, error) {
-	home, err := os.MkdirTemp("", "funcatron-home-")
-	if err != nil {
-		return nil, fmt.Errorf("creating HOME: %w", err)
-	}
-	c := &cgiInstance{cfg: cfg, log: env.log, sem: make(chan struct{}, cfg.Concurrency), home: home}
-	c.env = baseEnv(cfg, home)
-	if _, err := command(cfg, c.env); err != nil {
-		os.RemoveAll(home)
-		return nil, err
-	}
+	c := &cgiInstance{cfg: cfg, log: env.log, sem: make(chan struct{}, cfg.Concurrency), sb: env.sb, maxOut: maxBodyBytes}
+	c.env = baseEnv(cfg, env.sb)
 	return c, nil
 }
 
@@ -55,10 +47,13 @@ func (c *cgiInstance) Timeout() time.Duration { return c.cfg.Timeout }
 // Health is always ok: a script is started per call, so there is nothing to be down.
 func (c *cgiInstance) Health() kind.Health { return kind.HealthOK }
 
-func (c *cgiInstance) Stop(context.Context) error { return os.RemoveAll(c.home) }
+// Stop kills whatever the scripts left (by uid) and removes the sandbox. Calls in flight
+// have finished (the core waits for them).
+func (c *cgiInstance) Stop(context.Context) error { return c.sb.close() }
 
 // serve runs the script for one call: 504 and the process group killed when it runs past
-// the timeout, 502 when its output is not a CGI response.
+// the timeout, 502 when its output is not a CGI response or is over the limit (never a
+// truncated 200).
 func (c *cgiInstance) Serve(ctx context.Context, cl *kind.Call, out *protocol.AnswerBody) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
@@ -70,24 +65,22 @@ func (c *cgiInstance) Serve(ctx context.Context, cl *kind.Call, out *protocol.An
 	}
 	defer func() { <-c.sem }()
 
-	cmd, err := command(c.cfg, append(cgiVars(cl), c.env...))
-	if err != nil {
-		kind.BadGateway(out, "the function could not be started")
-		return
-	}
+	cmd := c.sb.command(c.cfg, append(cgiVars(cl), c.env...))
 	var stdout bytes.Buffer
-	stderr := newLogWriter(c.log, "stderr", nil)
+	stderr := c.sb.out.writer("stderr", nil)
 	defer stderr.Close()
+	limited := &limitedBuffer{buf: &stdout, max: c.maxOut, over: func() { killGroup(cmd) }}
 	cmd.Stdin = bytes.NewReader(cl.Svc.Body)
-	cmd.Stdout = &limitedBuffer{buf: &stdout, max: maxBodyBytes}
+	cmd.Stdout = limited
 	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
+	if err := spawn(cmd); err != nil {
 		c.log.Warn("starting CGI script", "err", err)
 		kind.BadGateway(out, "the function could not be started")
 		return
 	}
 	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
+	go func() { waited <- await(cmd) }()
+	var err error
 	select {
 	case err = <-waited:
 	case <-ctx.Done():
@@ -97,7 +90,12 @@ func (c *cgiInstance) Serve(ctx context.Context, cl *kind.Call, out *protocol.An
 		kind.GatewayTimeout(out)
 		return
 	}
-	killGroup(cmd) // children it left behind
+	killGroup(cmd) // children it left in its group; those that left it die as orphans
+	if limited.exceeded {
+		c.log.Warn("CGI script output over the limit", "op", cl.Op, "limit", c.maxOut)
+		kind.BadGateway(out, "the function's output is over the limit")
+		return
+	}
 	if perr := parseCGIResponse(stdout.Bytes(), out); perr != nil {
 		c.log.Warn("CGI script gave no valid response", "op", cl.Op, "exit", err, "err", perr)
 		kind.BadGateway(out, "the function gave no valid response")
@@ -243,14 +241,21 @@ func parseCGIResponse(b []byte, out *protocol.AnswerBody) error {
 	return nil
 }
 
-// limitedBuffer is a buffer that refuses to grow past max (a runaway script).
+// limitedBuffer is a buffer that refuses to grow past max (a runaway script): the first
+// write over it sets exceeded and calls over (which kills the script).
 type limitedBuffer struct {
-	buf *bytes.Buffer
-	max int
+	buf      *bytes.Buffer
+	max      int
+	over     func()
+	exceeded bool // read after the writes ended (Wait returned)
 }
 
 func (l *limitedBuffer) Write(p []byte) (int, error) {
 	if l.buf.Len()+len(p) > l.max {
+		if !l.exceeded && l.over != nil {
+			l.over()
+		}
+		l.exceeded = true
 		return 0, errors.New("output too large")
 	}
 	return l.buf.Write(p)

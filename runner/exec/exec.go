@@ -22,21 +22,60 @@ func (Kind) Start(ctx context.Context, s *kind.Spec) (kind.Instance, error) {
 	if s.Bundle == nil || s.Bundle.Exec == nil {
 		return nil, fmt.Errorf("bundle %s has no exec section", s.SHA)
 	}
-	cfg := configOf(s)
-	env := execEnv{log: s.Log, grace: s.Grace, onRestart: s.OnRestart}
-	if env.log == nil {
-		env.log = slog.Default()
+	return start(ctx, s, configOf(s, *s.Bundle.Exec), nil)
+}
+
+// StartNode starts the node process of a bundle of another kind ("started like exec http
+// mode", spec/bundles.md §5-6) with the isolation every bundle process gets: a uid of
+// s.UIDs, the private directory, the bounded output, the reaper. node is the node's
+// command, workers, timeouts and env (its Mode is taken as http). prepare, when not nil,
+// is called before any process starts with the bundle's private directory, which only the
+// runner and the bundle's processes can reach: a socket the runner serves for the bundle
+// goes there (mode 0666 is then private enough); prepare returns more environment for the
+// processes (e.g. GILMOUR_PROXY=<dir>/proxy.sock). The instance serves Calls as an
+// http-mode exec bundle does; its Stop stops every process of the bundle.
+func StartNode(ctx context.Context, s *kind.Spec, node bundles.ExecConfig, prepare func(dir string) ([]string, error)) (kind.Instance, error) {
+	node.Mode = bundles.ModeHTTP
+	return start(ctx, s, configOf(s, node), prepare)
+}
+
+// start sets up the sandbox and starts cfg in its mode.
+func start(ctx context.Context, s *kind.Spec, cfg *execConfig, prepare func(dir string) ([]string, error)) (kind.Instance, error) {
+	if cfg.Mode != bundles.ModeHTTP && cfg.Mode != bundles.ModeCGI {
+		return nil, fmt.Errorf("exec mode %q: want http or cgi", cfg.Mode)
 	}
+	if len(cfg.Command) == 0 {
+		return nil, fmt.Errorf("the exec command is empty")
+	}
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	env := execEnv{log: s.Log, grace: s.Grace, onRestart: s.OnRestart}
 	if env.onRestart == nil {
 		env.onRestart = func() {}
 	}
-	switch cfg.Mode {
-	case bundles.ModeHTTP:
-		return startHTTP(ctx, cfg, env)
-	case bundles.ModeCGI:
-		return startCGI(cfg, env)
+	sb, err := newSandbox(s, cfg)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("exec mode %q: want http or cgi", cfg.Mode)
+	env.sb = sb
+	if prepare != nil {
+		if cfg.Extra, err = prepare(sb.dir); err != nil {
+			sb.close()
+			return nil, err
+		}
+	}
+	var inst kind.Instance
+	if cfg.Mode == bundles.ModeHTTP {
+		inst, err = startHTTP(ctx, cfg, env)
+	} else {
+		inst, err = startCGI(cfg, env)
+	}
+	if err != nil {
+		sb.close()
+		return nil, err
+	}
+	return inst, nil
 }
 
 // execConfig is the manifest's exec section (defaults and props applied by package
@@ -46,11 +85,12 @@ type execConfig struct {
 
 	Dir   string // the unpacked bundle
 	SHA   string
-	Props []byte // the props as JSON
+	Props []byte   // the props as JSON
+	Extra []string // more environment (StartNode's prepare)
 }
 
-func configOf(s *kind.Spec) *execConfig {
-	return &execConfig{ExecConfig: *s.Bundle.Exec, Dir: s.Dir, SHA: s.SHA, Props: s.PropsJSON}
+func configOf(s *kind.Spec, c bundles.ExecConfig) *execConfig {
+	return &execConfig{ExecConfig: c, Dir: s.Dir, SHA: s.SHA, Props: s.PropsJSON}
 }
 
 // execEnv is what the runner lends a started instance.
@@ -58,4 +98,5 @@ type execEnv struct {
 	log       *slog.Logger
 	grace     time.Duration // SIGTERM → SIGKILL
 	onRestart func()        // a worker process is restarted (for the metric)
+	sb        *sandbox      // uid, directories and output of the instance
 }

@@ -2,8 +2,6 @@ package exec
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,7 +25,7 @@ func TestStopKillsAfterGrace(t *testing.T) {
 	cfg := testConfig(dir)
 	cfg.Env = map[string]string{"IGNORE_TERM": "1"}
 	const grace = 300 * time.Millisecond
-	inst, err := startHTTP(context.Background(), cfg, execEnv{log: slog.New(slog.NewTextHandler(io.Discard, nil)), grace: grace, onRestart: func() {}})
+	inst, err := startTest(t, cfg, grace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +43,8 @@ func TestStopKillsAfterGrace(t *testing.T) {
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Errorf("process %d still exists (running or a zombie) after stop", pid)
 	}
-	if _, err := os.Stat(inst.home); !os.IsNotExist(err) {
-		t.Errorf("HOME %s not removed", inst.home)
+	if _, err := os.Stat(inst.(*httpInstance).sb.dir); !os.IsNotExist(err) {
+		t.Errorf("the sandbox %s (HOME, sockets) not removed", inst.(*httpInstance).sb.dir)
 	}
 }
 

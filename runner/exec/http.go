@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -29,8 +28,8 @@ type httpInstance struct {
 	sem     chan struct{}
 	next    atomic.Uint32
 
-	home, sockDir string
-	onRestart     func()
+	sb        *sandbox
+	onRestart func()
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever a worker's readiness changes
@@ -43,27 +42,18 @@ type httpInstance struct {
 // reason the first one did not get ready (the processes are then stopped). ctx bounds the
 // start only (shutdown during an enable).
 func startHTTP(ctx context.Context, cfg *execConfig, env execEnv) (*httpInstance, error) {
-	home, err := os.MkdirTemp("", "funcatron-home-")
-	if err != nil {
-		return nil, fmt.Errorf("creating HOME: %w", err)
-	}
-	// Sockets live in a short path of their own: sun_path holds only 108 bytes.
-	sockDir, err := os.MkdirTemp("", "fnr-")
-	if err != nil {
-		os.RemoveAll(home)
-		return nil, fmt.Errorf("creating the socket dir: %w", err)
-	}
 	life, cancel := context.WithCancel(context.Background())
 	stopWatching := context.AfterFunc(ctx, cancel)
 	defer stopWatching()
 	h := &httpInstance{
 		cfg: cfg, log: env.log, grace: env.grace, onRestart: env.onRestart,
-		sem: make(chan struct{}, cfg.Concurrency), home: home, sockDir: sockDir,
+		sem: make(chan struct{}, cfg.Concurrency), sb: env.sb,
 		changed: make(chan struct{}), cancel: cancel,
 	}
 	first := make(chan workerErr, cfg.Workers)
 	for i := range cfg.Workers {
-		w := newWorker(h, i, filepath.Join(sockDir, fmt.Sprintf("w%d.sock", i)))
+		// A short path: sun_path holds only 108 bytes.
+		w := newWorker(h, i, filepath.Join(env.sb.sockDir, fmt.Sprintf("w%d.sock", i)))
 		h.workers = append(h.workers, w)
 		h.done.Add(1)
 		go func() {
@@ -78,7 +68,7 @@ func startHTTP(ctx context.Context, cfg *execConfig, env execEnv) (*httpInstance
 		}
 	}
 	if failed != nil {
-		h.Stop(context.Background())
+		h.stopWorkers()
 		return nil, fmt.Errorf("bundle worker %d: %w", failed.id, failed.err)
 	}
 	return h, nil
@@ -175,11 +165,15 @@ func (h *httpInstance) restarted() {
 	}
 }
 
-// stop stops every worker (SIGTERM, SIGKILL after the grace period), waits for them and
-// removes the instance's HOME and sockets.
+// Stop stops every worker (SIGTERM, SIGKILL after the grace period), waits for them, kills
+// whatever else runs as the bundle's uid and removes its sandbox.
 func (h *httpInstance) Stop(ctx context.Context) error {
+	h.stopWorkers()
+	return h.sb.close()
+}
+
+// stopWorkers stops every worker and waits for them.
+func (h *httpInstance) stopWorkers() {
 	h.cancel()
 	h.done.Wait()
-	os.RemoveAll(h.sockDir)
-	return os.RemoveAll(h.home)
 }

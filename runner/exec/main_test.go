@@ -1,15 +1,20 @@
 package exec
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/runner/kind"
 )
 
 // fnProg is a bundle's bin/fn: a script that runs the runner's test function
@@ -17,11 +22,16 @@ import (
 var fnProg []byte
 
 func TestMain(m *testing.M) {
+	if os.Getenv(pid1Var) == "1" {
+		os.Exit(pid1Scenario())
+	}
 	dir, err := os.MkdirTemp("", "exec-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Bundle processes run as a uid of testUIDs: they must reach the program.
+	os.Chmod(dir, 0o755)
 	out := filepath.Join(dir, "fn")
 	cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", out, "../testdata/fn")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -33,6 +43,27 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// testUIDs are the bundle uids of this package's tests (the tests run as root).
+var testUIDs = kind.UIDRange{First: 61000, Last: 61999}
+
+// startTest starts cfg's bundle as the Kind does, isolated under testUIDs, logging to the
+// test; the instance is stopped when the test ends.
+func startTest(t testing.TB, cfg *execConfig, grace time.Duration) (kind.Instance, error) {
+	t.Helper()
+	s := &kind.Spec{SHA: cfg.SHA, Queue: "test", Dir: cfg.Dir, Log: testLog(t),
+		Grace: grace, UIDs: testUIDs, Bundle: &bundles.Bundle{Exec: &cfg.ExecConfig}, PropsJSON: cfg.Props}
+	inst, err := Kind{}.Start(context.Background(), s)
+	if err == nil {
+		t.Cleanup(func() { inst.Stop(context.Background()) })
+	}
+	return inst, err
+}
+
+// testLog logs to the test.
+func testLog(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testenv.NewLogWriter(t), nil))
 }
 
 // testConfig is the http-mode config of a bundle in dir whose bin/fn is the test function,

@@ -1,17 +1,11 @@
-// Bundle processes: a clean environment, their own process group, and a stop that leaves
-// neither orphans nor zombies.
+// Bundle processes: the one place where they are started (for every kind), with a clean
+// environment, their own process group, the sandbox's uid, and a stop that leaves neither
+// orphans nor zombies.
 
 package exec
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	osexec "os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -24,12 +18,10 @@ const defaultPath = "/usr/local/bin:/usr/bin:/bin"
 
 // baseEnv is the environment every bundle process gets (spec/bundles.md §4): PATH, HOME,
 // FUNCATRON_PROPS, FUNCATRON_BUNDLE and the manifest's env, nothing else of the runner's.
-// The manifest cannot override the FUNCATRON_ variables or HOME.
-func baseEnv(cfg *execConfig, home string) []string {
-	path := os.Getenv("PATH")
-	if path == "" {
-		path = defaultPath
-	}
+// The manifest cannot override the FUNCATRON_ variables or HOME. Secrets (props) go in the
+// environment, never in a command line: /proc/<pid>/cmdline is world-readable, environ is
+// readable only by the process's own uid (and root).
+func baseEnv(cfg *execConfig, sb *sandbox) []string {
 	env := make([]string, 0, len(cfg.Env)+6)
 	keys := make([]string, 0, len(cfg.Env))
 	for k := range cfg.Env {
@@ -37,51 +29,58 @@ func baseEnv(cfg *execConfig, home string) []string {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if k == "HOME" || strings.HasPrefix(k, "FUNCATRON_") {
-			continue
-		}
-		if k == "PATH" {
-			path = cfg.Env[k]
+		if k == "HOME" || k == "PATH" || strings.HasPrefix(k, "FUNCATRON_") {
 			continue
 		}
 		env = append(env, k+"="+cfg.Env[k])
 	}
+	env = append(env, cfg.Extra...)
 	return append(env,
-		"PATH="+path,
-		"HOME="+home,
+		"PATH="+sb.path,
+		"HOME="+sb.home,
 		"FUNCATRON_PROPS="+string(cfg.Props),
 		"FUNCATRON_BUNDLE="+cfg.SHA,
 	)
 }
 
-// command builds the osexec.Cmd of cfg.Command in the bundle directory. The program is a
-// file of the bundle (the bundles package checks that); a bare name the bundle lacks is
-// looked up in PATH as a convenience.
-func command(cfg *execConfig, env []string) (*osexec.Cmd, error) {
-	if len(cfg.Command) == 0 {
-		return nil, errors.New("the exec command is empty")
-	}
-	prog := filepath.Join(cfg.Dir, filepath.FromSlash(cfg.Command[0]))
-	if _, err := os.Stat(prog); err != nil {
-		if strings.Contains(cfg.Command[0], "/") {
-			return nil, fmt.Errorf("the exec command %s is not in the bundle", cfg.Command[0])
-		}
-		p, lerr := osexec.LookPath(cfg.Command[0])
-		if lerr != nil {
-			return nil, fmt.Errorf("the exec command %s is neither in the bundle nor in PATH", cfg.Command[0])
-		}
-		prog = p
-	}
-	cmd := &osexec.Cmd{Path: prog, Args: append([]string{prog}, cfg.Command[1:]...), Dir: cfg.Dir, Env: env}
-	// Its own process group, so a stop reaches its children too; killed with the runner.
+// command builds the osexec.Cmd of cfg.Command (its program resolved by newSandbox) in
+// the sandbox's bundle directory: its own process group (a stop or a worker's exit reaches
+// its children), killed with the runner (Pdeathsig), and, isolated, under the sandbox's
+// uid and gid with no supplementary groups.
+func (sb *sandbox) command(cfg *execConfig, env []string) *osexec.Cmd {
+	cmd := &osexec.Cmd{Path: sb.prog, Args: append([]string{sb.prog}, cfg.Command[1:]...), Dir: sb.bundle, Env: env}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if sb.isolated() {
+		id := sb.lease.uid
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: id, Gid: id, Groups: []uint32{}}
+	}
 	// A grandchild holding stdout open must not keep Wait from returning.
 	cmd.WaitDelay = time.Second
-	return cmd, nil
+	return cmd
+}
+
+// spawn starts cmd. Every bundle process of every kind is started here: it is registered
+// with the reaper from before it can exit until await returned, so the reaper never takes
+// its exit status from os/exec.
+func spawn(cmd *osexec.Cmd) error {
+	reaper.gate.RLock()
+	defer reaper.gate.RUnlock()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	reaper.register(cmd.Process.Pid)
+	return nil
+}
+
+// await is cmd.Wait for a cmd started by spawn.
+func await(cmd *osexec.Cmd) error {
+	err := cmd.Wait()
+	reaper.unregister(cmd.Process.Pid)
+	return err
 }
 
 // stopGroup ends the process group of a started cmd: SIGTERM, then SIGKILL after grace.
-// exited is closed once cmd.Wait returned (the caller owns Wait); stopGroup returns after
+// exited is closed once await returned (the caller owns it); stopGroup returns after
 // that, so the process is reaped. Children left in the group get SIGKILL as well.
 func stopGroup(cmd *osexec.Cmd, exited <-chan struct{}, grace time.Duration) {
 	pid := cmd.Process.Pid
@@ -97,46 +96,12 @@ func stopGroup(cmd *osexec.Cmd, exited <-chan struct{}, grace time.Duration) {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 }
 
-// killGroup kills a process group at once (a CGI script past its time).
+// killGroup kills a process group at once (a CGI script past its time, or done: what it
+// left in its group; a worker that exited: its children).
 func killGroup(cmd *osexec.Cmd) {
 	if cmd.Process != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
-}
-
-// logWriter turns a process's output into log lines. The tail of stderr is kept so that a
-// process that dies during start-up can be described in the enable's ack.
-type logWriter struct {
-	pw   *io.PipeWriter
-	done chan struct{}
-	tail *tailBuffer
-}
-
-func newLogWriter(log *slog.Logger, stream string, tail *tailBuffer) *logWriter {
-	pr, pw := io.Pipe()
-	w := &logWriter{pw: pw, done: make(chan struct{}), tail: tail}
-	go func() {
-		defer close(w.done)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 0, 4096), 64<<10)
-		for sc.Scan() {
-			if tail != nil {
-				tail.add(sc.Text())
-			}
-			log.Info(sc.Text(), "stream", stream)
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-	return w
-}
-
-func (w *logWriter) Write(p []byte) (int, error) { return w.pw.Write(p) }
-
-// Close ends the log stream and waits until every line is logged.
-func (w *logWriter) Close() error {
-	w.pw.Close()
-	<-w.done
-	return nil
 }
 
 // tailBuffer keeps the last few lines a process wrote.

@@ -12,6 +12,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -42,10 +43,8 @@ func newWorker(inst *httpInstance, id int, sock string) *worker {
 	w := &worker{id: id, sock: sock, inst: inst, log: inst.log.With("worker", id)}
 	cfg := inst.cfg
 	w.client = &fasthttp.HostClient{
-		Addr: "bundle",
-		Dial: func(string) (net.Conn, error) {
-			return net.DialTimeout("unix", sock, time.Second)
-		},
+		Addr:                   "bundle",
+		Dial:                   func(string) (net.Conn, error) { return w.dial(time.Second) },
 		MaxConns:               cfg.Concurrency,
 		MaxConnWaitTimeout:     cfg.Timeout,
 		MaxIdleConnDuration:    30 * time.Second,
@@ -108,6 +107,7 @@ func (w *worker) wait(ctx context.Context, p *proc) error {
 	select {
 	case <-p.exited:
 		w.setReady(false)
+		killGroup(p.cmd) // its children go with it
 		w.client.CloseIdleConnections()
 		return fmt.Errorf("process exited: %v", p.err)
 	case <-ctx.Done():
@@ -144,22 +144,19 @@ func (w *worker) start() (*proc, error) {
 	if err := os.Remove(w.sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("removing old socket: %w", err)
 	}
-	env := append(baseEnv(cfg, w.inst.home), "FUNCATRON_LISTEN="+w.sock)
-	cmd, err := command(cfg, env)
-	if err != nil {
-		return nil, err
-	}
+	sb := w.inst.sb
+	cmd := sb.command(cfg, append(baseEnv(cfg, sb), "FUNCATRON_LISTEN="+w.sock))
 	p := &proc{cmd: cmd, exited: make(chan struct{}), stderr: newTailBuffer(5), started: time.Now()}
-	stdout := newLogWriter(w.log, "stdout", nil)
-	stderr := newLogWriter(w.log, "stderr", p.stderr)
+	stdout := sb.out.writer("stdout", nil)
+	stderr := sb.out.writer("stderr", p.stderr)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
+	if err := spawn(cmd); err != nil {
 		stdout.Close()
 		stderr.Close()
 		return nil, fmt.Errorf("starting %s: %w", cfg.Command[0], err)
 	}
 	go func() {
-		p.err = cmd.Wait()
+		p.err = await(cmd)
 		stdout.Close()
 		stderr.Close()
 		close(p.exited)
@@ -212,7 +209,7 @@ func exitProblem(p *proc) error {
 
 // probe checks readiness once; why says what is missing.
 func (w *worker) probe(health string) (ok bool, why string) {
-	c, err := net.DialTimeout("unix", w.sock, 200*time.Millisecond)
+	c, err := w.dial(200 * time.Millisecond)
 	if err != nil {
 		return false, ""
 	}
@@ -244,4 +241,39 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// dial connects to the worker's socket. Isolated, the socket's listener must run as the
+// bundle's uid (SO_PEERCRED): the socket dir is the bundle's, so it could put a link to
+// another socket of the host there, and the runner, root, must not talk to that.
+func (w *worker) dial(timeout time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout("unix", w.sock, timeout)
+	if err != nil || !w.inst.sb.isolated() {
+		return c, err
+	}
+	if uid, ok := peerUID(c); !ok || uid != w.inst.sb.lease.uid {
+		c.Close()
+		return nil, fmt.Errorf("the socket %s is not served by the bundle's uid", w.sock)
+	}
+	return c, nil
+}
+
+// peerUID is the uid of the process that listens on the other end of a unix socket.
+func peerUID(c net.Conn) (uint32, bool) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return 0, false
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	var cred *syscall.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil || cerr != nil {
+		return 0, false
+	}
+	return cred.Uid, true
 }

@@ -37,6 +37,11 @@ type Spec struct {
 	Log            *slog.Logger   // already carries queue and sha
 	Grace          time.Duration  // SIGTERM → SIGKILL for processes the kind starts
 	OnRestart      func()         // a process of the instance was restarted (a metric)
+	// UIDs is the runner's --bundle-uids: the kind runs the instance's processes under a
+	// uid of this range of their own (zero: as the runner's user, no isolation).
+	UIDs UIDRange
+	// Output receives the instance's stdout and stderr lines; nil logs them on Log.
+	Output Output
 }
 
 // Instance is one started bundle (one sha with one set of props) as its kind runs it.

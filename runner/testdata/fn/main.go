@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"sort"
 	"strconv"
@@ -78,6 +79,7 @@ func mux() *http.ServeMux {
 	})
 	m.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
 	m.HandleFunc("/pid", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, os.Getpid()) })
+	m.HandleFunc("/probe", probe)
 	return m
 }
 
@@ -85,7 +87,7 @@ func mux() *http.ServeMux {
 // original request-uri, basePath included.
 func underBase(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, p := range []string{"/health", "/hello/", "/echo", "/crash", "/hang", "/slow", "/pid", "/empty"} {
+		for _, p := range []string{"/health", "/hello/", "/echo", "/crash", "/hang", "/slow", "/pid", "/empty", "/probe"} {
 			if i := strings.Index(r.URL.Path, p); i > 0 {
 				r.URL.Path = r.URL.Path[i:]
 				break
@@ -93,6 +95,38 @@ func underBase(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// probe is what a hostile bundle tries (the isolation tests): read=PATH reads a file,
+// write=PATH writes one, spawn=setsid|group starts `sleep 1000` in a session of its own or
+// in the worker's process group and leaves it. The answer says what worked:
+// {"read": {PATH: "ok" or the error}, "write": {...}, "child": pid}.
+func probe(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	out := map[string]any{"read": try(q["read"], func(p string) error { _, err := os.ReadFile(p); return err }),
+		"write": try(q["write"], func(p string) error { return os.WriteFile(p, []byte("pwned"), 0o644) })}
+	if how := q.Get("spawn"); how != "" {
+		cmd := exec.Command("sleep", "1000")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: how == "setsid"}
+		if err := cmd.Start(); err != nil {
+			out["child"] = err.Error()
+		} else {
+			out["child"] = cmd.Process.Pid
+			cmd.Process.Release()
+		}
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+func try(paths []string, fn func(string) error) map[string]string {
+	res := map[string]string{}
+	for _, p := range paths {
+		res[p] = "ok"
+		if err := fn(p); err != nil {
+			res[p] = err.Error()
+		}
+	}
+	return res
 }
 
 func greeting() string {
