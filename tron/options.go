@@ -67,6 +67,10 @@ type Options struct {
 	Bus bus.Bus
 	// Inspect validates an uploaded bundle. Default: the bundles package's validation.
 	Inspect Inspector
+
+	// eventHeartbeat is how often an idle event stream gets a comment line (sse.go); tests
+	// shorten it. Default sseHeartbeat.
+	eventHeartbeat time.Duration
 }
 
 // Defaults of the options that have one.
