@@ -90,7 +90,7 @@ Example:
 // enableFlags defines --props and --replace.
 func enableFlags(fs *flag.FlagSet) *enableOptions {
 	o := &enableOptions{}
-	fs.StringVar(&o.props, "props", "", "the bundle's props: a JSON object, or @FILE holding one (default: none; with --replace, the replaced bundle's)")
+	fs.StringVar(&o.props, "props", "", "the bundle's props: a `JSON` object, or @FILE holding one (default: none; with --replace, the replaced bundle's)")
 	fs.BoolVar(&o.replace, "replace", false, "replace the bundle that serves the same host and path")
 	return o
 }
