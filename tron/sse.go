@@ -7,6 +7,7 @@ package tron
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -28,6 +29,9 @@ const (
 	// gets first (at most --event-buffer): a client further behind is dropped, so a slow
 	// reader costs the Tron a bounded buffer and never blocks it.
 	sseSlack = 256
+	// sseMaxStreams bounds the streams open at once (dashboards, `funcatron events -f`):
+	// each holds a goroutine and a buffer, and a token holder must not exhaust the Tron.
+	sseMaxStreams = 64
 )
 
 // getEvents answers the recent lifecycle events, oldest first (the replay buffer of
@@ -38,15 +42,18 @@ func (t *Tron) getEvents(ctx *fasthttp.RequestCtx) {
 		writeJSON(ctx, http.StatusOK, map[string]any{"events": t.events.Recent()})
 		return
 	}
+	if !t.openStream() {
+		writeError(ctx, http.StatusServiceUnavailable, fmt.Sprintf("too many event streams open (%d); close one and try again", t.maxStreams()))
+		return
+	}
 	sub := t.subscribeEvents(ctx.Conn())
 	ctx.SetStatusCode(http.StatusOK)
 	ctx.SetContentType("text/event-stream; charset=utf-8")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	ctx.Response.Header.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	ctx.SetConnectionClose()                           // the stream is the connection's last answer
-	t.metrics.streams.Inc()
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer t.metrics.streams.Dec()
+		defer t.closeStream()
 		defer sub.cancel()
 		t.streamEvents(w, sub)
 	})
@@ -133,6 +140,28 @@ func (t *Tron) writeEvents(w *bufio.Writer, e Event, more <-chan Event) {
 			return
 		}
 	}
+}
+
+// openStream counts a new stream in, unless sseMaxStreams are open.
+func (t *Tron) openStream() bool {
+	if t.streams.Add(1) > int64(t.maxStreams()) {
+		t.streams.Add(-1)
+		return false
+	}
+	t.metrics.streams.Inc()
+	return true
+}
+
+func (t *Tron) closeStream() {
+	t.streams.Add(-1)
+	t.metrics.streams.Dec()
+}
+
+func (t *Tron) maxStreams() int {
+	if t.opts.maxEventStreams > 0 {
+		return t.opts.maxEventStreams
+	}
+	return sseMaxStreams
 }
 
 func (t *Tron) heartbeat() time.Duration {

@@ -207,3 +207,19 @@ func TestSlowEventClientIsDroppedWithoutBlocking(t *testing.T) {
 			metricValue(t, tr.Tron, "funcatron_tron_event_streams") == 1
 	})
 }
+
+func TestEventStreamsAreBounded(t *testing.T) {
+	tr := startMemTron(t, func(o *Options) { o.maxEventStreams, o.eventHeartbeat = 2, 20*time.Millisecond })
+	a := openEventStream(t, tr.Tron, testToken)
+	openEventStream(t, tr.Tron, testToken)
+	third := openEventStream(t, tr.Tron, testToken)
+	if third.resp.StatusCode != 503 {
+		t.Errorf("a third stream over a limit of 2 = %d, want 503", third.resp.StatusCode)
+	}
+	a.resp.Body.Close()
+	testenv.WaitFor(t, 10*time.Second, "a stream freed", func() bool {
+		s := openEventStream(t, tr.Tron, testToken)
+		defer s.resp.Body.Close()
+		return s.resp.StatusCode == 200
+	})
+}

@@ -40,6 +40,7 @@ type Tron struct {
 	baseURL  string // http://<advertise>
 	bus      atomic.Pointer[busRef]
 	ran      atomic.Bool
+	streams  atomic.Int64 // open event streams (sse.go)
 	// runCtx is Run's context, set before anything is served: the admin API's operations
 	// run under it (never under fasthttp's RequestCtx, which is recycled after a handler).
 	runCtx context.Context
