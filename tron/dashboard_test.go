@@ -105,9 +105,15 @@ func TestDashboardInChromium(t *testing.T) {
 		return s
 	}
 	row := `#bundles tr[data-sha="` + sha + `"]`
-	do("sign in", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#token")),
-		chromedp.SendKeys(chromedp.CSS("#token"), testToken), chromedp.Click(chromedp.CSS("#login-btn")),
-		chromedp.WaitVisible(chromedp.CSS("#app")))
+	do("open the page", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#token")))
+	screenshot(t, ctx, "dashboard-sign-in.png")
+	do("sign in with a wrong token", chromedp.SendKeys(chromedp.CSS("#token"), "wrong"),
+		chromedp.Click(chromedp.CSS("#login-btn")))
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#login-error").textContent.includes("401")`)); err != nil {
+		t.Errorf("a wrong token: no 401 explained on the page (%v): %q", err, text("#login-error"))
+	}
+	do("sign in", chromedp.SendKeys(chromedp.CSS("#token"), testToken),
+		chromedp.Click(chromedp.CSS("#login-btn")), chromedp.WaitVisible(chromedp.CSS("#app")))
 	do("see the runner", chromedp.WaitVisible(chromedp.CSS(`#nodes tr[data-inbox="`+runner.Inbox()+`"]`)))
 	do("upload", chromedp.SetUploadFiles(chromedp.CSS("#upload-file"), []string{bundle}),
 		chromedp.Click(chromedp.CSS("#upload-btn")), chromedp.WaitVisible(chromedp.CSS(row+` button[data-action="enable"]`)))
@@ -132,16 +138,29 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("%d bundles enabled after enabling from the page, want 1", tr.countEnabled())
 	}
 
+	screenshot(t, ctx, "dashboard.png")
+
+	do("disable", chromedp.Click(chromedp.CSS(row+` button[data-action="disable"]`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` button[data-action="enable"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#events li[data-event="bundle.disabled"]`)))
+	if state := text(row + " td.state"); state != "disabled" || tr.countEnabled() != 0 {
+		t.Errorf("after disable from the page: state %q, %d enabled", state, tr.countEnabled())
+	}
+	testenv.WaitFor(t, 10*time.Second, "the page's event stream counted", func() bool {
+		return metricValue(t, tr, "funcatron_tron_event_streams") >= 1
+	})
+}
+
+// screenshot saves the whole page as name under artifactDir, for people to look at.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG, else JPEG
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	file := filepath.Join(artifactDir(t), "dashboard.png")
+	file := filepath.Join(artifactDir(t), name)
 	if err := os.WriteFile(file, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", file)
-	testenv.WaitFor(t, 10*time.Second, "the page's event stream counted", func() bool {
-		return metricValue(t, tr, "funcatron_tron_event_streams") >= 1
-	})
 }

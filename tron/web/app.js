@@ -88,6 +88,8 @@ function signOut(msg) {
   $("#conn").textContent = "signed out";
   $("#conn").classList.remove("live");
   $("#login-error").textContent = msg || "";
+  $("#token").value = "";
+  $("#token").focus();
 }
 
 function start() {
