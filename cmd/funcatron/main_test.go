@@ -273,3 +273,15 @@ func TestPackChecksTheBundle(t *testing.T) {
 		t.Errorf("pack of a bundle without its command = %d %q", code, buf.String())
 	}
 }
+
+func TestStatusRatesAreOverTheInterval(t *testing.T) {
+	route := []routeEntry{{Path: "/r", Queue: "q", SHA: strings.Repeat("a", 64)}}
+	before := statsAnswer{RouteMap: route, Routes: map[string]routeCounts{"q": {Count: 10, Errors: 1, TotalMS: 100}}}
+	after := statsAnswer{RouteMap: route, Routes: map[string]routeCounts{"q": {Count: 30, Errors: 5, TotalMS: 500, Inflight: 2}}}
+	var out bytes.Buffer
+	c := &client{out: &out}
+	c.printStatus(nil, before, after, 2*time.Second)
+	if !regexp.MustCompile(`(?m)^\*/r +aaaaaaaaaaaa +10\.0 +2\.0 +20\.0 +2 +30 +5$`).MatchString(out.String()) {
+		t.Errorf("status = %q, want 10 req/s, 2 err/s, 20 ms mean over the window", out.String())
+	}
+}
