@@ -51,7 +51,7 @@ func (e event) line() string {
 }
 
 func (c *client) events(follow, asJSON bool) error {
-	print := func(raw []byte) error { return printEvent(c.out, raw, asJSON) }
+	show := func(raw []byte) error { return printEvent(c.out, raw, asJSON) }
 	if !follow {
 		var res struct {
 			Events []json.RawMessage `json:"events"`
@@ -60,7 +60,7 @@ func (c *client) events(follow, asJSON bool) error {
 			return err
 		}
 		for _, e := range res.Events {
-			if err := print(e); err != nil {
+			if err := show(e); err != nil {
 				return err
 			}
 		}
@@ -68,7 +68,7 @@ func (c *client) events(follow, asJSON bool) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return c.followEvents(ctx, print)
+	return c.followEvents(ctx, show)
 }
 
 // followEvents reads the event stream until ctx ends or the Tron ends it, handing each
