@@ -149,22 +149,6 @@ func (t *Tron) deleteBundleHandler(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, http.StatusOK, map[string]any{"success": true, "sha": sha, "msg": "deleted Func bundle " + sha})
 }
 
-// pathSHA resolves the sha (or prefix) at the end of a bundle route's path; when it names
-// no bundle it has answered the error and returns false.
-func (t *Tron) pathSHA(ctx *fasthttp.RequestCtx) (string, bool) {
-	name := strings.TrimPrefix(string(ctx.Path()), bundlePrefix)
-	if name == "" {
-		writeError(ctx, http.StatusNotFound, "no bundle sha in the path: want "+bundlePrefix+"{sha}")
-		return "", false
-	}
-	sha, err := t.resolveSHA(name)
-	if err != nil {
-		t.writeErr(ctx, err)
-		return "", false
-	}
-	return sha, true
-}
-
 // decodeBody reads a JSON request body into v; anything else is a 400 naming the problem.
 func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
 	body := ctx.PostBody()

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/valyala/fasthttp"
 )
 
 // minSHAPrefix is the shortest sha prefix a route accepts: 8 hex digits (32 bits) make an
@@ -61,4 +63,20 @@ func isHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// pathSHA resolves the sha (or prefix) at the end of a bundle route's path; when it names
+// no bundle it has answered the error and returns false.
+func (t *Tron) pathSHA(ctx *fasthttp.RequestCtx) (string, bool) {
+	name := strings.TrimPrefix(string(ctx.Path()), bundlePrefix)
+	if name == "" {
+		writeError(ctx, http.StatusNotFound, "no bundle sha in the path: want "+bundlePrefix+"{sha}")
+		return "", false
+	}
+	sha, err := t.resolveSHA(name)
+	if err != nil {
+		t.writeErr(ctx, err)
+		return "", false
+	}
+	return sha, true
 }
