@@ -16,8 +16,6 @@ type metrics struct {
 	msgOut      *prometheus.CounterVec
 	enable      prometheus.Histogram
 	undecodable prometheus.Counter
-	streams     prometheus.Gauge   // open event streams (sse.go)
-	dropped     prometheus.Counter // event stream clients dropped for lagging
 }
 
 // newMetrics registers the metrics; bundles and routes are read from t at scrape time.
@@ -44,12 +42,6 @@ func newMetrics(t *Tron) *metrics {
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "funcatron_tron_undecodable_messages_total", Help: "Bodies on the Tron queue that did not decode (dead-lettered).",
 		}),
-		streams: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "funcatron_tron_event_streams", Help: "Open GET /api/v1/events streams (dashboards, funcatron events -f).",
-		}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "funcatron_tron_event_streams_dropped_total", Help: "Event stream clients dropped because they fell too far behind.",
-		}),
 	}
 	bundles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "funcatron_tron_bundles", Help: "Bundles in the store.",
@@ -61,7 +53,7 @@ func newMetrics(t *Tron) *metrics {
 		m.nodes.WithLabelValues(typ).Set(0)
 		m.lost.WithLabelValues(typ)
 	}
-	m.reg.MustRegister(m.nodes, m.lost, m.msgIn, m.msgOut, m.enable, m.undecodable, m.streams, m.dropped, bundles, routes,
+	m.reg.MustRegister(m.nodes, m.lost, m.msgIn, m.msgOut, m.enable, m.undecodable, bundles, routes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -12,8 +12,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
 
@@ -85,7 +87,7 @@ func (t *Tron) subscribeEvents(conn net.Conn) *eventSub {
 			once.Do(func() {
 				close(s.dropped)
 				conn.Close()
-				t.metrics.dropped.Inc()
+				t.streams.dropped.Inc()
 				t.log.Warn("dropped an event stream client that fell too far behind", "remote", conn.RemoteAddr().String())
 			})
 		}
@@ -142,19 +144,39 @@ func (t *Tron) writeEvents(w *bufio.Writer, e Event, more <-chan Event) {
 	}
 }
 
-// openStream counts a new stream in, unless sseMaxStreams are open.
+// eventStreams counts the open streams, to bound them, and exports them as metrics.
+type eventStreams struct {
+	n       atomic.Int64
+	open    prometheus.Gauge
+	dropped prometheus.Counter
+}
+
+func newEventStreams(reg *prometheus.Registry) *eventStreams {
+	s := &eventStreams{
+		open: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "funcatron_tron_event_streams", Help: "Open GET /api/v1/events streams (dashboards, funcatron events -f).",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "funcatron_tron_event_streams_dropped_total", Help: "Event stream clients dropped because they fell too far behind.",
+		}),
+	}
+	reg.MustRegister(s.open, s.dropped)
+	return s
+}
+
+// openStream counts a new stream in, unless the most allowed are open.
 func (t *Tron) openStream() bool {
-	if t.streams.Add(1) > int64(t.maxStreams()) {
-		t.streams.Add(-1)
+	if t.streams.n.Add(1) > int64(t.maxStreams()) {
+		t.streams.n.Add(-1)
 		return false
 	}
-	t.metrics.streams.Inc()
+	t.streams.open.Inc()
 	return true
 }
 
 func (t *Tron) closeStream() {
-	t.streams.Add(-1)
-	t.metrics.streams.Dec()
+	t.streams.n.Add(-1)
+	t.streams.open.Dec()
 }
 
 func (t *Tron) maxStreams() int {

@@ -40,7 +40,7 @@ type Tron struct {
 	baseURL  string // http://<advertise>
 	bus      atomic.Pointer[busRef]
 	ran      atomic.Bool
-	streams  atomic.Int64 // open event streams (sse.go)
+	streams  *eventStreams // sse.go
 	// runCtx is Run's context, set before anything is served: the admin API's operations
 	// run under it (never under fasthttp's RequestCtx, which is recycled after a handler).
 	runCtx context.Context
@@ -77,6 +77,7 @@ func New(opts *Options) (*Tron, error) {
 	}
 	t.codec, _ = protocol.ParseCodec(o.Codec)
 	t.metrics = newMetrics(t)
+	t.streams = newEventStreams(t.metrics.reg)
 	if err := t.openData(); err != nil {
 		return nil, err
 	}

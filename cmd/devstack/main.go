@@ -78,7 +78,6 @@ func printWelcome(s *stack.Stack, dir string, deployed []string) {
 Funcatron is up.
   frontend (nginx):  %s
   Tron admin API:    %s   (token in %s)
-  dashboard:         %s/  (asks for that token)
   RabbitMQ:          %s  (STOMP on port %d)
   logs:              %s/*/
 Deployed %d sample bundles. Try:
@@ -87,6 +86,6 @@ Deployed %d sample bundles. Try:
   curl -i -X POST -d 'hi there' %s/sh/echo
   FUNCATRON_TRON=%s FUNCATRON_TOKEN_FILE=%s bin/funcatron ls
 Ctrl-C stops everything.
-`, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"), s.TronURL, s.Rabbit.URL(), s.Rabbit.STOMPPort,
+`, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"), s.Rabbit.URL(), s.Rabbit.STOMPPort,
 		dir, len(deployed), front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
 }
