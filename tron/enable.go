@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/funcatron/funcatron/internal/bus"
@@ -22,6 +23,9 @@ type enableRequest struct {
 	SHA     string         `json:"sha"`
 	Props   protocol.Props `json:"props"`
 	Replace bool           `json:"replace"`
+	// keepProps: the request had no props (or null), so a replace keeps the replaced
+	// bundle's (enableProps).
+	keepProps bool
 }
 
 // enableResult is the answer of POST /api/v1/enable; Status is 200 or 202.
@@ -43,6 +47,10 @@ func (t *Tron) enable(ctx context.Context, req enableRequest) (*enableResult, er
 	sha, err := t.resolveSHA(req.SHA)
 	if err != nil {
 		return nil, err
+	}
+	req.keepProps = req.Props == nil
+	if req.Props == nil {
+		req.Props = protocol.Props{}
 	}
 	b := t.getBus()
 	if b == nil || !b.Connected() {
@@ -121,7 +129,7 @@ func (t *Tron) enableLocked(ctx context.Context, b bus.Bus, sha string, req enab
 // has no props key (or null) and replaces a bundle, the replaced bundle's (spec/tron-api.md
 // "Props on replace": deploying a new version keeps its configuration). `"props":{}` clears.
 func enableProps(req enableRequest, st state, replaced string) protocol.Props {
-	if req.Props != nil {
+	if !req.keepProps {
 		return req.Props
 	}
 	if i := st.find(replaced); replaced != "" && i >= 0 && st.Enabled[i].Props != nil {
@@ -301,4 +309,16 @@ func removeSHA(list []enabledBundle, sha string) []enabledBundle {
 		}
 	}
 	return out
+}
+
+// cleanSHA checks a sha given by a user: 64 hex digits (any case).
+func cleanSHA(s string) (string, error) {
+	if s == "" {
+		return "", newAPIError(http.StatusBadRequest, "the request must be JSON and include the 'sha' of the Func bundle")
+	}
+	s = strings.ToLower(strings.TrimSpace(s))
+	if !isSHA(s) {
+		return "", newAPIError(http.StatusBadRequest, "sha %q: want the 64 hex digits of the bundle's SHA-256", s)
+	}
+	return s, nil
 }

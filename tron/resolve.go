@@ -20,13 +20,10 @@ const minSHAPrefix = 8
 // (the caller answers 404 when it is unknown); a prefix no bundle has is 404, one several
 // have is 409 naming them, anything else 400.
 func (t *Tron) resolveSHA(s string) (string, error) {
-	if s == "" {
-		return "", newAPIError(http.StatusBadRequest, "the request must be JSON and include the 'sha' of the Func bundle")
+	if sha, err := cleanSHA(s); err == nil || s == "" {
+		return sha, err
 	}
 	s = strings.ToLower(strings.TrimSpace(s))
-	if isSHA(s) {
-		return s, nil
-	}
 	if len(s) < minSHAPrefix || len(s) > 64 || !isHex(s) {
 		return "", newAPIError(http.StatusBadRequest,
 			"sha %q: want the 64 hex digits of the bundle's SHA-256, or a unique prefix of at least %d", s, minSHAPrefix)
