@@ -67,7 +67,8 @@
 //     no event/id fields (a client that reconnects gets the replay again); a comment at the
 //     start and every 15 s while idle; each client has a buffer of --event-buffer + 256
 //     events: when it is full the client's connection is closed (publish never waits), and
-//     every write has a 30 s deadline. The stream is the connection's last answer.
+//     every write has a 30 s deadline. The stream is the connection's last answer. At most
+//     64 streams are open at once (503 beyond).
 //   - Dashboard (dashboard.go, web/): GET / and /ui/{app.js,style.css} are open and static,
 //     with a Content-Security-Policy that allows only the page's own origin. It polls
 //     /api/v1/stats every 2 s for rates; times show as RFC 3339 in UTC.
