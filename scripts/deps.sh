@@ -6,7 +6,8 @@
 set -euo pipefail
 
 # python3: the hello-py sample bundle runs on /usr/bin/python3.
-packages=(rabbitmq-server redis-server nginx libnginx-mod-http-lua lua-cjson lua-busted wrk python3)
+# chromium: the Tron's dashboard test drives headless Chromium (tron/dashboard_test.go).
+packages=(rabbitmq-server redis-server nginx libnginx-mod-http-lua lua-cjson lua-busted wrk python3 chromium)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -63,6 +63,8 @@ func (t *Tron) routes() []route {
 		{method: "GET", path: apiPrefix + "events", h: t.getEvents},
 		{method: "GET", path: bundlePrefix, prefix: true, open: true, h: t.getBundle},
 		{method: "DELETE", path: bundlePrefix, prefix: true, h: t.deleteBundleHandler},
+		{method: "GET", path: "/", open: true, h: t.getDashboard},
+		{method: "GET", path: dashboardAssets, prefix: true, open: true, h: t.getDashboardAsset},
 	}
 }
 

@@ -330,8 +330,11 @@ func TestMethodNotAllowedAndNotFound(t *testing.T) {
 	if status, _ := tr.api(t, "GET", "/api/v1/nope", nil); status != 404 {
 		t.Errorf("unknown route = %d, want 404", status)
 	}
-	if status, _ := tr.api(t, "GET", "/", nil, ""); status != 404 {
-		t.Errorf("GET / = %d, want 404", status)
+	if status, _ := tr.api(t, "GET", "/nope", nil, ""); status != 404 {
+		t.Errorf("GET /nope = %d, want 404", status)
+	}
+	if status, _ := tr.api(t, "POST", "/", nil, ""); status != http.StatusMethodNotAllowed {
+		t.Errorf("POST / (the dashboard) = %d, want 405", status)
 	}
 }
 

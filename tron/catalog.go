@@ -5,6 +5,7 @@ package tron
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -133,6 +134,8 @@ type knownBundle struct {
 	Host       string `json:"host"`
 	Path       string `json:"path"`
 	Type       string `json:"type"`
+	Title      string `json:"title"`   // the manifest's info.title
+	Version    string `json:"version"` // the manifest's info.version
 	Enabled    bool   `json:"enabled"`
 	UploadedAt int64  `json:"uploaded-at"` // epoch milliseconds
 	Size       int64  `json:"size"`
@@ -143,8 +146,10 @@ func (t *Tron) knownBundles() []knownBundle {
 	t.mu.Lock()
 	out := make([]knownBundle, 0, len(t.bundles))
 	for _, m := range t.bundles {
+		title, version := m.info()
 		out = append(out, knownBundle{
-			SHA: m.SHA, Host: m.Host, Path: m.BasePath, Type: m.Kind, Enabled: t.state.find(m.SHA) >= 0,
+			SHA: m.SHA, Host: m.Host, Path: m.BasePath, Type: m.Kind, Title: title, Version: version,
+			Enabled:    t.state.find(m.SHA) >= 0,
 			UploadedAt: m.UploadedAt, Size: m.Size,
 		})
 	}
@@ -156,4 +161,19 @@ func (t *Tron) knownBundles() []knownBundle {
 		return strings.Compare(a.SHA, b.SHA)
 	})
 	return out
+}
+
+// info returns the manifest's info.title and info.version ("" when absent), so people can
+// name bundles by title rather than by sha.
+func (m bundleMeta) info() (title, version string) {
+	info, _ := m.Manifest["info"].(map[string]any)
+	title, _ = info["title"].(string)
+	switch v := info["version"].(type) {
+	case string:
+		version = v
+	case nil:
+	default: // a YAML `version: 1.0` decodes as a number
+		version = fmt.Sprint(v)
+	}
+	return title, version
 }

@@ -7,7 +7,8 @@
 //	err = t.Run(ctx)         // connects to RabbitMQ, serves until ctx ends
 //
 // Files: options.go (Options, flags), tron.go (life cycle), api.go + handlers.go (HTTP),
-// catalog.go + store.go + inspect.go (bundles), state.go + atomic.go (durable state),
+// sse.go (the event stream), dashboard.go + web/ (the page at GET /), resolve.go (sha
+// prefixes), catalog.go + store.go + inspect.go (bundles), state.go + atomic.go (durable state),
 // secret.go (token, URL signing), membership.go + control.go (nodes and their messages),
 // enable.go + routes.go (enable, disable, route table), events.go, metrics.go, stats.go,
 // connect.go (amqpbus).
@@ -67,6 +68,20 @@
 //     bundles, node/node-type/instance-id for nodes, routes (count) for route.updated. Also
 //     published: bundle.deleted.<sha>. The last --event-buffer (256) events are kept in a
 //     replay buffer served by GET /api/v1/events (oldest first), for late subscribers.
+//   - Sha prefixes: a route taking a sha takes 8 to 63 hex digits too, resolved against the
+//     stored bundles (404 none, 409 several, naming them). A signed download URL names the
+//     full sha (it is what is signed).
+//   - Props on replace: an enable without a props key (or with null) that replaces another
+//     bundle takes that bundle's props; with no replace it gets none, as before.
+//   - Event stream (sse.go, format in docs/admin-api.md): one `data:` line of JSON per event,
+//     no event/id fields (a client that reconnects gets the replay again); a comment at the
+//     start and every 15 s while idle; each client has a buffer of --event-buffer + 256
+//     events: when it is full the client's connection is closed (publish never waits), and
+//     every write has a 30 s deadline. The stream is the connection's last answer. At most
+//     64 streams are open at once (503 beyond).
+//   - Dashboard (dashboard.go, web/): GET / and /ui/{app.js,style.css} are open and static,
+//     with a Content-Security-Policy that allows only the page's own origin. It polls
+//     /api/v1/stats every 2 s for rates; times show as RFC 3339 in UTC.
 //   - Extra answers: add_func also returns size, uploaded-at and new (false when the same
 //     bytes were stored already); enable returns sha and queue; unknown paths are 404 and
 //     wrong methods 405 with Allow, both after authentication, so an unauthenticated

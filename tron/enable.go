@@ -23,6 +23,9 @@ type enableRequest struct {
 	SHA     string         `json:"sha"`
 	Props   protocol.Props `json:"props"`
 	Replace bool           `json:"replace"`
+	// keepProps: the request had no props (or null), so a replace keeps the replaced
+	// bundle's (enableProps).
+	keepProps bool
 }
 
 // enableResult is the answer of POST /api/v1/enable; Status is 200 or 202.
@@ -41,10 +44,11 @@ type enableResult struct {
 // enable makes bundle req.SHA served: see the comment of each step.
 func (t *Tron) enable(ctx context.Context, req enableRequest) (*enableResult, error) {
 	start := time.Now()
-	sha, err := cleanSHA(req.SHA)
+	sha, err := t.resolveSHA(req.SHA)
 	if err != nil {
 		return nil, err
 	}
+	req.keepProps = req.Props == nil
 	if req.Props == nil {
 		req.Props = protocol.Props{}
 	}
@@ -94,7 +98,7 @@ func (t *Tron) enableLocked(ctx context.Context, b bus.Bus, sha string, req enab
 		}
 		replaced = o.SHA
 	}
-	e = enabledBundle{SHA: sha, Host: meta.Host, Path: meta.BasePath, Props: req.Props, EnabledAt: time.Now().UnixMilli()}
+	e = enabledBundle{SHA: sha, Host: meta.Host, Path: meta.BasePath, Props: enableProps(req, st, replaced), EnabledAt: time.Now().UnixMilli()}
 	// The route queue exists before the call returns, so requests a frontend sends from now
 	// on wait in the queue for a runner instead of being dropped.
 	dctx, cancel := context.WithTimeout(ctx, sendTimeout)
@@ -119,6 +123,19 @@ func (t *Tron) enableLocked(ctx context.Context, b bus.Bus, sha string, req enab
 	t.log.Info("bundle enabled", "sha", sha, "host", e.Host, "path", e.Path, "queue", e.Queue(), "runners", len(runners), "replaced", replaced)
 	t.publish(ctx, Event{Key: "bundle.enabled." + sha, SHA: sha, Host: e.Host, Path: e.Path, Replaced: replaced})
 	return e, replaced, r, runners, nil
+}
+
+// enableProps is the props an enable gives its bundle: the request's, or, when the request
+// has no props key (or null) and replaces a bundle, the replaced bundle's (spec/tron-api.md
+// "Props on replace": deploying a new version keeps its configuration). `"props":{}` clears.
+func enableProps(req enableRequest, st state, replaced string) protocol.Props {
+	if !req.keepProps {
+		return req.Props
+	}
+	if i := st.find(replaced); replaced != "" && i >= 0 && st.Enabled[i].Props != nil {
+		return st.Enabled[i].Props
+	}
+	return protocol.Props{}
 }
 
 // awaitAcks waits up to --enable-wait for the first ok ack to the enable behind r (then
@@ -193,7 +210,7 @@ type disableResult struct {
 // disable stops serving bundle sha: frontends get the route table without it first (no new
 // requests), then runners get `disable`.
 func (t *Tron) disable(ctx context.Context, rawSHA string) (*disableResult, error) {
-	sha, err := cleanSHA(rawSHA)
+	sha, err := t.resolveSHA(rawSHA)
 	if err != nil {
 		return nil, err
 	}

@@ -100,17 +100,17 @@ func (t *Tron) postStats(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, http.StatusOK, map[string]any{"accepted": true, "msg": msg})
 }
 
-// getEvents answers the recent lifecycle events, oldest first (the replay buffer of
-// --event-buffer entries): a dashboard that starts now still sees what just happened.
-func (t *Tron) getEvents(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, http.StatusOK, map[string]any{"events": t.events.Recent()})
-}
-
 // getBundle answers the exact uploaded bytes. It is open to a request with a valid signed
-// query (exp, sig) as runners get in enable / all-bundles; otherwise it needs the token.
+// query (exp, sig) as runners get in enable / all-bundles (the full sha: it is what is
+// signed); otherwise it needs the token, and takes a sha prefix too.
 func (t *Tron) getBundle(ctx *fasthttp.RequestCtx) {
 	sha := strings.TrimPrefix(string(ctx.Path()), bundlePrefix)
-	if !t.authorized(ctx) {
+	if t.authorized(ctx) {
+		var ok bool
+		if sha, ok = t.pathSHA(ctx); !ok {
+			return
+		}
+	} else {
 		args := ctx.QueryArgs()
 		exp, sig := string(args.Peek("exp")), string(args.Peek("sig"))
 		if sig == "" {
@@ -138,9 +138,8 @@ func (t *Tron) getBundle(ctx *fasthttp.RequestCtx) {
 }
 
 func (t *Tron) deleteBundleHandler(ctx *fasthttp.RequestCtx) {
-	sha := strings.ToLower(strings.TrimPrefix(string(ctx.Path()), bundlePrefix))
-	if !isSHA(sha) {
-		writeError(ctx, http.StatusNotFound, "no Func bundle with sha "+sha)
+	sha, ok := t.pathSHA(ctx)
+	if !ok {
 		return
 	}
 	if err := t.deleteBundle(t.runCtx, sha); err != nil {

@@ -82,6 +82,13 @@ type Options struct {
 	Bus bus.Bus
 	// Inspect validates an uploaded bundle. Default: the bundles package's validation.
 	Inspect Inspector
+
+	// eventHeartbeat is how often an idle event stream gets a comment line (sse.go); tests
+	// shorten it. Default sseHeartbeat.
+	eventHeartbeat time.Duration
+	// maxEventStreams bounds the open event streams (sse.go); tests lower it. Default
+	// sseMaxStreams.
+	maxEventStreams int
 }
 
 // Defaults of the options that have one.

@@ -190,15 +190,4 @@ func shaOf(data []byte) string {
 }
 
 // isSHA tells whether s is a bundle id: 64 lowercase hex digits (and so a safe file name).
-func isSHA(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
+func isSHA(s string) bool { return len(s) == 64 && isHex(s) }

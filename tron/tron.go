@@ -42,6 +42,7 @@ type Tron struct {
 	baseURL  string // http://<advertise>
 	bus      atomic.Pointer[busRef]
 	ran      atomic.Bool
+	streams  *eventStreams // sse.go
 	// runCtx is Run's context, set before anything is served: the admin API's operations
 	// run under it (never under fasthttp's RequestCtx, which is recycled after a handler).
 	runCtx context.Context
@@ -78,6 +79,7 @@ func New(opts *Options) (*Tron, error) {
 	}
 	t.codec, _ = protocol.ParseCodec(o.Codec)
 	t.metrics = newMetrics(t)
+	t.streams = newEventStreams(t.metrics.reg)
 	if err := t.openData(); err != nil {
 		return nil, err
 	}

@@ -1,9 +1,13 @@
+// This file is the HTTP side of the CLI: requests to the Tron's admin API, with the token,
+// and errors that say what to do.
+
 package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,166 +16,161 @@ import (
 	"time"
 )
 
+// callTimeout bounds one request that is not an upload or a stream.
+const callTimeout = 2 * time.Minute
+
 // client speaks the Tron's admin API over plain net/http: a CLI is no hot path.
 type client struct {
-	base  string
-	token string
-	out   io.Writer
-	http  http.Client
+	base      string
+	token     string
+	tokenFrom string // where the token came from, for the hint on a 401
+	out       io.Writer
+	http      http.Client
 }
 
-func (c *client) command(name string, args []string) error {
-	switch name {
-	case "upload":
-		return c.withFile(args, func(file string) error { _, err := c.upload(file); return err })
-	case "enable":
-		return c.enableCmd(args, "")
-	case "deploy":
-		return c.withFile(args[:min(1, len(args))], func(file string) error {
-			sha, err := c.upload(file)
-			if err != nil {
-				return err
-			}
-			return c.enableCmd(append([]string{sha}, args[1:]...), sha)
-		})
-	case "disable":
-		return c.withSHA(args, func(sha string) error {
-			return c.call("POST", "/api/v1/disable", map[string]any{"sha": sha})
-		})
-	case "rm":
-		return c.withSHA(args, func(sha string) error { return c.call("DELETE", "/api/v1/bundle/"+sha, nil) })
-	case "ls":
-		return c.call("GET", "/api/v1/known_funcs", nil)
-	case "routes":
-		return c.call("GET", "/api/v1/routes", nil)
-	case "stats":
-		return c.call("GET", "/api/v1/stats", nil)
-	case "pack":
-		return packCmd(args, c.out)
-	case "help", "-h", "--help":
-		return flag.ErrHelp
+// newClient finds the token: --token or $FUNCATRON_TOKEN, else the token file.
+func newClient(g *globals, out io.Writer) *client {
+	c := &client{base: strings.TrimRight(g.tron, "/"), token: g.token, out: out}
+	if c.token != "" {
+		c.tokenFrom = "--token / $FUNCATRON_TOKEN"
+		return c
 	}
-	return fmt.Errorf("unknown command %q (try funcatron help)", name)
-}
-
-func (c *client) withFile(args []string, fn func(string) error) error {
-	if len(args) != 1 {
-		return fmt.Errorf("want one bundle file")
+	b, err := os.ReadFile(g.tokenFile)
+	switch {
+	case err != nil:
+		c.tokenFrom = fmt.Sprintf("none: no --token, no $FUNCATRON_TOKEN, and %s: %v", g.tokenFile, errors.Unwrap(err))
+	default:
+		c.token = trimNewline(string(b))
+		c.tokenFrom = "the file " + g.tokenFile
 	}
-	return fn(args[0])
+	return c
 }
 
-func (c *client) withSHA(args []string, fn func(string) error) error {
-	if len(args) != 1 {
-		return fmt.Errorf("want one bundle sha")
+// apiError is a non-2xx answer of the Tron.
+type apiError struct {
+	Status int
+	Msg    string // the Tron's "error"
+	hint   string // what to do, for a person
+}
+
+func (e *apiError) Error() string {
+	s := fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Msg)
+	if e.hint != "" {
+		s += "\n  " + e.hint
 	}
-	return fn(args[0])
+	return s
 }
 
-// upload posts the bundle and returns its sha.
-func (c *client) upload(file string) (string, error) {
-	body, err := os.ReadFile(file)
+// tokenHint is what a 401 tells the user: where the token was looked for and how to set it.
+func (c *client) tokenHint() string {
+	return "token used: " + c.tokenFrom + "\n  set it with --token TOKEN, $FUNCATRON_TOKEN, or --token-file FILE " +
+		"($FUNCATRON_TOKEN_FILE; default " + defaultTokenFile + "); a Tron that generated its token logs the file's path at start"
+}
+
+// request sends one request and returns the answer's status and body; a non-2xx answer is
+// an *apiError carrying the Tron's message. body may be nil.
+func (c *client) request(ctx context.Context, method, path string, body io.Reader, size int64, contentType string) (int, []byte, error) {
+	resp, err := c.send(ctx, method, path, body, size, contentType, "")
 	if err != nil {
-		return "", err
+		return 0, nil, err
 	}
-	var res struct {
-		SHA   string `json:"sha"`
-		Route string `json:"route"`
-	}
-	if err := c.do("POST", "/api/v1/add_func", "application/zip", body, &res); err != nil {
-		return "", fmt.Errorf("uploading %s: %w", file, err)
-	}
-	fmt.Fprintf(c.out, "uploaded %s: sha %s, route %s\n", file, res.SHA, res.Route)
-	return res.SHA, nil
-}
-
-func (c *client) enableCmd(args []string, sha string) error {
-	fs := flag.NewFlagSet("enable", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	props := fs.String("props", "{}", "")
-	replace := fs.Bool("replace", false, "")
-	if len(args) == 0 {
-		return fmt.Errorf("want a bundle sha")
-	}
-	sha = args[0]
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	p, err := readProps(*props)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return err
+		return resp.StatusCode, nil, fmt.Errorf("reading the Tron's answer: %w", err)
 	}
-	return c.call("POST", "/api/v1/enable", map[string]any{"sha": sha, "props": p, "replace": *replace})
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, raw, c.answerError(resp.StatusCode, raw)
+	}
+	return resp.StatusCode, raw, nil
 }
 
-// readProps takes props as inline JSON or @file.
-func readProps(s string) (map[string]any, error) {
-	b := []byte(s)
-	if name, ok := strings.CutPrefix(s, "@"); ok {
-		var err error
-		if b, err = os.ReadFile(name); err != nil {
-			return nil, err
-		}
-	}
-	var p map[string]any
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("props: want a JSON object: %w", err)
-	}
-	return p, nil
-}
-
-// call sends a JSON request and prints the JSON answer, indented.
-func (c *client) call(method, path string, req any) error {
-	var body []byte
-	if req != nil {
-		var err error
-		if body, err = json.Marshal(req); err != nil {
-			return err
-		}
-	}
-	var res json.RawMessage
-	if err := c.do(method, path, "application/json", body, &res); err != nil {
-		return err
-	}
-	var pretty bytes.Buffer
-	if json.Indent(&pretty, res, "", "  ") != nil {
-		pretty.Write(res)
-	}
-	fmt.Fprintln(c.out, pretty.String())
-	return nil
-}
-
-// do performs one request; a non-2xx answer becomes an error carrying the Tron's message.
-func (c *client) do(method, path, contentType string, body []byte, into any) error {
-	req, err := http.NewRequest(method, strings.TrimRight(c.base, "/")+path, bytes.NewReader(body))
+// send performs the request and returns the response as is (its body still open).
+func (c *client) send(ctx context.Context, method, path string, body io.Reader, size int64, contentType, accept string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("the Tron's URL %q: %w (set --tron or $FUNCATRON_TRON)", c.base, err)
 	}
-	req.Header.Set("Content-Type", contentType)
+	req.ContentLength = size
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	c.http.Timeout = 2 * time.Minute
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("could not reach the Tron at %s: %w\n  is it running? set its URL with --tron or $FUNCATRON_TRON", c.base, err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
+	return resp, nil
+}
+
+// answerError turns a non-2xx answer into an *apiError.
+func (c *client) answerError(status int, raw []byte) error {
+	var e struct {
+		Error string `json:"error"`
+	}
+	msg := strings.TrimSpace(string(raw))
+	if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+		msg = e.Error
+	}
+	ae := &apiError{Status: status, Msg: msg}
+	if status == http.StatusUnauthorized {
+		ae.hint = c.tokenHint()
+	}
+	return ae
+}
+
+// getJSON GETs path and decodes the answer into into.
+func (c *client) getJSON(path string, into any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	_, raw, err := c.request(ctx, "GET", path, nil, 0, "")
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
+	return decodeAnswer(raw, into)
+}
+
+// postJSON sends req as JSON and decodes the answer into into; it returns the status.
+func (c *client) postJSON(method, path string, req, into any) (int, error) {
+	var body io.Reader
+	var size int64
+	if req != nil {
+		b, err := json.Marshal(req)
+		if err != nil {
+			return 0, err
 		}
-		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s %s: %d: %s", method, path, resp.StatusCode, e.Error)
-		}
-		return fmt.Errorf("%s %s: %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(raw))
+		body, size = bytes.NewReader(b), int64(len(b))
 	}
-	if resp.StatusCode == http.StatusAccepted {
-		fmt.Fprintf(c.out, "accepted (202): %s\n", bytes.TrimSpace(raw))
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	status, raw, err := c.request(ctx, method, path, body, size, "application/json")
+	if err != nil {
+		return status, err
 	}
-	return json.Unmarshal(raw, into)
+	return status, decodeAnswer(raw, into)
+}
+
+func decodeAnswer(raw []byte, into any) error {
+	if into == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, into); err != nil {
+		return fmt.Errorf("the Tron's answer is not the expected JSON: %w", err)
+	}
+	return nil
+}
+
+// printJSON prints v (or raw JSON bytes) indented, for --json.
+func printJSON(out io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out, string(b))
+	return err
 }

@@ -1,8 +1,10 @@
-// Command funcatron is the command-line client of the Tron's admin API: upload, enable,
-// disable, list and remove Func Bundles (spec/tron-api.md).
+// Command funcatron is the command-line client of the Tron's admin API: pack, upload,
+// enable, disable, list and remove Func Bundles, and watch the system (status, events).
+// docs/cli.md is its manual; `funcatron help` and `funcatron CMD --help` say the same.
 //
 //	funcatron deploy hello.zip --props '{"greeting":"hi"}'
 //	funcatron ls
+//	funcatron events -f
 package main
 
 import (
@@ -11,61 +13,134 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/funcatron/funcatron/internal/version"
 )
 
-const usage = `funcatron: the Tron's command-line client
+// Exit codes (docs/cli.md).
+const (
+	exitOK    = 0
+	exitFail  = 1 // the Tron refused, or could not be reached
+	exitUsage = 2 // bad command line
+)
 
-Usage: funcatron [--tron URL] [--token TOKEN | --token-file FILE] COMMAND [ARGS]
+// usageError is a bad command line: exit 2, with a hint to the command's help.
+type usageError struct {
+	cmd string
+	msg string
+}
 
-Commands:
-  pack DIR [-o FILE]                   zip a bundle directory and check it (no Tron needed)
-  upload FILE                          upload a bundle; prints its sha
-  enable SHA [--props JSON|@FILE] [--replace]
-                                       serve the bundle on its route
-  deploy FILE [--props JSON|@FILE] [--replace]
-                                       upload, then enable
-  disable SHA                          stop serving the bundle
-  rm SHA                               delete a disabled bundle
-  ls                                   list the uploaded bundles
-  routes                               print the route table the frontends have
-  stats                                print nodes and per-route counters
+func (e *usageError) Error() string {
+	help := "funcatron help"
+	if e.cmd != "" {
+		help = "funcatron " + e.cmd + " --help"
+	}
+	return e.msg + " (see " + help + ")"
+}
 
-Options (each also an environment variable):
-  --tron URL        $FUNCATRON_TRON (default http://127.0.0.1:3000)
-  --token TOKEN     $FUNCATRON_TOKEN
-  --token-file FILE $FUNCATRON_TOKEN_FILE (default: the Tron's data/tron/token, if readable)
-`
+func usagef(cmd, format string, args ...any) error {
+	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
+}
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run runs one command line and returns the exit code; errors go to stderr.
+func run(args []string, stdout, stderr io.Writer) int {
+	err := dispatch(args, stdout)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "funcatron:", err)
+		return exitUsage
+	}
+	fmt.Fprintln(stderr, "funcatron:", err)
+	return exitFail
+}
+
+// dispatch parses the global options, then runs the command named by the first argument.
+func dispatch(args []string, out io.Writer) error {
+	g := defaultGlobals()
+	fs := newFlagSet("funcatron", g)
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(os.Stdout, usage)
-			return
+			return printUsage(out)
 		}
-		fmt.Fprintln(os.Stderr, "funcatron:", err)
-		os.Exit(1)
+		return usagef("", "%v", err)
+	}
+	switch {
+	case *showVersion:
+		return printVersion(out)
+	case fs.NArg() == 0:
+		return printUsage(out)
+	}
+	name, rest := fs.Arg(0), fs.Args()[1:]
+	cmd := findCommand(name)
+	if cmd == nil {
+		return usagef("", "unknown command %q", name)
+	}
+	return cmd.execute(g, rest, out)
+}
+
+func printVersion(out io.Writer) error {
+	_, err := fmt.Fprintf(out, "funcatron %s\n", version.Version)
+	return err
+}
+
+// globals are the options every command takes, before or after the command's name.
+type globals struct {
+	tron      string
+	token     string
+	tokenFile string
+}
+
+// defaultTokenFile is where `make run` and a Tron started in the repository keep the
+// generated token (--data-dir ./data/tron).
+const defaultTokenFile = "data/tron/token"
+
+// defaultGlobals are the global options from the environment, before any flag.
+func defaultGlobals() *globals {
+	return &globals{
+		tron:      envOr("FUNCATRON_TRON", "http://127.0.0.1:3000"),
+		token:     os.Getenv("FUNCATRON_TOKEN"),
+		tokenFile: envOr("FUNCATRON_TOKEN_FILE", defaultTokenFile),
 	}
 }
 
-func run(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("funcatron", flag.ContinueOnError)
+// newFlagSet is a flag set carrying the global options (their current values as
+// defaults), that reports errors instead of printing them.
+func newFlagSet(name string, g *globals) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	tron := fs.String("tron", envOr("FUNCATRON_TRON", "http://127.0.0.1:3000"), "")
-	token := fs.String("token", os.Getenv("FUNCATRON_TOKEN"), "")
-	tokenFile := fs.String("token-file", envOr("FUNCATRON_TOKEN_FILE", "data/tron/token"), "")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
-		return flag.ErrHelp
-	}
-	c := &client{base: *tron, token: *token, out: out}
-	if c.token == "" {
-		if b, err := os.ReadFile(*tokenFile); err == nil {
-			c.token = string(trimNewline(b))
+	fs.StringVar(&g.tron, "tron", g.tron, "the Tron's admin API `URL` ($FUNCATRON_TRON)")
+	fs.StringVar(&g.token, "token", g.token, "the admin `TOKEN` ($FUNCATRON_TOKEN)")
+	fs.StringVar(&g.tokenFile, "token-file", g.tokenFile, "a `FILE` holding the admin token ($FUNCATRON_TOKEN_FILE)")
+	return fs
+}
+
+// parseInterspersed parses fs over args, letting flags come before, between or after the
+// positional arguments (`funcatron deploy b.zip --replace`), and returns the positionals.
+// "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
 		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
 	}
-	return c.command(fs.Arg(0), fs.Args()[1:])
 }
 
 func envOr(key, def string) string {
@@ -75,9 +150,4 @@ func envOr(key, def string) string {
 	return def
 }
 
-func trimNewline(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
+func trimNewline(s string) string { return strings.TrimRight(s, "\r\n") }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/bus"
+	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/tron"
+)
+
+const testToken = "cli-test-token-0123"
+
+// testTron is a real Tron on an in-memory bus, for the CLI to talk to.
+type testTron struct {
+	*tron.Tron
+	url string
+	mem *bus.Memory
+}
+
+func startTron(t *testing.T) *testTron {
+	t.Helper()
+	mem := bus.NewMemory()
+	o := tron.NewOptions()
+	o.DataDir, o.Listen, o.Token = t.TempDir(), "127.0.0.1:0", testToken
+	o.EnableWait = 300 * time.Millisecond
+	o.Logger = testenv.Logger(t)
+	o.Bus = mem.Connect(o.TronQueue, "test")
+	tr, err := tron.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	tt := &testTron{Tron: tr, url: "http://" + tr.Addr().String(), mem: mem}
+	testenv.WaitFor(t, 10*time.Second, "the Tron", func() bool {
+		_, code := tt.cli(t, "stats")
+		return code == 0
+	})
+	return tt
+}
+
+// cli runs the CLI against the Tron with its token; it returns stdout+stderr and the code.
+func (tt *testTron) cli(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var out bytes.Buffer
+	code := run(append([]string{"--tron", tt.url, "--token", testToken}, args...), &out, &out)
+	return out.String(), code
+}
+
+// runner is a runner on the memory bus that acks every enable ok, so enables answer 200;
+// it sends the props of each enable it gets to the returned channel.
+func (tt *testTron) runner(t *testing.T) <-chan protocol.Props {
+	t.Helper()
+	props := make(chan protocol.Props, 100)
+	b := tt.mem.Connect("RU-cli", "test-runner")
+	t.Cleanup(func() { b.Close() })
+	tronQ := bus.Destination{Queue: protocol.DefaultTronQueue, Codec: protocol.JSON, Persistent: true}
+	b.OnType(protocol.ActionEnable, func(ctx context.Context, m bus.Message) {
+		props <- m.Data.(*protocol.Enable).Props
+		if r, err := b.Send(ctx, &protocol.Ack{AckID: m.UUID, Status: protocol.AckOK}, tronQ); err == nil {
+			r.Close()
+		}
+	})
+	r, err := b.Send(context.Background(), &protocol.Awake{Type: protocol.TypeRunner}, tronQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	testenv.WaitFor(t, 10*time.Second, "the runner known", func() bool {
+		out, _ := tt.cli(t, "status", "--interval", "0")
+		return bytes.Contains([]byte(out), []byte("RU-cli"))
+	})
+	return props
+}
+
+// bundleFile writes a valid exec bundle serving basePath, titled title, to a temp file.
+func bundleFile(t *testing.T, title, version, basePath, salt string) string {
+	t.Helper()
+	manifest := "swagger: \"2.0\"\ninfo: {title: " + title + ", version: \"" + version + "\"}\nbasePath: " + basePath +
+		"\npaths:\n  /hello:\n    get: {operationId: hello}\n"
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, body := range map[string]string{"funcatron.yaml": manifest, "bin/run": "#!/bin/sh\necho " + salt + "\n"} {
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+		h.SetMode(0o755)
+		w, _ := zw.CreateHeader(h)
+		w.Write([]byte(body))
+	}
+	zw.Close()
+	file := filepath.Join(t.TempDir(), title+"-"+version+".zip")
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
