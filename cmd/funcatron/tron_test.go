@@ -61,7 +61,7 @@ func (tt *testTron) cli(t *testing.T, args ...string) (string, int) {
 func (tt *testTron) runner(t *testing.T) <-chan protocol.Props {
 	t.Helper()
 	props := make(chan protocol.Props, 100)
-	b := tt.mem.Connect("RU-cli", "test-runner")
+	b := tt.mem.ConnectAs("RU-cli", "test-runner", protocol.TypeRunner)
 	t.Cleanup(func() { b.Close() })
 	tronQ := bus.Destination{Queue: protocol.DefaultTronQueue, Codec: protocol.JSON, Persistent: true}
 	b.OnType(protocol.ActionEnable, func(ctx context.Context, m bus.Message) {
