@@ -107,7 +107,7 @@ func TestRootWithoutBundleUIDs(t *testing.T) {
 		t.Fatal("this test needs root (the test suite runs as root)")
 	}
 	var stderr testenv.SyncBuffer
-	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"}
+	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o600)}
 	if code := run(context.Background(), nil, env, &stderr); code != 2 || !strings.Contains(stderr.String(), "--bundle-uids") {
 		t.Errorf("exit %d, stderr %q; want 2 and a message naming --bundle-uids", code, stderr.String())
 	}
