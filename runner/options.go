@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/protocol"
 )
 
@@ -112,7 +113,7 @@ func (o *Options) setDefaults() {
 func (o *Options) Validate() error {
 	u, err := url.Parse(o.RabbitURL)
 	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
-		return fmt.Errorf("rabbit-url %q: want amqp://user:pass@host:port/vhost", redact(o.RabbitURL))
+		return fmt.Errorf("rabbit-url %q: want amqp://user:pass@host:port/vhost", amqpbus.RedactURL(o.RabbitURL))
 	}
 	if o.TronQueue == "" {
 		return errors.New("tron-queue must not be empty")
@@ -121,16 +122,4 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("codec %q: want edn or json", o.Codec)
 	}
 	return nil
-}
-
-// redact hides the password of a URL for messages.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }

@@ -43,8 +43,9 @@
 //   - Signed download URLs: `?exp=<unix seconds>&sig=<hex HMAC-SHA256(url-key, sha+exp)>`,
 //     valid for --url-ttl (1 h); a URL expiring further ahead than that is refused too.
 //     They are sent as `url` in enable and all-bundles (an addition to the catalogue).
-//   - The admin token: Options.Token (FUNCATRON_TOKEN, no flag so it never shows in a
-//     process listing), else --token-file, else a generated one in the data dir.
+//   - The admin token: --token-file, else Options.Token (FUNCATRON_TOKEN, no flag so it
+//     never shows in a process listing), else a generated one in the data dir. A token
+//     file readable by group or others is refused (so is a loose secret in the data dir).
 //   - Membership: a node is keyed by its inbox (`from`); replies use the codec of its
 //     awake (frontends always JSON). The sweep runs every half heartbeat period and drops
 //     nodes silent for 3 periods. An awake of unknown type, or without `from`, is logged

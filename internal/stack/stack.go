@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -51,7 +52,10 @@ type Stack struct {
 	Runners []*Proc
 	Token   string // the Tron's admin token
 	TronURL string // http://127.0.0.1:<port>
-	client  http.Client
+	// BrokerUsers are the per-role RabbitMQ logins (RoleTron, RoleRunner, RoleFrontend);
+	// guest is deleted. Rabbit.URL() logs in as the Tron's user.
+	BrokerUsers map[string]BrokerUser
+	client      http.Client
 }
 
 // Build builds the tron, runner and funcatron binaries of the repository into dir.
@@ -86,6 +90,11 @@ func Start(o Options) (s *Stack, err error) {
 	if s.Rabbit, err = testenv.NewRabbitMQ(s.dir("rabbitmq")); err != nil {
 		return s, err
 	}
+	if s.BrokerUsers, err = brokerUsers(s.Rabbit, s.dir("secrets")); err != nil {
+		return s, err
+	}
+	tron := s.BrokerUsers[RoleTron]
+	s.Rabbit.SetLogin(tron.Name, tron.Password)
 	if o.Redis {
 		if s.Redis, err = testenv.NewRedis(s.dir("redis")); err != nil {
 			return s, err
@@ -129,9 +138,9 @@ func (s *Stack) startTron() error {
 	s.TronURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	s.Tron = &Proc{
 		Name: "tron", Bin: filepath.Join(s.opts.BinDir, "tron"), LogPath: filepath.Join(dir, "tron.log"),
-		Args: append([]string{"--rabbit-url", s.Rabbit.URL(), "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+		Args: append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port),
 			"--data-dir", filepath.Join(dir, "data"), "--token-file", tokenFile}, s.opts.TronArgs...),
-		Env: baseEnv(),
+		Env: append(baseEnv(), "FUNCATRON_RABBIT_URL="+s.BrokerURL(RoleTron)),
 	}
 	return s.StartTron()
 }
@@ -174,9 +183,9 @@ func (s *Stack) StartRunner() (*Proc, error) {
 	p := &Proc{
 		Name: "runner-" + strconv.Itoa(i), Bin: filepath.Join(s.opts.BinDir, "runner"),
 		LogPath: filepath.Join(dir, "runner.log"),
-		Args: append([]string{"--rabbit-url", s.Rabbit.URL(), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		Args: append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
 			"--data-dir", filepath.Join(dir, "data")}, s.opts.RunnerArgs...),
-		Env: baseEnv(),
+		Env: append(baseEnv(), "FUNCATRON_RABBIT_URL="+s.BrokerURL(RoleRunner)),
 	}
 	before, err := s.NodeCount("runner")
 	if err != nil {
@@ -195,8 +204,11 @@ func (s *Stack) StartRunner() (*Proc, error) {
 func (s *Stack) startNginx() error {
 	var err error
 	workers := max(s.opts.NginxWorkers, 1)
+	front := s.BrokerUsers[RoleFrontend]
+	env := map[string]string{"RABBIT_USER": front.Name, "RABBIT_PWD": front.Password}
+	maps.Copy(env, s.opts.NginxEnv)
 	s.Nginx, err = testenv.NewNginx(s.dir("nginx"), testenv.NginxOptions{
-		RabbitPort: s.Rabbit.STOMPPort, Workers: workers, Env: s.opts.NginxEnv, Port: s.opts.HTTPPort,
+		RabbitPort: s.Rabbit.STOMPPort, Workers: workers, Env: env, Port: s.opts.HTTPPort,
 	})
 	if err != nil {
 		return err
@@ -229,8 +241,10 @@ func (s *Stack) Close() {
 	}
 }
 
-// baseEnv is the daemons' environment: PATH only (their options come as flags), plus HOME,
-// which Go's build cache and the samples' interpreters expect.
+// baseEnv is the daemons' environment: PATH, plus HOME, which Go's build cache and the
+// samples' interpreters expect. Their options come as flags, but for secrets: a broker URL
+// with its password goes in the environment (FUNCATRON_RABBIT_URL, nginx's RABBIT_PWD),
+// never in argv, which any local user (and bundle) can read in /proc/<pid>/cmdline.
 func baseEnv() []string {
 	path := os.Getenv("PATH")
 	if path == "" {
