@@ -25,6 +25,7 @@ func TestE2E(t *testing.T) {
 			shas[smp.name] = s.deploy(t, env.sample(smp.name), e2eProps)
 		}
 		t.Run("Samples", func(t *testing.T) { e2eTestSamples(t, s, shas) })
+		t.Run("Secrets", func(t *testing.T) { e2eTestSecrets(t, s) })
 		t.Run("HostsAndBasePaths", func(t *testing.T) { e2eTestHostsAndBasePaths(t, s, env) })
 		t.Run("LongestBasePath", func(t *testing.T) { e2eTestLongestBasePath(t, s, env, shas) })
 		t.Run("DisableReenable", func(t *testing.T) { e2eTestDisableReenable(t, s, env) })

@@ -742,7 +742,10 @@ func TestFrontendErrors(t *testing.T) {
 	})
 	t.Run("503 queue not declared", func(t *testing.T) {
 		r := f.get(t, "/missing/x")
-		wantError(t, r, 503, "broker refused")
+		wantError(t, r, 503, "the message bus refused the request")
+		if strings.Contains(string(r.body), "queue") {
+			t.Errorf("the error body names the queue: %s", r.body)
+		}
 		if r.elapsed > 500*time.Millisecond {
 			t.Errorf("503 took %s: the broker's ERROR must end the wait at once", r.elapsed)
 		}
@@ -1132,7 +1135,11 @@ func TestFrontendBrokerRestart(t *testing.T) {
 	})
 	testenv.WaitFor(t, 10*time.Second, "the listener to notice", func() bool { return f.health(t)["connected"] == false })
 	resp := f.get(t, "/r")
-	wantError(t, resp, 503, "")
+	// What failed, for the client; where (the broker's address) only in the error log.
+	wantError(t, resp, 503, "the message bus is unreachable")
+	if port := strconv.Itoa(sharedRabbit.STOMPPort); strings.Contains(string(resp.body), port) || strings.Contains(string(resp.body), "127.0.0.1") {
+		t.Errorf("the error body names the broker's address: %s", resp.body)
+	}
 	if resp.elapsed > time.Second {
 		t.Errorf("with the broker down the 503 took %s", resp.elapsed)
 	}

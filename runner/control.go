@@ -180,11 +180,13 @@ func (r *Runner) sendAwake(ctx context.Context) error {
 	return nil
 }
 
-// sendAck answers an enable or disable: ok, or error with the reason.
+// sendAck answers an enable or disable: ok, or error with the reason (see ackError; the
+// whole error goes to the log).
 func (r *Runner) sendAck(ctx context.Context, msgID string, err error) {
 	ack := &protocol.Ack{AckID: msgID, Status: protocol.AckOK}
 	if err != nil {
-		ack.Status, ack.Error = protocol.AckError, err.Error()
+		ack.Status, ack.Error = protocol.AckError, ackError(err)
+		r.log.Warn("enable failed", "ack_id", msgID, "err", err)
 	}
 	if serr := r.sendToTron(context.WithoutCancel(ctx), ack); serr != nil {
 		r.log.Warn("sending ack", "ack_id", msgID, "err", serr)

@@ -216,7 +216,11 @@ func (tr *tron) reconnect() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The arguments of amqpbus.TronQueue, which the runner declares too.
+	// The Tron's part of the topology, which the runner leaves to it: the dead-letter
+	// exchange and the Tron queue (with the arguments of amqpbus.TronQueue).
+	if err := ch.ExchangeDeclare(protocol.DeadLetterExchange, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
 	args := amqp.Table{"x-dead-letter-exchange": protocol.DeadLetterExchange}
 	if _, err := ch.QueueDeclare(tr.queue, true, false, false, false, args); err != nil {
 		t.Fatal(err)

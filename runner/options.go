@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/buskey"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/runner/kind"
@@ -145,7 +146,7 @@ func (o *Options) busKey() ([]byte, error) {
 func (o *Options) Validate() error {
 	u, err := url.Parse(o.RabbitURL)
 	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
-		return fmt.Errorf("rabbit-url %q: want amqp://user:pass@host:port/vhost", redact(o.RabbitURL))
+		return fmt.Errorf("rabbit-url %q: want amqp://user:pass@host:port/vhost", amqpbus.RedactURL(o.RabbitURL))
 	}
 	if o.TronQueue == "" {
 		return errors.New("tron-queue must not be empty")
@@ -157,16 +158,4 @@ func (o *Options) Validate() error {
 		return errors.New("no bundle kinds to serve (Options.Kinds; runner/kinds.All())")
 	}
 	return nil
-}
-
-// redact hides the password of a URL for messages.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }

@@ -29,19 +29,20 @@ func (r *Runner) busLog() *slog.Logger {
 	return r.opts.Logger.With("inbox", r.inbox)
 }
 
-// connect dials RabbitMQ, declares the Tron queue (and the dead-letter topology, which is
-// idempotent) and creates the control bus on the runner's inbox.
+// connect dials RabbitMQ and creates the control bus on the runner's inbox.
+//
+// The runner declares neither the Tron queue nor the exchanges: they are the Tron's
+// (spec/protocol.md §7 "Least privilege on the broker"). A runner's broker user may not
+// configure them, so it cannot delete them either, nor read the Tron queue, which creating
+// it (it dead-letters) would need. A runner that starts before the Tron ever did loses its
+// first awake (the broker drops it, there being no queue); its heartbeats reach the Tron
+// once it runs, and the Tron answers them with resend-awake.
 func (r *Runner) connect(ctx context.Context) (*transport, error) {
 	conn, err := amqpbus.Dial(ctx, r.opts.RabbitURL, amqpbus.Options{
 		Logger: r.busLog(), Name: "funcatron-runner " + r.inbox,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connecting to RabbitMQ at %s: %w", redact(r.opts.RabbitURL), err)
-	}
-	decls := append(amqpbus.Base(), amqpbus.TronQueue(r.opts.TronQueue))
-	if err := conn.Declare(ctx, decls...); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("declaring the Tron queue: %w", err)
+		return nil, fmt.Errorf("connecting to RabbitMQ at %s: %w", amqpbus.RedactURL(r.opts.RabbitURL), err)
 	}
 	b, err := amqpbus.NewBus(ctx, conn, amqpbus.BusOptions{
 		Inbox: amqpbus.RunnerInbox(r.id), Version: version.Version, Logger: r.busLog(),

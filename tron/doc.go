@@ -44,8 +44,9 @@
 //   - Signed download URLs: `?exp=<unix seconds>&sig=<hex HMAC-SHA256(url-key, sha+exp)>`,
 //     valid for --url-ttl (1 h); a URL expiring further ahead than that is refused too.
 //     They are sent as `url` in enable and all-bundles (an addition to the catalogue).
-//   - The admin token: Options.Token (FUNCATRON_TOKEN, no flag so it never shows in a
-//     process listing), else --token-file, else a generated one in the data dir.
+//   - The admin token: --token-file, else Options.Token (FUNCATRON_TOKEN, no flag so it
+//     never shows in a process listing), else a generated one in the data dir. A token
+//     file readable by group or others is refused (so is a loose secret in the data dir).
 //   - Signed control messages (spec/protocol.md §7, buskeys.go): the runner key
 //     (--bus-key-file, else <data-dir>/bus-key, generated) and the frontend key
 //     (--frontend-key-file, else <data-dir>/frontend-key). The bus verifies every message on

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/bundles"
+	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/bus"
 	"github.com/funcatron/funcatron/internal/protocol"
 )
@@ -34,11 +35,13 @@ type Options struct {
 	// DataDir holds the bundle store, the state file, the generated token and the URL-signing
 	// key. Default "./data/tron". Created (mode 0700) when missing.
 	DataDir string
-	// TokenFile is a file holding the admin bearer token. Default "": use Token, or else a
-	// random token generated on first start and kept in DataDir/token (mode 0600).
+	// TokenFile is a file holding the admin bearer token; it wins over Token. It must not be
+	// readable by group or others (mode 0600 or 0400), or New refuses it. Default "": use
+	// Token, or else a random token generated on first start and kept in DataDir/token
+	// (mode 0600).
 	TokenFile string
-	// Token is the admin bearer token itself (from FUNCATRON_TOKEN). It has no flag, so it
-	// never shows in a process listing. Default "".
+	// Token is the admin bearer token itself (from FUNCATRON_TOKEN), used when TokenFile is
+	// not set. It has no flag, so it never shows in a process listing. Default "".
 	Token string
 	// MaxBundleBytes bounds an uploaded bundle, in bytes; a larger upload gets 413.
 	// Default 256 MiB.
@@ -131,7 +134,7 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Listen, "listen", o.Listen, "address of the admin HTTP API (host:port; port 0 picks a free one)")
 	fs.StringVar(&o.Advertise, "advertise", o.Advertise, "host:port runners download bundles from (tron-host); default: the listen address")
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the bundle store, the state, the token and the URL-signing key")
-	fs.StringVar(&o.TokenFile, "token-file", o.TokenFile, "file holding the admin bearer token (else $FUNCATRON_TOKEN, else one generated in the data dir)")
+	fs.StringVar(&o.TokenFile, "token-file", o.TokenFile, "file holding the admin bearer token, mode 0600 (wins over $FUNCATRON_TOKEN; without either, one is generated in the data dir)")
 	fs.IntVar(&o.MaxBundleBytes, "max-bundle-bytes", o.MaxBundleBytes, "largest bundle upload accepted, in bytes")
 	fs.Int64Var(&o.MaxUnpackedBytes, "max-unpacked-bytes", o.MaxUnpackedBytes, "most bytes an uploaded bundle may unpack to")
 	fs.DurationVar(&o.EnableWait, "enable-wait", o.EnableWait, "how long an enable call waits for a runner's ack")
@@ -154,7 +157,7 @@ func (o *Options) validate() error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if o.Bus == nil {
 		if u, err := url.Parse(o.RabbitURL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
-			bad("--rabbit-url %q: want amqp://user:pass@host:port/vhost", o.RabbitURL)
+			bad("--rabbit-url %q: want amqp://user:pass@host:port/vhost", amqpbus.RedactURL(o.RabbitURL))
 		}
 	}
 	if o.TronQueue == "" {

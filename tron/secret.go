@@ -25,22 +25,18 @@ const (
 	urlKeyFileName = "url-key"
 )
 
-// loadToken returns the admin token: o.Token, else the content of o.TokenFile, else the one
-// in dataDir/token, generated on first start. It logs where a generated token is, never it.
+// loadToken returns the admin token: the content of o.TokenFile, else o.Token, else the one
+// in dataDir/token, generated on first start (cmd/tron's help says this order). It logs
+// where a generated token is, never it.
 func loadToken(o *Options, log *slog.Logger) (string, error) {
+	if o.TokenFile != "" {
+		if o.Token != "" {
+			log.Warn("both --token-file and $FUNCATRON_TOKEN are set; using --token-file", "file", o.TokenFile)
+		}
+		return readTokenFile(o.TokenFile)
+	}
 	if o.Token != "" {
 		return o.Token, nil
-	}
-	if o.TokenFile != "" {
-		b, err := os.ReadFile(o.TokenFile)
-		if err != nil {
-			return "", fmt.Errorf("reading --token-file: %w", err)
-		}
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return "", fmt.Errorf("--token-file %s is empty", o.TokenFile)
-		}
-		return tok, nil
 	}
 	path := filepath.Join(o.DataDir, tokenFileName)
 	b, created, err := loadOrCreateSecret(path, func() ([]byte, error) {
@@ -62,10 +58,44 @@ func loadToken(o *Options, log *slog.Logger) (string, error) {
 	return tok, nil
 }
 
-// loadOrCreateSecret reads the file at path, or creates it mode 0600 with what gen returns.
+// readTokenFile reads --token-file: private to its owner, not empty.
+func readTokenFile(path string) (string, error) {
+	if err := checkPrivate(path); err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading --token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("--token-file %s is empty", path)
+	}
+	return tok, nil
+}
+
+// checkPrivate refuses a secret file that group or others may read or write: whoever can
+// read it holds the secret (on a runner's host, that includes bundle code). The owner alone
+// may (mode 0600 or 0400), as ssh insists for private keys.
+func checkPrivate(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s is accessible by group or others (mode %04o): a secret must be private to its owner; run chmod 600 %s", path, perm, path)
+	}
+	return nil
+}
+
+// loadOrCreateSecret reads the file at path (refusing it when not private, see
+// checkPrivate), or creates it mode 0600 with what gen returns.
 func loadOrCreateSecret(path string, gen func() ([]byte, error)) (b []byte, created bool, err error) {
 	b, err = os.ReadFile(path)
 	if err == nil {
+		if err := checkPrivate(path); err != nil {
+			return nil, false, err
+		}
 		return b, false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {

@@ -78,7 +78,7 @@ func printWelcome(s *stack.Stack, dir string, deployed []string) {
 Funcatron is up.
   frontend (nginx):  %s
   Tron admin API:    %s   (token in %s)
-  RabbitMQ:          %s  (STOMP on port %d)
+  RabbitMQ:          amqp://127.0.0.1:%d/  (STOMP on port %d; a user per role, passwords in %s)
   logs:              %s/*/
   bus keys:          %s (runners get bus-key, nginx frontend-key)
 Deployed %d sample bundles. Try:
@@ -87,6 +87,6 @@ Deployed %d sample bundles. Try:
   curl -i -X POST -d 'hi there' %s/sh/echo
   FUNCATRON_TRON=%s FUNCATRON_TOKEN_FILE=%s bin/funcatron ls
 Ctrl-C stops everything.
-`, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"), s.Rabbit.URL(), s.Rabbit.STOMPPort,
-		dir, filepath.Dir(s.BusKeyFile), len(deployed), front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
+`, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"), s.Rabbit.AMQPPort, s.Rabbit.STOMPPort,
+		filepath.Join(dir, "secrets"), dir, filepath.Dir(s.BusKeyFile), len(deployed), front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
 }

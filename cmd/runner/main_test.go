@@ -112,3 +112,19 @@ func TestRootWithoutBundleUIDs(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 2 and a message naming --bundle-uids", code, stderr.String())
 	}
 }
+
+// A bad --rabbit-url is reported without its password, also when it does not parse (a
+// password with an unescaped '/' or '#').
+func TestBadRabbitURLHidesPassword(t *testing.T) {
+	for _, raw := range []string{"http://guest:s3cretpw@127.0.0.1:5672/", "amqp://guest:s3cret/pw@127.0.0.1:5672/", "amqp://guest:s3cret#pw@127.0.0.1/"} {
+		var stderr testenv.SyncBuffer
+		env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_RABBIT_URL=" + raw}
+		code := run(context.Background(), nil, env, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "rabbit-url") {
+			t.Errorf("rabbit url %q: exit %d, stderr %q; want 2 and a message naming rabbit-url", raw, code, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "s3cret") {
+			t.Errorf("rabbit url %q: the password is in the message: %s", raw, stderr.String())
+		}
+	}
+}

@@ -34,7 +34,8 @@ func run(ctx context.Context, args, env []string, stderr io.Writer) int {
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	fs.Usage = options.Usage(fs, "tron "+version.Version+": the Funcatron control plane (admin API, bundle store, membership, routes).\n\n"+
-		"The admin token comes from --token-file, else $FUNCATRON_TOKEN, else one generated in --data-dir.")
+		"The admin token comes from --token-file (refused when group or others can read it), else $FUNCATRON_TOKEN,\n"+
+		"else one generated in --data-dir. A broker password belongs in $FUNCATRON_RABBIT_URL, not on the command line.")
 	if err := options.Parse(fs, args, env, map[string][]string{"tron-queue": {"TRON_QUEUE"}}); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -118,4 +120,127 @@ func TestRunStopsCleanlyWithoutBroker(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("run did not return within 15s of cancel")
 	}
+}
+
+// A bad --rabbit-url is reported without its password, whether it parses (wrong scheme)
+// or not (a password with an unescaped '/' or '#').
+func TestBadRabbitURLHidesPassword(t *testing.T) {
+	for _, raw := range []string{"http://guest:s3cretpw@127.0.0.1:5672/", "amqp://guest:s3cret/pw@127.0.0.1:5672/", "amqp://guest:s3cret#pw@127.0.0.1/"} {
+		var stderr testenv.SyncBuffer
+		env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_RABBIT_URL=" + raw}
+		code := run(context.Background(), nil, env, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "--rabbit-url") {
+			t.Errorf("rabbit url %q: exit %d, stderr %q; want 2 and a message naming --rabbit-url", raw, code, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "s3cret") {
+			t.Errorf("rabbit url %q: the password is in the message: %s", raw, stderr.String())
+		}
+	}
+}
+
+// The admin token comes from --token-file, else $FUNCATRON_TOKEN, else a generated one in
+// the data dir, as --help says.
+func TestTokenPrecedence(t *testing.T) {
+	fileDir := t.TempDir()
+	tokenFile := filepath.Join(fileDir, "token")
+	if err := os.WriteFile(tokenFile, []byte("from-the-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		args, env []string
+		good, bad string // a token the API accepts, one it refuses ("": the generated one)
+	}{
+		{"flag and env", []string{"--token-file", tokenFile}, []string{"FUNCATRON_TOKEN=from-the-env"}, "from-the-file", "from-the-env"},
+		{"env file and env", nil, []string{"FUNCATRON_TOKEN_FILE=" + tokenFile, "FUNCATRON_TOKEN=from-the-env"}, "from-the-file", "from-the-env"},
+		{"env only", nil, []string{"FUNCATRON_TOKEN=from-the-env"}, "from-the-env", "from-the-file"},
+		{"neither", nil, nil, "", "from-the-env"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dataDir := t.TempDir()
+			env := append([]string{"FUNCATRON_DATA_DIR=" + dataDir, "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_RABBIT_URL=" + unreachableBroker(t)}, tt.env...)
+			addr := startTron(t, tt.args, env)
+			good := tt.good
+			if good == "" {
+				b, err := os.ReadFile(filepath.Join(dataDir, "token"))
+				if err != nil {
+					t.Fatalf("no generated token: %v", err)
+				}
+				good = strings.TrimSpace(string(b))
+			}
+			if code := apiStatus(t, addr, good); code != http.StatusOK {
+				t.Errorf("token %q: status %d, want 200", good, code)
+			}
+			if code := apiStatus(t, addr, tt.bad); code != http.StatusUnauthorized {
+				t.Errorf("token %q: status %d, want 401", tt.bad, code)
+			}
+		})
+	}
+}
+
+// A token file that group or others can read is refused with a message that says so.
+func TestLooseTokenFileRefused(t *testing.T) {
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604} {
+		path := filepath.Join(t.TempDir(), "token")
+		if err := os.WriteFile(path, []byte("a-token\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		var stderr testenv.SyncBuffer
+		env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_RABBIT_URL=" + unreachableBroker(t)}
+		// Bounded: a Tron that accepted the file would run until cancelled.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		code := run(ctx, []string{"--token-file", path}, env, &stderr)
+		cancel()
+		if code == 0 || !strings.Contains(stderr.String(), "group or others") || !strings.Contains(stderr.String(), "chmod 600") {
+			t.Errorf("mode %04o: exit %d, stderr %q; want non-zero and a message about group or others and chmod 600", mode, code, stderr.String())
+		}
+	}
+}
+
+// unreachableBroker is an AMQP URL on a port nothing listens on: the admin API serves
+// without a broker.
+func unreachableBroker(t *testing.T) string {
+	ports, err := testenv.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "amqp://guest:guest@127.0.0.1:" + strconv.Itoa(ports[0]) + "/"
+}
+
+// startTron runs the Tron until the test ends and returns its admin API's address.
+func startTron(t *testing.T, args, env []string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr testenv.SyncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, env, &stderr) }()
+	t.Cleanup(func() { cancel(); <-done })
+	re := regexp.MustCompile(`admin API listening".* addr=(\S+)`)
+	var addr string
+	if !testenv.Poll(10*time.Second, func() bool {
+		if m := re.FindStringSubmatch(stderr.String()); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	}) {
+		t.Fatalf("the Tron did not start: %s", stderr.String())
+	}
+	return addr
+}
+
+// apiStatus is the status of GET /api/v1/known_funcs with token.
+func apiStatus(t *testing.T, addr, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/known_funcs", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

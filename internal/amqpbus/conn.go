@@ -113,9 +113,9 @@ type session struct {
 // (configuration errors do not heal by waiting). After Dial returns, reconnection is
 // automatic until Close; ctx only bounds the first connection.
 func Dial(ctx context.Context, url string, opts Options) (*Conn, error) {
-	uri, err := amqp.ParseURI(url)
+	uri, err := parseURI(url)
 	if err != nil {
-		return nil, fmt.Errorf("parsing RabbitMQ URL: %w", err)
+		return nil, err
 	}
 	opts = opts.withDefaults()
 	c := &Conn{

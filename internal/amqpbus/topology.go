@@ -72,7 +72,8 @@ func deadLettered() amqp.Table {
 }
 
 // TronQueue is the Tron's queue (default protocol.DefaultTronQueue): durable, declared by
-// the Tron and by every runner before its awake. It also dead-letters to funcatron.dead,
+// the Tron only (spec/protocol.md §2 has runners declare it too, but a least-privilege runner
+// user may not: §7 and docs/security.md). It also dead-letters to funcatron.dead,
 // which spec/protocol.md §2 lists for route queues only: §1 requires that an undecodable
 // message be dead-lettered, and a queue without the argument would drop it instead.
 func TronQueue(name string) QueueSpec {
@@ -132,7 +133,7 @@ func Base() []Declaration {
 }
 
 // DeclareBase declares Base on c and keeps it declared across reconnects (the Tron calls
-// it at start; runners may too, it is idempotent).
+// it at start; the Tron's broker user is the one allowed to configure it).
 func DeclareBase(ctx context.Context, c *Conn) error {
 	return c.Declare(ctx, Base()...)
 }

@@ -68,6 +68,16 @@ func (p *Proc) Running() bool {
 	}
 }
 
+// PID is the current process's id (0 when none runs).
+func (p *Proc) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Exited is closed when the current process exits (nil when none was started).
 func (p *Proc) Exited() <-chan struct{} {
 	p.mu.Lock()

@@ -57,7 +57,10 @@ type Stack struct {
 	// (spec/protocol.md §7): the Tron gets both, each runner the bus key only, nginx the
 	// frontend key only.
 	BusKeyFile, FrontendKeyFile string
-	client                      http.Client
+	// BrokerUsers are the per-role RabbitMQ logins (RoleTron, RoleRunner, RoleFrontend);
+	// guest is deleted. Rabbit.URL() logs in as the Tron's user.
+	BrokerUsers map[string]BrokerUser
+	client      http.Client
 }
 
 // Build builds the tron, runner and funcatron binaries of the repository into dir.
@@ -92,6 +95,11 @@ func Start(o Options) (s *Stack, err error) {
 	if s.Rabbit, err = testenv.NewRabbitMQ(s.dir("rabbitmq")); err != nil {
 		return s, err
 	}
+	if s.BrokerUsers, err = brokerUsers(s.Rabbit, s.dir("secrets")); err != nil {
+		return s, err
+	}
+	tron := s.BrokerUsers[RoleTron]
+	s.Rabbit.SetLogin(tron.Name, tron.Password)
 	if o.Redis {
 		if s.Redis, err = testenv.NewRedis(s.dir("redis")); err != nil {
 			return s, err
@@ -141,7 +149,7 @@ func (s *Stack) startTron() error {
 		Args: append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port),
 			"--data-dir", filepath.Join(dir, "data"), "--token-file", tokenFile,
 			"--bus-key-file", s.BusKeyFile, "--frontend-key-file", s.FrontendKeyFile}, s.opts.TronArgs...),
-		Env: s.daemonEnv(),
+		Env: s.daemonEnv(RoleTron),
 	}
 	return s.StartTron()
 }
@@ -202,7 +210,7 @@ func (s *Stack) StartRunner() (*Proc, error) {
 		LogPath: filepath.Join(dir, "runner.log"),
 		Args: append(append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
 			"--data-dir", filepath.Join(dir, "data"), "--bus-key-file", s.BusKeyFile}, bundleUIDArgs()...), s.opts.RunnerArgs...),
-		Env: s.daemonEnv(),
+		Env: s.daemonEnv(RoleRunner),
 	}
 	before, err := s.NodeCount("runner")
 	if err != nil {
@@ -221,7 +229,9 @@ func (s *Stack) StartRunner() (*Proc, error) {
 func (s *Stack) startNginx() error {
 	var err error
 	workers := max(s.opts.NginxWorkers, 1)
-	env := map[string]string{"FUNCATRON_FRONTEND_KEY_FILE": s.FrontendKeyFile}
+	front := s.BrokerUsers[RoleFrontend]
+	env := map[string]string{"FUNCATRON_FRONTEND_KEY_FILE": s.FrontendKeyFile,
+		"RABBIT_USER": front.Name, "RABBIT_PWD": front.Password}
 	maps.Copy(env, s.opts.NginxEnv)
 	s.Nginx, err = testenv.NewNginx(s.dir("nginx"), testenv.NginxOptions{
 		RabbitPort: s.Rabbit.STOMPPort, Workers: workers, Env: env, Port: s.opts.HTTPPort,
@@ -269,17 +279,17 @@ func bundleUIDArgs() []string {
 	return []string{"--bundle-uids", BundleUIDs}
 }
 
-// daemonEnv is baseEnv plus the broker URL. The URL holds a password, so it goes in the
-// environment, which only the daemon's uid can read (/proc/<pid>/environ), never on the
+// daemonEnv is baseEnv plus the broker URL of role. The URL holds a password, so it goes in
+// the environment, which only the daemon's uid can read (/proc/<pid>/environ), never on the
 // command line, which every process of the host, a bundle's too, can read
 // (/proc/<pid>/cmdline).
-func (s *Stack) daemonEnv() []string {
-	return append(baseEnv(), "FUNCATRON_RABBIT_URL="+s.Rabbit.URL())
+func (s *Stack) daemonEnv(role string) []string {
+	return append(baseEnv(), "FUNCATRON_RABBIT_URL="+s.BrokerURL(role))
 }
 
-// baseEnv is the daemons' environment: PATH only (their options come as flags, secrets as
-// variables: daemonEnv), plus HOME,
-// which Go's build cache and the samples' interpreters expect.
+// baseEnv is the daemons' environment: PATH, plus HOME, which Go's build cache and the
+// samples' interpreters expect. Their options come as flags, secrets in the environment
+// (daemonEnv; nginx's RABBIT_PWD).
 func baseEnv() []string {
 	path := os.Getenv("PATH")
 	if path == "" {

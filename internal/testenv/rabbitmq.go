@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +34,10 @@ type RabbitMQ struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
+
+	loginMu  sync.Mutex // not mu: Start holds mu while its readiness check reads the login
+	user     string     // the login of URL and of the readiness check: guest until SetLogin
+	password string
 }
 
 // StartRabbitMQ starts a node for one test and stops it in t.Cleanup.
@@ -56,7 +61,7 @@ func NewRabbitMQ(dir string) (*RabbitMQ, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &RabbitMQ{AMQPPort: ports[0], STOMPPort: ports[1], DistPort: ports[2], Dir: dir}
+	r := &RabbitMQ{AMQPPort: ports[0], STOMPPort: ports[1], DistPort: ports[2], Dir: dir, user: "guest", password: "guest"}
 	if err := r.writeConfig(); err != nil {
 		return nil, err
 	}
@@ -67,9 +72,21 @@ func NewRabbitMQ(dir string) (*RabbitMQ, error) {
 	return r, nil
 }
 
-// URL is the AMQP URL of the node (guest is allowed from loopback).
+// URL is the AMQP URL of the node with its login: guest (allowed from loopback) until
+// SetLogin names another user.
 func (r *RabbitMQ) URL() string {
-	return fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", r.AMQPPort)
+	r.loginMu.Lock()
+	u := url.UserPassword(r.user, r.password)
+	r.loginMu.Unlock()
+	return fmt.Sprintf("amqp://%s@127.0.0.1:%d/", u.String(), r.AMQPPort)
+}
+
+// SetLogin makes URL, and the readiness check of Start and Restart, log in as user: for a
+// node whose guest was deleted (internal/stack runs scripts/broker-users.sh).
+func (r *RabbitMQ) SetLogin(user, password string) {
+	r.loginMu.Lock()
+	r.user, r.password = user, password
+	r.loginMu.Unlock()
 }
 
 func (r *RabbitMQ) writeConfig() error {
@@ -90,7 +107,7 @@ func (r *RabbitMQ) env() []string {
 	d := r.Dir
 	return append(cleanEnv(),
 		"HOME="+d, // the Erlang cookie goes here
-		fmt.Sprintf("RABBITMQ_NODENAME=funcatron-test-%d@localhost", r.AMQPPort),
+		"RABBITMQ_NODENAME="+r.NodeName(),
 		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
 		fmt.Sprintf("RABBITMQ_DIST_PORT=%d", r.DistPort),
 		"RABBITMQ_CONFIG_FILE="+filepath.Join(d, "rabbitmq.conf"),

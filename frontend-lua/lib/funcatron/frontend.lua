@@ -62,9 +62,11 @@ local MAX_POLL = 1          -- seconds: how often the loop looks at the clock wh
 local MAX_UNKNOWN_LOGGED = 64
 local QUEUE_TTL = 30        -- seconds a route queue seen to exist is not probed again
 local REFUSAL_LOG_PERIOD = 10 -- seconds between two logs of refusals of one reason
+-- what a client is told when the broker cannot be reached: never its address (frontend.md)
+local BUS_UNREACHABLE = "the message bus is unreachable"
 
 
-local _M = { _VERSION = "0.1.0" }
+local _M = { _VERSION = "0.1.0", BUS_UNREACHABLE = BUS_UNREACHABLE }
 
 local state = {
     inbox = nil,        -- "FRNT<uuid>": this worker's inbox queue, fixed for the worker's life
@@ -589,14 +591,16 @@ function _M.route_table(wait)
 end
 
 
--- inbox returns the inbox answers come to, or nil, why when the listener cannot receive them.
+-- inbox returns the inbox answers come to, or nil, why, public when the listener cannot
+-- receive them: why for the error log, public for the client (no broker address in it).
 function _M.inbox()
     if state.stopped then
-        return nil, "this frontend worker was stopped by the tron (die)"
+        local why = "this frontend worker was stopped by the tron (die)"
+        return nil, why, why
     end
     if not state.connected then
         return nil, "frontend is not connected to the message broker"
-            .. (state.last_error and (": " .. state.last_error) or "")
+            .. (state.last_error and (": " .. state.last_error) or ""), BUS_UNREACHABLE
     end
     return state.inbox
 end

@@ -51,6 +51,7 @@ local MAX_ARGS         = 200
 local POOL_SIZE        = 64     -- pooled STOMP connections per worker
 local POOL_BACKLOG     = 1024   -- requests queued for a pooled connection beyond that
 local POOL_IDLE_MS     = 60000
+local INTERNAL         = "the frontend failed on this request" -- details in the error log
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -216,26 +217,28 @@ end
 
 
 -- exchange registers the waiter, publishes and waits. Returns true, answer (any value the
--- runner sent; answer.check judges it) or false, status, message. Every path through here
--- leaves the registry without this request.
+-- runner sent; answer.check judges it) or false, status, message, detail: message is for the
+-- client and names what failed, never an address, a queue or a Lua error (frontend.md);
+-- detail is for the error log. Every path through here leaves the registry without this
+-- request.
 local function exchange(c, w, route, payload, request_id)
     local deadline = now() + c.timeout
     local ok, err = w:register(request_id)
     if not ok then
-        return false, 500, err
+        return false, 500, INTERNAL, "registering the waiter: " .. tostring(err)
     end
     local pok, res, perr = pcall(publish, c, route.queue, payload, ceil(c.timeout * 1000),
         request_id)
     if not pok or not res then
         w:remove(request_id)
         if not pok then
-            return false, 500, "publishing crashed: " .. tostring(res)
+            return false, 500, INTERNAL, "publishing crashed: " .. tostring(res)
         end
         if res == false then
-            return false, 503, "broker refused the request for queue " .. route.queue .. ": " ..
-                tostring(perr)
+            return false, 503, "the message bus refused the request",
+                "broker refused the request for queue " .. route.queue .. ": " .. tostring(perr)
         end
-        return false, 503, "message broker unreachable: " .. tostring(perr)
+        return false, 503, frontend.BUS_UNREACHABLE, "message broker unreachable: " .. tostring(perr)
     end
     local remaining = deadline - now()
     if remaining < 0.001 then
@@ -244,12 +247,12 @@ local function exchange(c, w, route, payload, request_id)
     local wok, got, werr = pcall(w.wait, w, request_id, remaining)
     if not wok then
         w:remove(request_id)
-        return false, 500, "waiting crashed: " .. tostring(got)
+        return false, 500, INTERNAL, "waiting crashed: " .. tostring(got)
     end
     if got == nil then
         frontend.queue_forget(route.queue) -- was it deleted? the next request will probe
-        return false, 504, "no answer from the function within " .. c.timeout .. " s (" ..
-            tostring(werr) .. ")"
+        local msg = "no answer from the function within " .. c.timeout .. " s"
+        return false, 504, msg, msg .. " (" .. tostring(werr) .. ")"
     end
     return true, got
 end
@@ -268,9 +271,10 @@ function _M.handle()
     if not route then
         return fail(404, "no function serves " .. host .. uri)
     end
-    local inbox, why = frontend.inbox()
+    local inbox, why, public = frontend.inbox()
     if not inbox then
-        return fail(503, why)
+        log(ERR, "funcatron: ", why)
+        return fail(503, public)
     end
 
     local body, err = read_body()
@@ -291,9 +295,9 @@ function _M.handle()
         return fail(500, "could not encode the request")
     end
 
-    local ok, reply, msg = exchange(c, frontend.waiters(), route, payload, request_id)
+    local ok, reply, msg, detail = exchange(c, frontend.waiters(), route, payload, request_id)
     if not ok then
-        log(reply == 504 and WARN or ERR, "funcatron: ", request_id, ": ", msg)
+        log(reply == 504 and WARN or ERR, "funcatron: ", request_id, ": ", detail)
         return fail(reply, msg)
     end
     local code, hdrs, data = answer.check(reply, decode_base64, cjson.null)

@@ -1,0 +1,310 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/funcatron/funcatron/internal/amqpbus"
+	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
+)
+
+// TestBrokerUsers runs scripts/broker-users.sh on a fresh node and checks the claims of its
+// permission design (docs/security.md): guest is gone, each role can do what it does in
+// Funcatron, and cannot do what it must not. The stack-based suites (integration/, bench)
+// prove the permissions are sufficient for the real processes.
+func TestBrokerUsers(t *testing.T) {
+	node := testenv.StartRabbitMQ(t)
+	secrets := filepath.Join(t.TempDir(), "secrets")
+	users, err := brokerUsers(node, secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := func(role string) string {
+		s := &Stack{Rabbit: node, BrokerUsers: users}
+		return s.BrokerURL(role)
+	}
+	t.Run("GuestCannotLogIn", func(t *testing.T) {
+		_, err := amqp.Dial(fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", node.AMQPPort))
+		var ae *amqp.Error
+		if !errors.As(err, &ae) || ae.Code != amqp.AccessRefused {
+			t.Fatalf("guest logging in: %v, want ACCESS_REFUSED (403)", err)
+		}
+	})
+	t.Run("SecretFiles", func(t *testing.T) { checkSecretFiles(t, secrets) })
+	t.Run("Idempotent", func(t *testing.T) {
+		again, err := brokerUsers(node, secrets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for role, u := range users {
+			if again[role] != u {
+				t.Errorf("a second run changed %s's login", role)
+			}
+		}
+	})
+	route := protocol.RouteQueue("perm.example.com", "/api")
+	inbox := protocol.FrontendInboxPrefix + "7c1e0b8e-5f4e-4a8e-9d55-2f6f0c1b7d10"
+	// What each role does (the order matters: the Tron's topology first).
+	t.Run("TronDoesItsPart", func(t *testing.T) { tronDoesItsPart(t, url(RoleTron), route) })
+	t.Run("RunnerDoesItsPart", func(t *testing.T) { runnerDoesItsPart(t, url(RoleRunner), route) })
+	t.Run("FrontendDoesItsPart", func(t *testing.T) { frontendDoesItsPart(t, url(RoleFrontend), inbox, route) })
+	t.Run("FrontendCannot", func(t *testing.T) {
+		denied(t, url(RoleFrontend), []deniedOp{
+			{"consume a route queue", consume(route)},
+			{"consume for_tron", consume(protocol.DefaultTronQueue)},
+			{"consume funcatron.dead", consume(protocol.DeadLetterQueue)},
+			{"declare a route queue", declareRoute(route)},
+			{"delete a route queue", deleteQueue(route)},
+			{"delete for_tron", deleteQueue(protocol.DefaultTronQueue)},
+			{"purge a route queue", purge(route)},
+			{"declare an exchange", declareExchange("funcatron.mine")},
+			{"delete funcatron.events", deleteExchange(protocol.EventsExchange)},
+			{"bind its inbox to funcatron.events", bindInbox(inbox+"-b", protocol.EventsExchange)},
+			{"bind its inbox to funcatron.dead", bindInbox(inbox+"-b", protocol.DeadLetterExchange)},
+			{"publish to funcatron.events", publish(protocol.EventsExchange)},
+			{"declare a queue of another name", declareQueue("RU-x")},
+		})
+	})
+	t.Run("RunnerCannot", func(t *testing.T) {
+		denied(t, url(RoleRunner), []deniedOp{
+			{"consume for_tron", consume(protocol.DefaultTronQueue)},
+			{"consume funcatron.dead", consume(protocol.DeadLetterQueue)},
+			{"declare for_tron", declareQueue(protocol.DefaultTronQueue)},
+			{"delete for_tron", deleteQueue(protocol.DefaultTronQueue)},
+			{"purge for_tron", purge(protocol.DefaultTronQueue)},
+			{"declare a frontend inbox", declareQueue(protocol.FrontendInboxPrefix + "x")},
+			{"declare an exchange", declareExchange(protocol.EventsExchange)},
+			{"delete funcatron.events", deleteExchange(protocol.EventsExchange)},
+			{"bind its inbox to funcatron.events", bindInbox("RU-bind-test", protocol.EventsExchange)},
+			{"bind its inbox to funcatron.dead", bindInbox("RU-bind-test", protocol.DeadLetterExchange)},
+			{"publish to funcatron.events", publish(protocol.EventsExchange)},
+		})
+	})
+	t.Run("TronCannot", func(t *testing.T) {
+		denied(t, url(RoleTron), []deniedOp{
+			{"declare a runner inbox", declareQueue(protocol.RunnerInboxPrefix + "x")},
+			{"declare a frontend inbox", declareQueue(protocol.FrontendInboxPrefix + "x")},
+		})
+	})
+}
+
+func checkSecretFiles(t *testing.T, secrets string) {
+	fi, err := os.Stat(secrets)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("%s: %v, mode %v; want 0700", secrets, err, fi.Mode().Perm())
+	}
+	for _, role := range []string{RoleTron, RoleRunner, RoleFrontend} {
+		p := filepath.Join(secrets, "broker-"+role+"-password")
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm() != 0o600 || fi.Size() < 32 {
+			t.Errorf("%s: %v, mode %v, %d bytes; want 0600 and a 32-character password", p, err, fi.Mode().Perm(), fi.Size())
+		}
+	}
+}
+
+func dialBus(t *testing.T, url string) *amqpbus.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := amqpbus.Dial(ctx, url, amqpbus.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// tronDoesItsPart: the Tron's topology, inbox, route queue declaration and publishes, as
+// tron/connect.go and tron/enable.go make them.
+func tronDoesItsPart(t *testing.T, url, route string) {
+	ctx := context.Background()
+	c := dialBus(t, url)
+	if err := amqpbus.DeclareBase(ctx, c); err != nil {
+		t.Fatalf("declaring the base topology: %v", err)
+	}
+	b, err := amqpbus.NewBus(ctx, c, amqpbus.BusOptions{Inbox: amqpbus.TronQueue(protocol.DefaultTronQueue)})
+	if err != nil {
+		t.Fatalf("declaring for_tron: %v", err)
+	}
+	if err := b.DeclareRouteQueue(ctx, route); err != nil {
+		t.Fatalf("declaring a route queue: %v", err)
+	}
+	if err := b.Publish(ctx, protocol.EventsExchange, "bundle.enabled.x", []byte("{}")); err != nil {
+		t.Fatalf("publishing an event: %v", err)
+	}
+	if err := c.Publish(ctx, amqpbus.Publishing{Key: route, Body: []byte("{}")}); err != nil {
+		t.Fatalf("publishing through the default exchange: %v", err)
+	}
+	mustConsume(t, url, protocol.DefaultTronQueue)
+}
+
+// runnerDoesItsPart: the runner's inbox, a route queue it serves, answers and control
+// messages through the default exchange, as runner/transport.go makes them.
+func runnerDoesItsPart(t *testing.T, url, route string) {
+	ctx := context.Background()
+	c := dialBus(t, url)
+	if _, err := amqpbus.NewBus(ctx, c, amqpbus.BusOptions{Inbox: amqpbus.RunnerInbox("0b9f1f7e-1111-4a2b-8c3d-000000000001")}); err != nil {
+		t.Fatalf("declaring its inbox: %v", err)
+	}
+	if err := c.Declare(ctx, amqpbus.RouteQueue(route)); err != nil {
+		t.Fatalf("declaring a route queue: %v", err)
+	}
+	if err := c.Declare(ctx, amqpbus.RouteQueue(protocol.RouteQueue("new.example.com", "/"))); err != nil {
+		t.Fatalf("creating a route queue: %v", err)
+	}
+	if err := c.Publish(ctx, amqpbus.Publishing{Key: protocol.DefaultTronQueue, Body: []byte("{}")}); err != nil {
+		t.Fatalf("publishing to for_tron: %v", err)
+	}
+	if err := c.Publish(ctx, amqpbus.Publishing{Exchange: protocol.LoggingExchange, Key: "info", Body: []byte("{}")}); err != nil {
+		t.Fatalf("publishing to funcatron.logging: %v", err)
+	}
+	mustConsume(t, url, route)
+}
+
+// frontendDoesItsPart: what the STOMP plugin does for the frontend's SUBSCRIBE to
+// /queue/FRNT<uuid> (declare exclusive, auto-delete; consume) and its SENDs to
+// /amq/queue/<route> and /amq/queue/for_tron (the default exchange).
+func frontendDoesItsPart(t *testing.T, url, inbox, route string) {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(inbox, false, true, true, false, nil); err != nil {
+		t.Fatalf("declaring its inbox: %v", err)
+	}
+	if _, err := ch.Consume(inbox, "", true, true, false, false, nil); err != nil {
+		t.Fatalf("consuming its inbox: %v", err)
+	}
+	c := dialBus(t, url)
+	for _, q := range []string{route, protocol.DefaultTronQueue} {
+		if err := c.Publish(context.Background(), amqpbus.Publishing{Key: q, Body: []byte("{}")}); err != nil {
+			t.Fatalf("publishing to %s: %v", q, err)
+		}
+	}
+}
+
+func mustConsume(t *testing.T, url, queue string) {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.Consume(queue, "", false, false, false, false, nil); err != nil {
+		t.Fatalf("consuming %s: %v", queue, err)
+	}
+}
+
+// deniedOp is something a role must not be able to do, on a channel of its own.
+type deniedOp struct {
+	what string
+	do   func(ch *amqp.Channel) error
+}
+
+// denied checks that the broker refuses each op with ACCESS_REFUSED (403).
+func denied(t *testing.T, url string, ops []deniedOp) {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, op := range ops {
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+		err = op.do(ch)
+		if err == nil { // an asynchronous refusal (publish) closes the channel
+			select {
+			case ae := <-closed:
+				err = ae
+			case <-time.After(5 * time.Second):
+			}
+		}
+		var ae *amqp.Error
+		if !errors.As(err, &ae) || ae.Code != amqp.AccessRefused {
+			t.Errorf("it can %s (%v); want ACCESS_REFUSED", op.what, err)
+		}
+		ch.Close()
+	}
+}
+
+func consume(q string) func(*amqp.Channel) error {
+	return func(ch *amqp.Channel) error {
+		_, err := ch.Consume(q, "", false, false, false, false, nil)
+		return err
+	}
+}
+
+func declareRoute(q string) func(*amqp.Channel) error {
+	return func(ch *amqp.Channel) error {
+		_, err := ch.QueueDeclare(q, true, false, false, false, amqp.Table{"x-dead-letter-exchange": protocol.DeadLetterExchange})
+		return err
+	}
+}
+
+func declareQueue(q string) func(*amqp.Channel) error {
+	return func(ch *amqp.Channel) error {
+		_, err := ch.QueueDeclare(q, false, true, false, false, nil)
+		return err
+	}
+}
+
+func deleteQueue(q string) func(*amqp.Channel) error {
+	return func(ch *amqp.Channel) error {
+		_, err := ch.QueueDelete(q, false, false, false)
+		return err
+	}
+}
+
+func purge(q string) func(*amqp.Channel) error {
+	return func(ch *amqp.Channel) error {
+		_, err := ch.QueuePurge(q, false)
+		return err
+	}
+}
+
+func declareExchange(name string) func(*amqp.Channel) error {
+	return func(ch *amqp.Channel) error {
+		return ch.ExchangeDeclare(name, amqp.ExchangeTopic, true, false, false, false, nil)
+	}
+}
+
+func deleteExchange(name string) func(*amqp.Channel) error {
+	return func(ch *amqp.Channel) error { return ch.ExchangeDelete(name, false, false) }
+}
+
+// bindInbox declares q (an inbox of the role's own kind, which it may declare) and binds it
+// to exchange.
+func bindInbox(q, exchange string) func(*amqp.Channel) error {
+	return func(ch *amqp.Channel) error {
+		if _, err := ch.QueueDeclare(q, false, true, true, false, nil); err != nil {
+			return fmt.Errorf("declaring %s to bind it: %w", q, err)
+		}
+		return ch.QueueBind(q, "#", exchange, false, nil)
+	}
+}
+
+func publish(exchange string) func(*amqp.Channel) error {
+	return func(ch *amqp.Channel) error {
+		return ch.PublishWithContext(context.Background(), exchange, "x", false, false, amqp.Publishing{Body: []byte("{}")})
+	}
+}
