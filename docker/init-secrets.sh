@@ -1,11 +1,11 @@
 #!/bin/sh
 # init-secrets.sh: the compose file's one-shot `secrets` step (run as root before anything
 # else). Generates every secret once, on volumes, and hands each container only what it
-# reads, owned by the user it runs as, mode 0600 (the broker's Erlang cookie 0400):
+# reads, owned by the user it runs as, mode 0600:
 #   /secrets/tron      (uid 10001): admin-token, bus-key, frontend-key, broker-tron-password
 #   /secrets/runner    (root):      bus-key, broker-runner-password
 #   /secrets/frontend  (uid 10002): frontend-key, broker-frontend-password
-#   /secrets/broker    (uid 10003): .erlang.cookie, broker-{tron,runner,frontend}-password
+#   /secrets/broker    (uid 10003): broker-{tron,runner,frontend}-password
 #                                   (read by broker-users.sh, which creates the users)
 # A value that exists is kept, so a second `up` keeps the token, keys and passwords; delete
 # the volumes (`docker-compose down -v`) to make new ones. The uids are the images' users
@@ -31,7 +31,6 @@ for d in tron runner frontend broker; do mkdir -p "/secrets/$d"; done
 gen /secrets/tron/admin-token
 gen /secrets/tron/bus-key
 gen /secrets/tron/frontend-key
-gen /secrets/broker/.erlang.cookie
 for role in tron runner frontend; do gen "/secrets/broker/broker-$role-password"; done
 
 chown -R "$tron:$tron" /secrets/tron && chmod 700 /secrets/tron && chmod 600 /secrets/tron/*
@@ -41,7 +40,6 @@ give /secrets/tron/frontend-key /secrets/frontend "$frontend"
 give /secrets/broker/broker-frontend-password /secrets/frontend "$frontend"
 give /secrets/broker/broker-tron-password /secrets/tron "$tron"
 chown -R "$broker:$broker" /secrets/broker && chmod 700 /secrets/broker && chmod 600 /secrets/broker/*
-chmod 400 /secrets/broker/.erlang.cookie
 chown root:root /secrets/runner && chmod 700 /secrets/runner
 chown "$frontend:$frontend" /secrets/frontend && chmod 700 /secrets/frontend
 echo "init-secrets: secrets in place"

@@ -4,8 +4,8 @@
 #   docker build -f docker/rabbitmq.Dockerfile -t funcatron/rabbitmq .
 # Runs as uid 10003 (user rabbitmq), logs to stdout, stops cleanly on SIGTERM. Its data
 # (users, durable queues) is /var/lib/rabbitmq: a volume, so a restarted container keeps them.
-# HOME is where Erlang reads its cookie: the compose file's secrets volume (init-secrets.sh),
-# shared with the broker-users step that runs rabbitmqctl against this node.
+# The node makes its Erlang cookie there on first start; the compose file's broker-users step
+# mounts the same volume to run rabbitmqctl against this node.
 FROM debian:bookworm-slim
 RUN groupadd --system --gid 10003 rabbitmq \
     && useradd --system --uid 10003 --gid rabbitmq --home-dir /var/lib/rabbitmq rabbitmq \
@@ -24,7 +24,9 @@ ENV RABBITMQ_MNESIA_BASE=/var/lib/rabbitmq/mnesia \
     HOME=/var/lib/rabbitmq
 VOLUME /var/lib/rabbitmq
 EXPOSE 5672 61613
-# An open AMQP port means the node has booted (cheaper than starting rabbitmq-diagnostics).
+# Healthy once AMQP (5672 = 0x1628) and STOMP (61613 = 0xF0AD) listen: the node has booted.
+# Read from /proc (state 0A = LISTEN): cheaper than starting rabbitmq-diagnostics, and no
+# connection, so nothing in the broker's log every few seconds.
 HEALTHCHECK --interval=3s --timeout=3s --start-period=60s --retries=3 \
-    CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/5672 && exec 4<>/dev/tcp/127.0.0.1/61613"]
+    CMD ["/bin/sh", "-c", "t=$(cat /proc/net/tcp /proc/net/tcp6); echo \"$t\" | grep -q ':1628 [0-9A-F:]* 0A' && echo \"$t\" | grep -q ':F0AD [0-9A-F:]* 0A'"]
 ENTRYPOINT ["/usr/lib/rabbitmq/bin/rabbitmq-server"]
