@@ -16,6 +16,6 @@ ENV FUNCATRON_LISTEN=0.0.0.0:3000 \
     FUNCATRON_DATA_DIR=/var/lib/funcatron/tron
 VOLUME /var/lib/funcatron/tron
 EXPOSE 3000
-HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 \
+HEALTHCHECK --interval=2s --timeout=3s --start-period=60s --retries=3 \
     CMD ["/opt/funcatron/healthz.sh", "3000", "/healthz"]
 ENTRYPOINT ["/opt/funcatron/entrypoint.sh", "tron"]

@@ -1,0 +1,117 @@
+package dockertest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/testenv"
+)
+
+// project is one docker-compose project of docker/docker-compose.yml: its own name, so its
+// own containers, network and volumes, and its own ports on 127.0.0.1.
+type project struct {
+	name     string
+	env      []string // the environment docker-compose runs with
+	tronPort int
+	httpPort int
+}
+
+// frontendTimeout is the frontend's FUNCATRON_TIMEOUT in seconds: short, so a request that
+// waits through the broker restart is answered 504 quickly rather than after 30 s.
+const frontendTimeout = 5
+
+// composeUp brings the stack up (`up -d` returns once every service's dependencies are met)
+// and registers its teardown, which also checks that nothing of the project is left.
+func composeUp(t *testing.T) *project {
+	t.Helper()
+	ports, err := testenv.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	p := &project{name: "fctest" + hex.EncodeToString(suffix), tronPort: ports[0], httpPort: ports[1]}
+	p.env = append(os.Environ(),
+		fmt.Sprintf("FUNCATRON_TRON_PORT=%d", p.tronPort),
+		fmt.Sprintf("FUNCATRON_HTTP_PORT=%d", p.httpPort),
+		fmt.Sprintf("FUNCATRON_TIMEOUT=%d", frontendTimeout))
+	t.Cleanup(func() { p.down(t) })
+	start := time.Now()
+	if _, err := p.compose("up", "-d", "--no-build"); err != nil {
+		p.dumpLogs(t)
+		t.Fatal(err)
+	}
+	t.Logf("project %s up in %s (tron 127.0.0.1:%d, frontend 127.0.0.1:%d)", p.name,
+		time.Since(start).Round(time.Millisecond), p.tronPort, p.httpPort)
+	return p
+}
+
+func (p *project) compose(args ...string) (string, error) {
+	file := filepath.Join(testenv.RepoRoot(), "docker", "docker-compose.yml")
+	return run(p.env, "docker-compose", append([]string{"-f", file, "-p", p.name, "--no-ansi"}, args...)...)
+}
+
+// containers are the ids of a service's containers.
+func (p *project) containers(t *testing.T, service string) []string {
+	t.Helper()
+	out, err := p.compose("ps", "-q", service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(out)
+}
+
+// down removes the project's containers, network and volumes (the images stay: they are
+// the cache of `make images`), then checks that none is left.
+func (p *project) down(t *testing.T) {
+	if t.Failed() {
+		p.dumpLogs(t)
+	}
+	if _, err := p.compose("down", "--volumes", "--remove-orphans", "--timeout", "20"); err != nil {
+		t.Errorf("tearing the project down: %v", err)
+	}
+	label := "label=com.docker.compose.project=" + p.name
+	for _, kind := range []string{"container", "network", "volume"} {
+		args := []string{kind, "ls", "-q", "--filter", label}
+		if kind == "container" {
+			args = []string{"ps", "-aq", "--filter", label}
+		}
+		if out, err := run(p.env, "docker", args...); err != nil || out != "" {
+			t.Errorf("%ss of project %s left after down: %q %v", kind, p.name, out, err)
+		}
+	}
+}
+
+func (p *project) dumpLogs(t *testing.T) {
+	out, err := p.compose("logs", "--no-color", "--tail", "40")
+	t.Logf("logs of project %s (%v):\n%s", p.name, err, out)
+}
+
+// token is the admin token the secrets step generated, read from the Tron's container.
+func (p *project) token(t *testing.T) string {
+	t.Helper()
+	out, err := p.compose("exec", "-T", "tron", "cat", "/run/funcatron/secrets/admin-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// started is a container's start time and restart count: what changes when it restarts.
+func started(t *testing.T, ids ...string) map[string]string {
+	t.Helper()
+	out := must(t, os.Environ(), "docker", append([]string{"inspect", "--format", "{{.Id}} {{.State.StartedAt}} {{.RestartCount}} {{.State.Status}}"}, ids...)...)
+	m := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if id, rest, ok := strings.Cut(line, " "); ok {
+			m[id[:12]] = rest
+		}
+	}
+	return m
+}
