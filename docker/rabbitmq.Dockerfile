@@ -4,14 +4,16 @@
 #   docker build -f docker/rabbitmq.Dockerfile -t funcatron/rabbitmq .
 # Runs as uid 10003 (user rabbitmq), logs to stdout, stops cleanly on SIGTERM. Its data
 # (users, durable queues) is /var/lib/rabbitmq: a volume, so a restarted container keeps them.
-# The node makes its Erlang cookie there on first start; the compose file's broker-users step
-# mounts the same volume to run rabbitmqctl against this node.
+# No Erlang cookie in the image (the package's postinst made one: it is removed, else every
+# container of this image would share it): the node makes a random one in the volume on first
+# start, and the compose file's broker-users step mounts the same volume to run rabbitmqctl.
 FROM debian:bookworm-slim
 RUN groupadd --system --gid 10003 rabbitmq \
     && useradd --system --uid 10003 --gid rabbitmq --home-dir /var/lib/rabbitmq rabbitmq \
     && printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d \
     && apt-get update && apt-get install -y --no-install-recommends rabbitmq-server \
-    && rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d /var/lib/rabbitmq/* /var/log/rabbitmq/* \
+    && rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d /var/log/rabbitmq/* \
+    && rm -rf /var/lib/rabbitmq \
     && install -d -o rabbitmq -g rabbitmq -m 0750 /var/lib/rabbitmq
 COPY docker/rabbitmq.conf /etc/rabbitmq/rabbitmq.conf
 COPY docker/healthz.sh /opt/funcatron/

@@ -6,7 +6,9 @@
 set -euo pipefail
 
 # python3: the hello-py sample bundle runs on /usr/bin/python3.
-packages=(rabbitmq-server redis-server nginx libnginx-mod-http-lua lua-cjson lua-busted wrk python3)
+# docker.io, docker-compose, debootstrap: `make images` and the test of docker/ (docker/README.md).
+packages=(rabbitmq-server redis-server nginx libnginx-mod-http-lua lua-cjson lua-busted wrk python3
+	docker.io docker-compose debootstrap)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -51,7 +51,7 @@ ensure_base() {
 
 build_binaries() {
 	local version
-	version="$(git describe --tags --always --dirty 2>/dev/null || echo dev)"
+	version="${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}"
 	mkdir -p build/docker
 	CGO_ENABLED=0 go build -trimpath -ldflags "-X github.com/funcatron/funcatron/internal/version.Version=$version" \
 		-o build/docker/ ./cmd/tron ./cmd/runner ./cmd/funcatron

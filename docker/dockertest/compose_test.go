@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ type project struct {
 	env      []string // the environment docker-compose runs with
 	tronPort int
 	httpPort int
+	killed   []string // short ids of containers the test killed (exit status 137)
 }
 
 // frontendTimeout is the frontend's FUNCATRON_TIMEOUT in seconds: short, so a request that
@@ -73,6 +75,7 @@ func (p *project) down(t *testing.T) {
 	if t.Failed() {
 		p.dumpLogs(t)
 	}
+	p.checkCleanStop(t)
 	if _, err := p.compose("down", "--volumes", "--remove-orphans", "--timeout", "20"); err != nil {
 		t.Errorf("tearing the project down: %v", err)
 	}
@@ -114,4 +117,34 @@ func started(t *testing.T, ids ...string) map[string]string {
 		}
 	}
 	return m
+}
+
+// stopGrace is the time `docker-compose stop` gives each container between its stop signal
+// (SIGTERM; SIGQUIT for nginx) and SIGKILL.
+const stopGrace = 20 * time.Second
+
+// checkCleanStop stops the project and checks that every container exited by itself within
+// the grace period, with status 0: each process handles its stop signal as PID 1.
+func (p *project) checkCleanStop(t *testing.T) {
+	start := time.Now()
+	if _, err := p.compose("stop", "--timeout", fmt.Sprint(int(stopGrace.Seconds()))); err != nil {
+		t.Errorf("stopping the project: %v", err)
+		return
+	}
+	if d := time.Since(start); d >= stopGrace {
+		t.Errorf("stopping the project took %s: something waited for SIGKILL", d.Round(time.Millisecond))
+	}
+	out, err := p.compose("ps", "-q")
+	if err != nil || out == "" {
+		t.Errorf("no containers to check after stop: %v", err)
+		return
+	}
+	for _, line := range strings.Split(must(t, p.env, "docker", append([]string{"inspect", "--format",
+		"{{.Id}} {{.Name}} {{.State.ExitCode}}"}, strings.Fields(out)...)...), "\n") {
+		f := strings.Fields(line)
+		if f[2] != "0" && !slices.Contains(p.killed, f[0][:12]) {
+			t.Errorf("container %s exited with status %s on stop, want 0", f[1], f[2])
+		}
+	}
+	t.Logf("project stopped cleanly in %s", time.Since(start).Round(time.Millisecond))
 }

@@ -42,6 +42,7 @@ func TestComposeStack(t *testing.T) {
 		return s.status == 200 && s.err == ""
 	})
 
+	t.Run("Secrets", func(t *testing.T) { checkSecrets(t, p) })
 	t.Run("RunnerKill", func(t *testing.T) { runnerKill(t, p, front) })
 	t.Run("BrokerRestart", func(t *testing.T) { brokerRestart(t, p, front) })
 	t.Logf("whole test so far %s (teardown follows)", time.Since(start).Round(time.Second))
@@ -92,6 +93,7 @@ func runnerKill(t *testing.T, p *project, front string) {
 	l.waitOK(t, 30, 30*time.Second)
 	killed := time.Now()
 	must(t, p.env, "docker", "kill", runners[0])
+	p.killed = append(p.killed, runners[0][:12])
 	l.waitOK(t, 60, 30*time.Second)
 	l.finish()
 
