@@ -124,15 +124,13 @@ func started(t *testing.T, ids ...string) map[string]string {
 const stopGrace = 20 * time.Second
 
 // checkCleanStop stops the project and checks that every container exited by itself within
-// the grace period, with status 0: each process handles its stop signal as PID 1.
+// the grace period, with status 0 (one that needed SIGKILL exits 137): each process handles
+// its stop signal as PID 1.
 func (p *project) checkCleanStop(t *testing.T) {
 	start := time.Now()
 	if _, err := p.compose("stop", "--timeout", fmt.Sprint(int(stopGrace.Seconds()))); err != nil {
 		t.Errorf("stopping the project: %v", err)
 		return
-	}
-	if d := time.Since(start); d >= stopGrace {
-		t.Errorf("stopping the project took %s: something waited for SIGKILL", d.Round(time.Millisecond))
 	}
 	out, err := p.compose("ps", "-q")
 	if err != nil || out == "" {
