@@ -75,7 +75,9 @@ func (p *project) down(t *testing.T) {
 	if t.Failed() {
 		p.dumpLogs(t)
 	}
-	p.checkCleanStop(t)
+	if !t.Failed() {
+		p.checkCleanStop(t)
+	}
 	if _, err := p.compose("down", "--volumes", "--remove-orphans", "--timeout", "20"); err != nil {
 		t.Errorf("tearing the project down: %v", err)
 	}
