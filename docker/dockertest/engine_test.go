@@ -95,12 +95,21 @@ func stopDockerd(t *testing.T, cmd *exec.Cmd, done <-chan struct{}) {
 	}
 }
 
+// imageTag is the tag of the images under test: FUNCATRON_IMAGE_TAG, as for `make images`
+// and the compose file, default latest.
+func imageTag() string {
+	if tag := os.Getenv("FUNCATRON_IMAGE_TAG"); tag != "" {
+		return tag
+	}
+	return "latest"
+}
+
 // requireImages fails the test when an image of `make images` is missing.
 func requireImages(t *testing.T) {
 	t.Helper()
 	for _, img := range images {
-		if _, err := run(os.Environ(), "docker", "image", "inspect", "--format", "{{.Id}}", img+":latest"); err != nil {
-			t.Fatalf("image %s:latest is missing: run `make images` first (make test does)", img)
+		if _, err := run(os.Environ(), "docker", "image", "inspect", "--format", "{{.Id}}", img+":"+imageTag()); err != nil {
+			t.Fatalf("image %s:%s is missing: run `make images` first (make test does)", img, imageTag())
 		}
 	}
 }

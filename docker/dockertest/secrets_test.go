@@ -51,7 +51,7 @@ func checkSecrets(t *testing.T, p *project) {
 		t.Errorf("broker users %q, want the three role users and no guest", got)
 	}
 	for _, img := range images {
-		if _, err := run(os.Environ(), "docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", img,
+		if _, err := run(os.Environ(), "docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", img+":"+imageTag(),
 			"-c", "! ls -a /var/lib/rabbitmq/.erlang.cookie /root/.erlang.cookie 2>/dev/null"); err != nil {
 			t.Errorf("image %s carries an Erlang cookie: %v", img, err)
 		}
