@@ -6,7 +6,8 @@
 # own with what your bundles need.
 #
 # It runs as root, and only for one reason: it starts each bundle's processes under a uid of
-# their own (FUNCATRON_BUNDLE_UIDS, bundles.md §4), which needs CAP_SETUID/SETGID/KILL. It is
+# their own (FUNCATRON_BUNDLE_UIDS, bundles.md §4), which needs CAP_SETUID, CAP_SETGID,
+# CAP_KILL, CAP_CHOWN and CAP_DAC_OVERRIDE. It is
 # PID 1 (no init in between) and reaps the orphans bundles leave behind.
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends python3 \
