@@ -13,7 +13,7 @@ import (
 
 // orphanManifest and orphanScript make a CGI bundle that leaves an orphan behind: a `sleep`
 // in a session of its own, whose parent (the script) exits at once. The answer names the
-// orphan's pid and the container it runs in.
+// orphan's pid, the container it runs in and the uid the bundle runs as.
 const orphanManifest = `swagger: "2.0"
 info: {title: orphan, version: "1.0.0"}
 basePath: /orphan
@@ -27,13 +27,14 @@ paths:
 
 const orphanScript = `#!/bin/sh
 setsid sleep 2 </dev/null >/dev/null 2>&1 &
-printf 'Content-Type: text/plain\r\n\r\n%s %s\n' "$!" "$(cat /etc/hostname)"
+printf 'Content-Type: text/plain\r\n\r\n%s %s %s\n' "$!" "$(cat /etc/hostname)" "$(id -u)"
 `
 
 // reaping: the runner is PID 1 of its container and reaps what its bundles orphan. A bundle
 // leaves a process behind; once it has exited (after 2 s, or sooner when the runner kills
 // what a bundle left), nothing of it remains in the container's process table: not even a
-// zombie, which is what an unreaped orphan of PID 1 becomes.
+// zombie, which is what an unreaped orphan of PID 1 becomes. And the bundle ran under a uid
+// of FUNCATRON_BUNDLE_UIDS (61000-61999 in the compose file), not as the root runner.
 func reaping(t *testing.T, p *project, cli, front string) {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "orphan", "bin"), 0o755); err != nil {
@@ -46,16 +47,20 @@ func reaping(t *testing.T, p *project, cli, front string) {
 	deploy(t, p, cli, zip)
 
 	var pid, host string
+	var uid int
 	testenv.WaitFor(t, 30*time.Second, "the orphan bundle served", func() bool {
 		resp, err := (&http.Client{Timeout: clientTimeout}).Get(front + "/orphan/leave")
 		if err != nil {
 			return false
 		}
 		defer resp.Body.Close()
-		_, err = fmt.Fscan(resp.Body, &pid, &host)
+		_, err = fmt.Fscan(resp.Body, &pid, &host, &uid)
 		return err == nil && resp.StatusCode == 200
 	})
-	t.Logf("the bundle left pid %s behind in container %s", pid, host)
+	t.Logf("the bundle ran as uid %d and left pid %s behind in container %s", uid, pid, host)
+	if uid < 61000 || uid > 61999 {
+		t.Errorf("the bundle ran as uid %d, want one of FUNCATRON_BUNDLE_UIDS 61000-61999", uid)
+	}
 	var state string
 	if !testenv.Poll(10*time.Second, func() bool {
 		out, err := run(os.Environ(), "docker", "exec", host, "sh", "-c",
