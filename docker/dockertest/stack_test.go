@@ -43,7 +43,7 @@ func TestComposeStack(t *testing.T) {
 	})
 
 	t.Run("Secrets", func(t *testing.T) { checkSecrets(t, p) })
-	t.Run("Reaping", func(t *testing.T) { reaping(t, p, cli, front) })
+	t.Run("Isolation", func(t *testing.T) { isolation(t, p, cli, front) })
 	t.Run("RunnerKill", func(t *testing.T) { runnerKill(t, p, front) })
 	t.Run("BrokerRestart", func(t *testing.T) { brokerRestart(t, p, front) })
 	t.Logf("whole test so far %s (teardown follows)", time.Since(start).Round(time.Second))

@@ -30,12 +30,12 @@ setsid sleep 2 </dev/null >/dev/null 2>&1 &
 printf 'Content-Type: text/plain\r\n\r\n%s %s %s\n' "$!" "$(cat /etc/hostname)" "$(id -u)"
 `
 
-// reaping: the runner is PID 1 of its container and reaps what its bundles orphan. A bundle
+// isolation: the runner is PID 1 of its container and reaps what its bundles orphan. A bundle
 // leaves a process behind; once it has exited (after 2 s, or sooner when the runner kills
 // what a bundle left), nothing of it remains in the container's process table: not even a
 // zombie, which is what an unreaped orphan of PID 1 becomes. And the bundle ran under a uid
 // of FUNCATRON_BUNDLE_UIDS (61000-61999 in the compose file), not as the root runner.
-func reaping(t *testing.T, p *project, cli, front string) {
+func isolation(t *testing.T, p *project, cli, front string) {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "orphan", "bin"), 0o755); err != nil {
 		t.Fatal(err)
