@@ -2,7 +2,10 @@
 # after building the static Go binaries into build/docker/):
 #   docker build -f docker/tron.Dockerfile -t funcatron/tron .
 # Every option is an environment variable (`tron --help`); it logs to stdout and stops on
-# SIGTERM. Runs as uid 10001. The CLI (`funcatron`) is in the image too.
+# SIGTERM. Runs as uid 10001. The CLI (`funcatron`) is in the image too. Mount a volume on
+# FUNCATRON_DATA_DIR (the bundle store and state; the compose file's tron-data): no VOLUME
+# line here, or every container of the image (the compose file's secrets step too) would get
+# an anonymous volume that outlives it.
 FROM debian:bookworm-slim
 RUN groupadd --system --gid 10001 funcatron \
     && useradd --system --uid 10001 --gid funcatron --home-dir /var/lib/funcatron funcatron \
@@ -14,7 +17,6 @@ USER 10001
 # FUNCATRON_ADVERTISE (the name they reach this container by: tron:3000 in the compose file).
 ENV FUNCATRON_LISTEN=0.0.0.0:3000 \
     FUNCATRON_DATA_DIR=/var/lib/funcatron/tron
-VOLUME /var/lib/funcatron/tron
 EXPOSE 3000
 HEALTHCHECK --interval=2s --timeout=3s --start-period=60s --retries=3 \
     CMD ["/opt/funcatron/healthz.sh", "3000", "/healthz"]

@@ -78,8 +78,14 @@ func (p *project) down(t *testing.T) {
 	if !t.Failed() {
 		p.checkCleanStop(t)
 	}
+	mounted := p.volumes(t)
 	if _, err := p.compose("down", "--volumes", "--remove-orphans", "--timeout", "20"); err != nil {
 		t.Errorf("tearing the project down: %v", err)
+	}
+	for _, v := range mounted {
+		if _, err := run(p.env, "docker", "volume", "inspect", v); err == nil {
+			t.Errorf("volume %s of project %s left after down", v, p.name)
+		}
 	}
 	label := "label=com.docker.compose.project=" + p.name
 	for _, kind := range []string{"container", "network", "volume"} {
@@ -91,6 +97,21 @@ func (p *project) down(t *testing.T) {
 			t.Errorf("%ss of project %s left after down: %q %v", kind, p.name, out, err)
 		}
 	}
+}
+
+// volumes are the names of every volume the project's containers mount, named or anonymous
+// (an anonymous one has no project label to find it by after down).
+func (p *project) volumes(t *testing.T) []string {
+	ids, err := p.compose("ps", "-q")
+	if err != nil || ids == "" {
+		return nil
+	}
+	out, err := run(p.env, "docker", append([]string{"inspect", "--format",
+		"{{range .Mounts}}{{if .Name}}{{.Name}} {{end}}{{end}}"}, strings.Fields(ids)...)...)
+	if err != nil {
+		t.Errorf("listing the project's volumes: %v", err)
+	}
+	return strings.Fields(out)
 }
 
 func (p *project) dumpLogs(t *testing.T) {
