@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/funcatron/funcatron/internal/version.Version=$(VERSION)
 # CI's limit, and a hung test fails at this timeout rather than stalling CI.
 GOTEST_FLAGS ?= -race -count=1 -timeout 12m
 
-.PHONY: all deps build samples test lint check-imports test-go test-lua run bench clean
+.PHONY: all deps build samples images test lint check-imports test-go test-lua run bench clean
 
 all: lint build
 
@@ -20,7 +20,11 @@ build:
 samples:
 	@bash scripts/build-samples.sh build/bundles
 
-test: deps lint test-lua test-go
+# The images of docker/ (scripts/images.sh): an install step, before the tests that run them.
+images: deps
+	@VERSION=$(VERSION) bash scripts/images.sh
+
+test: deps images lint test-lua test-go
 
 lint: check-imports
 	@echo "+ gofmt"; out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -1,20 +1,23 @@
-# The Tron: control plane and admin API. Build from the repository root:
+# The Tron: control plane and admin API. `make images` builds it (from the repository root,
+# after building the static Go binaries into build/docker/):
 #   docker build -f docker/tron.Dockerfile -t funcatron/tron .
-FROM golang:1.26-bookworm AS build
-WORKDIR /src
-COPY go.mod go.sum ./
-RUN go mod download
-COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -o /out/ ./cmd/tron ./cmd/funcatron
-
+# Every option is an environment variable (`tron --help`); it logs to stdout and stops on
+# SIGTERM. Runs as uid 10001. The CLI (`funcatron`) is in the image too. Mount a volume on
+# FUNCATRON_DATA_DIR (the bundle store and state; the compose file's tron-data): no VOLUME
+# line here, or every container of the image (the compose file's secrets step too) would get
+# an anonymous volume that outlives it.
 FROM debian:bookworm-slim
-RUN useradd --system --create-home --home-dir /var/lib/funcatron funcatron
-COPY --from=build /out/ /usr/local/bin/
-USER funcatron
-# Listen on every interface inside the container; runners are told --advertise (set it to
-# the name runners reach this container by, e.g. tron:3000 in docker-compose.yml).
+RUN groupadd --system --gid 10001 funcatron \
+    && useradd --system --uid 10001 --gid funcatron --home-dir /var/lib/funcatron funcatron \
+    && install -d -o funcatron -g funcatron /var/lib/funcatron /var/lib/funcatron/tron
+COPY docker/entrypoint.sh docker/healthz.sh docker/init-secrets.sh /opt/funcatron/
+COPY build/docker/tron build/docker/funcatron /usr/local/bin/
+USER 10001
+# Listen on every interface inside the container; runners download bundles from
+# FUNCATRON_ADVERTISE (the name they reach this container by: tron:3000 in the compose file).
 ENV FUNCATRON_LISTEN=0.0.0.0:3000 \
     FUNCATRON_DATA_DIR=/var/lib/funcatron/tron
-VOLUME /var/lib/funcatron
 EXPOSE 3000
-ENTRYPOINT ["tron"]
+HEALTHCHECK --interval=2s --timeout=3s --start-period=60s --retries=3 \
+    CMD ["/opt/funcatron/healthz.sh", "3000", "/healthz"]
+ENTRYPOINT ["/opt/funcatron/entrypoint.sh", "tron"]

@@ -7,7 +7,9 @@ set -euo pipefail
 
 # python3: the hello-py sample bundle runs on /usr/bin/python3.
 # chromium: the Tron's dashboard test drives headless Chromium (tron/dashboard_test.go).
-packages=(rabbitmq-server redis-server nginx libnginx-mod-http-lua lua-cjson lua-busted wrk python3 chromium)
+# docker.io, docker-compose, debootstrap: `make images` and the test of docker/ (docker/README.md).
+packages=(rabbitmq-server redis-server nginx libnginx-mod-http-lua lua-cjson lua-busted wrk python3 chromium
+	docker.io docker-compose debootstrap)
 
 missing=()
 for p in "${packages[@]}"; do

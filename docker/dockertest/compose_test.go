@@ -1,0 +1,171 @@
+package dockertest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/testenv"
+)
+
+// project is one docker-compose project of docker/docker-compose.yml: its own name, so its
+// own containers, network and volumes, and its own ports on 127.0.0.1.
+type project struct {
+	name     string
+	env      []string // the environment docker-compose runs with
+	tronPort int
+	httpPort int
+	killed   []string // short ids of containers the test killed (exit status 137)
+}
+
+// frontendTimeout is the frontend's FUNCATRON_TIMEOUT in seconds: short, so a request that
+// waits through the broker restart is answered 504 quickly rather than after 30 s.
+const frontendTimeout = 5
+
+// composeUp brings the stack up (`up -d` returns once every service's dependencies are met)
+// and registers its teardown, which also checks that nothing of the project is left.
+func composeUp(t *testing.T) *project {
+	t.Helper()
+	ports, err := testenv.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	p := &project{name: "fctest" + hex.EncodeToString(suffix), tronPort: ports[0], httpPort: ports[1]}
+	p.env = append(os.Environ(),
+		fmt.Sprintf("FUNCATRON_TRON_PORT=%d", p.tronPort),
+		fmt.Sprintf("FUNCATRON_HTTP_PORT=%d", p.httpPort),
+		fmt.Sprintf("FUNCATRON_TIMEOUT=%d", frontendTimeout))
+	t.Cleanup(func() { p.down(t) })
+	start := time.Now()
+	if _, err := p.compose("up", "-d", "--no-build"); err != nil {
+		p.dumpLogs(t)
+		t.Fatal(err)
+	}
+	t.Logf("project %s up in %s (tron 127.0.0.1:%d, frontend 127.0.0.1:%d)", p.name,
+		time.Since(start).Round(time.Millisecond), p.tronPort, p.httpPort)
+	return p
+}
+
+func (p *project) compose(args ...string) (string, error) {
+	file := filepath.Join(testenv.RepoRoot(), "docker", "docker-compose.yml")
+	return run(p.env, "docker-compose", append([]string{"-f", file, "-p", p.name, "--no-ansi"}, args...)...)
+}
+
+// containers are the ids of a service's containers.
+func (p *project) containers(t *testing.T, service string) []string {
+	t.Helper()
+	out, err := p.compose("ps", "-q", service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(out)
+}
+
+// down removes the project's containers, network and volumes (the images stay: they are
+// the cache of `make images`), then checks that none is left.
+func (p *project) down(t *testing.T) {
+	if t.Failed() {
+		p.dumpLogs(t)
+	}
+	if !t.Failed() {
+		p.checkCleanStop(t)
+	}
+	mounted := p.volumes(t)
+	if _, err := p.compose("down", "--volumes", "--remove-orphans", "--timeout", "20"); err != nil {
+		t.Errorf("tearing the project down: %v", err)
+	}
+	for _, v := range mounted {
+		if _, err := run(p.env, "docker", "volume", "inspect", v); err == nil {
+			t.Errorf("volume %s of project %s left after down", v, p.name)
+		}
+	}
+	label := "label=com.docker.compose.project=" + p.name
+	for _, kind := range []string{"container", "network", "volume"} {
+		args := []string{kind, "ls", "-q", "--filter", label}
+		if kind == "container" {
+			args = []string{"ps", "-aq", "--filter", label}
+		}
+		if out, err := run(p.env, "docker", args...); err != nil || out != "" {
+			t.Errorf("%ss of project %s left after down: %q %v", kind, p.name, out, err)
+		}
+	}
+}
+
+// volumes are the names of every volume the project's containers mount, named or anonymous
+// (an anonymous one has no project label to find it by after down).
+func (p *project) volumes(t *testing.T) []string {
+	ids, err := p.compose("ps", "-q")
+	if err != nil || ids == "" {
+		return nil
+	}
+	out, err := run(p.env, "docker", append([]string{"inspect", "--format",
+		"{{range .Mounts}}{{if .Name}}{{.Name}} {{end}}{{end}}"}, strings.Fields(ids)...)...)
+	if err != nil {
+		t.Errorf("listing the project's volumes: %v", err)
+	}
+	return strings.Fields(out)
+}
+
+func (p *project) dumpLogs(t *testing.T) {
+	out, err := p.compose("logs", "--no-color", "--tail", "40")
+	t.Logf("logs of project %s (%v):\n%s", p.name, err, out)
+}
+
+// token is the admin token the secrets step generated, read from the Tron's container.
+func (p *project) token(t *testing.T) string {
+	t.Helper()
+	out, err := p.compose("exec", "-T", "tron", "cat", "/run/funcatron/secrets/admin-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// started is a container's start time and restart count: what changes when it restarts.
+func started(t *testing.T, ids ...string) map[string]string {
+	t.Helper()
+	out := must(t, os.Environ(), "docker", append([]string{"inspect", "--format", "{{.Id}} {{.State.StartedAt}} {{.RestartCount}} {{.State.Status}}"}, ids...)...)
+	m := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if id, rest, ok := strings.Cut(line, " "); ok {
+			m[id[:12]] = rest
+		}
+	}
+	return m
+}
+
+// stopGrace is the time `docker-compose stop` gives each container between its stop signal
+// (SIGTERM; SIGQUIT for nginx) and SIGKILL.
+const stopGrace = 20 * time.Second
+
+// checkCleanStop stops the project and checks that every container exited by itself within
+// the grace period, with status 0 (one that needed SIGKILL exits 137): each process handles
+// its stop signal as PID 1.
+func (p *project) checkCleanStop(t *testing.T) {
+	start := time.Now()
+	if _, err := p.compose("stop", "--timeout", fmt.Sprint(int(stopGrace.Seconds()))); err != nil {
+		t.Errorf("stopping the project: %v", err)
+		return
+	}
+	out, err := p.compose("ps", "-q")
+	if err != nil || out == "" {
+		t.Errorf("no containers to check after stop: %v", err)
+		return
+	}
+	for _, line := range strings.Split(must(t, p.env, "docker", append([]string{"inspect", "--format",
+		"{{.Id}} {{.Name}} {{.State.ExitCode}}"}, strings.Fields(out)...)...), "\n") {
+		f := strings.Fields(line)
+		if f[2] != "0" && !slices.Contains(p.killed, f[0][:12]) {
+			t.Errorf("container %s exited with status %s on stop, want 0", f[1], f[2])
+		}
+	}
+	t.Logf("project stopped cleanly in %s", time.Since(start).Round(time.Millisecond))
+}
