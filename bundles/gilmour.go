@@ -272,7 +272,7 @@ func setSubscriptionKey(s *Subscription, k string, v any) error {
 		}
 		s.Path = str
 	case "timeout":
-		d, err := gilmourTimeout(v)
+		d, err := ParseGilmourTimeout(v)
 		if err != nil {
 			return err
 		}
@@ -283,8 +283,9 @@ func setSubscriptionKey(s *Subscription, k string, v any) error {
 	return nil
 }
 
-// gilmourTimeout reads a timeout: seconds or a duration, above 0 and at most 600 s.
-func gilmourTimeout(v any) (time.Duration, error) {
+// ParseGilmourTimeout reads a gilmour timeout: seconds or a duration, above 0 and at most
+// 600 s (the manifest's and the node proxy API's).
+func ParseGilmourTimeout(v any) (time.Duration, error) {
 	d, ok := toDuration(v)
 	if !ok || d <= 0 || d > MaxGilmourTimeout {
 		return 0, fmt.Errorf("timeout must be a number of seconds (or a duration such as 10s) above 0 and at most 600, not %v", v)
@@ -353,7 +354,7 @@ func (r *sectionReader) setRouteKey(rt *GilmourRoute, k string, v any, at []stri
 			}
 		}
 	case "timeout":
-		rt.Timeout, err = gilmourTimeout(v)
+		rt.Timeout, err = ParseGilmourTimeout(v)
 	case "composition":
 		c, cerr := parseComposition(v)
 		if cerr != nil {
