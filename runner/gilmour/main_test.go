@@ -73,15 +73,21 @@ func openBundle(t testing.TB, manifest string, props map[string]any) (*bundles.B
 // t.Cleanup.
 func startBundle(t testing.TB, r *testenv.Redis, manifest string) *instance {
 	t.Helper()
-	in, err := tryStart(t, r.URL(), manifest)
+	return startWith(t, manifest, map[string]any{"redis": r.URL()})
+}
+
+// startWith starts an instance of manifest with props.
+func startWith(t testing.TB, manifest string, props map[string]any) *instance {
+	t.Helper()
+	in, err := tryStart(t, manifest, props)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return in
 }
 
-func tryStart(t testing.TB, url, manifest string) (*instance, error) {
-	b, dir := openBundle(t, manifest, map[string]any{"redis": url})
+func tryStart(t testing.TB, manifest string, props map[string]any) (*instance, error) {
+	b, dir := openBundle(t, manifest, props)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.Default()

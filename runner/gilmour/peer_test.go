@@ -79,7 +79,8 @@ func (p *responder) handle(ctx context.Context, rdb *redis.Client, req peerMsg) 
 }
 
 // request is a Gilmour requester: NUMSUB, subscribe (waiting for the confirmation),
-// publish {data, code, sender}, first response or timeout (ok false).
+// publish {data, code, sender}, first response or timeout (ok false). A publish that
+// reached nobody returns at once with ok false and code -1.
 func request(t testing.TB, rdb *redis.Client, channel string, env peerMsg, timeout time.Duration) (peerMsg, string, bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -93,8 +94,12 @@ func request(t testing.TB, rdb *redis.Client, channel string, env peerMsg, timeo
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(env)
-	if err := rdb.Publish(ctx, channel, b).Err(); err != nil {
+	n, err := rdb.Publish(ctx, channel, b).Result()
+	if err != nil {
 		t.Fatal(err)
+	}
+	if n == 0 {
+		return peerMsg{Code: -1}, "", false
 	}
 	m, err := ps.ReceiveMessage(ctx)
 	if err != nil {

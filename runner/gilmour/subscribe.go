@@ -202,13 +202,13 @@ func (n *nodeSide) dispatch(m *redis.Message) {
 	if m.Pattern != "" {
 		key = "p:" + m.Pattern
 	}
+	// Not filtered by active: a message Redis delivered while the subscription was being
+	// removed is still answered (503 while the node is down), rather than left hanging.
 	n.mu.Lock()
 	var matched []sub
-	if n.active[key] {
-		for _, s := range n.subs {
-			if s.key() == key {
-				matched = append(matched, s)
-			}
+	for _, s := range n.subs {
+		if s.key() == key {
+			matched = append(matched, s)
 		}
 	}
 	n.mu.Unlock()

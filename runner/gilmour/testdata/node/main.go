@@ -47,6 +47,7 @@ func main() {
 	})
 	// /slow waits 5 s or until the runner closes the connection (marked "cancelled").
 	mux.HandleFunc("POST /slow", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // net/http watches the connection once the body is read
 		select {
 		case <-r.Context().Done():
 			mark("slow", "cancelled")
