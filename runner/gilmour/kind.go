@@ -69,8 +69,9 @@ func (k Kind) Start(ctx context.Context, s *kind.Spec) (kind.Instance, error) {
 	if in.every <= 0 {
 		in.every = DefaultHealthInterval
 	}
-	// Waiters: the HTTP calls in flight plus as many from the node's proxy API.
-	in.resp = newResponses(rdb, 2*cfg.Concurrency)
+	// Waiters: the HTTP calls in flight plus as many from the node's proxy API, and room
+	// for the steps of a parallel composition.
+	in.resp = newResponses(rdb, 2*cfg.Concurrency+256)
 	in.pub = &publisher{rdb: rdb, resp: in.resp}
 	if err := in.start(ctx); err != nil {
 		in.Stop(context.Background())

@@ -80,9 +80,19 @@ func (r *responses) subscribe(ctx context.Context, sender string) (*waiter, erro
 	}
 	r.waiters[w.channel] = w
 	r.mu.Unlock()
-	if err := r.ps.Subscribe(ctx, w.channel); err != nil {
-		r.release(w)
-		return nil, err
+	// go-redis may hold the pub/sub connection's lock through a reconnect, past ctx: the
+	// SUBSCRIBE runs aside, so the caller never waits past its deadline.
+	sent := make(chan error, 1)
+	go func() { sent <- r.ps.Subscribe(context.Background(), w.channel) }()
+	select {
+	case err := <-sent:
+		if err != nil {
+			r.release(w)
+			return nil, err
+		}
+	case <-ctx.Done():
+		go func() { <-sent; r.release(w) }()
+		return nil, ctx.Err()
 	}
 	select {
 	case <-w.acked:
@@ -93,14 +103,16 @@ func (r *responses) subscribe(ctx context.Context, sender string) (*waiter, erro
 	}
 }
 
-// release forgets w and unsubscribes its channel.
+// release forgets w and unsubscribes its channel, aside (see subscribe).
 func (r *responses) release(w *waiter) {
 	r.mu.Lock()
 	delete(r.waiters, w.channel)
 	r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-	defer cancel()
-	_ = r.ps.Unsubscribe(ctx, w.channel)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+		defer cancel()
+		_ = r.ps.Unsubscribe(ctx, w.channel)
+	}()
 }
 
 // close ends the pub/sub connection and waits for the router.
