@@ -147,7 +147,7 @@ func (r *sectionReader) readNode(raw any) (*GilmourNode, error) {
 			return nil, r.m.errorf(at, "x-funcatron.gilmour.node.%s %v", key, err)
 		}
 	}
-	if n.Command == nil {
+	if n.Command == nil && !r.deferred(m["command"]) {
 		return nil, r.m.errorf(base, "x-funcatron.gilmour.node needs a command")
 	}
 	return n, r.checkServices(n.Services, append(base[:3:3], "services"))
