@@ -40,11 +40,12 @@ type nodeSide struct {
 	proc *exec.Node // nil without a node
 	ps   *redis.PubSub
 
-	mu     sync.Mutex
-	subs   []sub
-	active map[string]bool // keys subscribed (asked for)
-	acked  map[string]bool // keys Redis confirmed
-	ackCh  chan struct{}   // closed and replaced on every confirmation
+	applyMu sync.Mutex // one apply at a time, so SUBSCRIBEs and UNSUBSCRIBEs keep their order
+	mu      sync.Mutex
+	subs    []sub
+	active  map[string]bool // keys subscribed (asked for)
+	acked   map[string]bool // keys Redis confirmed
+	ackCh   chan struct{}   // closed and replaced on every confirmation
 
 	healthy, dirty atomic.Bool
 	sem            chan struct{} // bounds the calls to the node in flight
@@ -97,6 +98,8 @@ func (n *nodeSide) want() map[string]bool {
 // apply brings the Redis subscriptions in line with want and, with wait, returns once
 // Redis confirmed the new ones (within ioTimeout).
 func (n *nodeSide) apply(ctx context.Context, wait bool) error {
+	n.applyMu.Lock()
+	defer n.applyMu.Unlock()
 	n.mu.Lock()
 	want := n.want()
 	var add, drop []string
