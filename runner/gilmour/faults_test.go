@@ -65,6 +65,12 @@ func (f *forwarder) serve(ln net.Listener) {
 				continue
 			}
 			f.mu.Lock()
+			if f.ln != ln { // cut while this one was being accepted
+				f.mu.Unlock()
+				c.Close()
+				up.Close()
+				return
+			}
 			f.conns = append(f.conns, c, up)
 			f.mu.Unlock()
 			go func() { io.Copy(up, c); up.Close() }()
