@@ -94,12 +94,36 @@ func (r *responses) subscribe(ctx context.Context, sender string) (*waiter, erro
 		go func() { <-sent; r.release(w) }()
 		return nil, ctx.Err()
 	}
-	select {
-	case <-w.acked:
-		return w, nil
-	case <-ctx.Done():
+	if err := r.waitAck(ctx, w); err != nil {
 		r.release(w)
-		return nil, ctx.Err()
+		return nil, err
+	}
+	return w, nil
+}
+
+// ackPatience is how long a SUBSCRIBE confirmation may take before Redis is asked whether
+// it is there at all: a connection Redis lost can take a SUBSCRIBE without error.
+const ackPatience = 500 * time.Millisecond
+
+// waitAck waits for w's confirmation; a Redis that does not answer a PING meanwhile is an
+// error at once rather than a wait until ctx ends.
+func (r *responses) waitAck(ctx context.Context, w *waiter) error {
+	patience := time.NewTimer(ackPatience)
+	defer patience.Stop()
+	for {
+		select {
+		case <-w.acked:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-patience.C:
+			pctx, cancel := context.WithTimeout(ctx, dialTimeout)
+			err := r.rdb.Ping(pctx).Err()
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				return err
+			}
+		}
 	}
 }
 
