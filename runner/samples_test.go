@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,6 +140,13 @@ func TestSampleGilmour(t *testing.T) {
 		t.Fatal(err)
 	}
 	sha := tr.upload(b)
+	// A Redis that does not answer fails the enable, saying so.
+	ports, _ := testenv.FreePorts(1)
+	dead := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	ack := tr.ack(tr.enable(r.Inbox(), sha, "", "/gilmour", protocol.Props{"redis": "redis://" + dead + "/0"}), 15*time.Second)
+	if ack == nil || ack.Status != protocol.AckError || !strings.Contains(ack.Error, "the Gilmour Redis at "+dead+" is unreachable") {
+		t.Errorf("enable with a dead Redis: %+v", ack)
+	}
 	tr.enableOK(r.Inbox(), sha, "", "/gilmour", protocol.Props{"redis": redis.URL(), "greeting": "Howdy"})
 	queue := protocol.RouteQueue("", "/gilmour")
 	fe := newFrontend(t)
@@ -161,4 +169,8 @@ func TestSampleGilmour(t *testing.T) {
 		hb, ok := m.(*protocol.Heartbeat)
 		return ok && len(hb.Routes) == 1 && hb.Routes[0].SHA == sha && hb.Routes[0].Status == "ok"
 	})
+	want := `funcatron_runner_bundle_health{queue="` + queue + `",sha="` + sha + `",status="ok"} 1`
+	if m := metricsText(t, r); !strings.Contains(m, want) {
+		t.Errorf("metrics lack %s", want)
+	}
 }
