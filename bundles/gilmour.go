@@ -305,7 +305,8 @@ func (r *sectionReader) gilmourRoutes() (map[string]*GilmourRoute, error) {
 		if op.OperationID == "" {
 			return nil, r.m.errorf(op.keys, "%s %s has no operationId; every operation of a gilmour bundle needs one and an x-gilmour", op.Method, op.Path)
 		}
-		item, _ := r.m.doc["paths"].(map[string]any)[op.keys[1]].(map[string]any)
+		paths, _ := r.m.doc["paths"].(map[string]any)
+		item, _ := paths[op.keys[1]].(map[string]any)
 		opMap, _ := item[op.keys[2]].(map[string]any)
 		rt, err := r.gilmourRoute(op, opMap["x-gilmour"])
 		if err != nil {
