@@ -7,7 +7,8 @@
 //
 // Files: exec.go (the Kind), http.go + worker.go + forward.go (http mode), cgi.go (cgi
 // mode), headers.go (the request headers both modes pass on), process.go (process groups,
-// clean environment).
+// clean environment), node.go (StartNode: one warm http-mode process supervised the same
+// way, for a kind that runs a program beside its own logic, such as the gilmour node).
 //
 //   - Configuration: bundles.ExecConfig, with the defaults of package bundles (workers 2,
 //     concurrency 32, timeout 30s, start-timeout 10s): one place for them.
