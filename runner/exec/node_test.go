@@ -15,8 +15,9 @@ import (
 	"github.com/funcatron/funcatron/runner/kind"
 )
 
-// TestStartNode: a node is started ready (its health path answered), serves Do with its
-// env, is restarted after a crash, and refuses Do at once while not ready.
+// TestStartNode: a node is started ready (its health path answered), serves Do, is
+// restarted after a crash, and refuses Do at once while not ready. (Its environment is
+// checked by runner/gilmour's TestProxyEnvironment.)
 func TestStartNode(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
