@@ -55,6 +55,11 @@ func StartNode(ctx context.Context, s *kind.Spec, cfg NodeConfig) (*Node, error)
 	if err != nil {
 		return nil, err
 	}
+	// The worker reports its first start a moment before it marks itself ready.
+	if h.pick(ctx) == nil {
+		h.Stop(context.Background())
+		return nil, ctx.Err()
+	}
 	return &Node{h: h, w: h.workers[0]}, nil
 }
 

@@ -256,3 +256,62 @@ func TestGoldenPublishSide(t *testing.T) {
 		}
 	}
 }
+
+// TestGoldenRequestSequence: a request of ours runs the requester's commands of the
+// captured round trip, in its order (PUBSUB NUMSUB, SUBSCRIBE, PUBLISH, UNSUBSCRIBE), except
+// that we wait for the SUBSCRIBE's confirmation before publishing.
+func TestGoldenRequestSequence(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := client(t, r)
+	in := startBundle(t, r, httpManifest)
+	(&responder{group: "g"}).start(t, rdb, "gilmour.request.echo")
+	stop := monitor(t, r)
+	serve(in, "echo", "1")
+	var want []string
+	for _, c := range loadCaptured(t, "sequence-echo-round-trip.json").Commands {
+		if requesterCommand(c) {
+			want = append(want, strings.ToUpper(c[0])+" "+channelKind(c))
+		}
+	}
+	testenv.WaitFor(t, 5*time.Second, "the UNSUBSCRIBE", func() bool {
+		got := sequenceOf(stop())
+		return got == strings.Join(want, ", ")
+	})
+}
+
+// requesterCommand: the commands of the requester's part of a round trip.
+func requesterCommand(c []string) bool {
+	switch strings.ToUpper(c[0]) {
+	case "PUBSUB", "SUBSCRIBE", "UNSUBSCRIBE":
+		return true
+	case "PUBLISH":
+		return strings.HasPrefix(c[1], requestPrefix)
+	}
+	return false
+}
+
+// channelKind is the kind of channel a command names (request or response).
+func channelKind(c []string) string {
+	ch := c[len(c)-1]
+	if strings.ToUpper(c[0]) == "PUBLISH" {
+		ch = c[1]
+	}
+	if strings.HasPrefix(ch, responsePrefix) {
+		return "response"
+	}
+	return "request"
+}
+
+func sequenceOf(lines []string) string {
+	var got []string
+	for _, l := range lines {
+		var c []string
+		for _, m := range monitorArgs.FindAllStringSubmatch(l, -1) {
+			c = append(c, m[1])
+		}
+		if len(c) > 1 && requesterCommand(c) {
+			got = append(got, strings.ToUpper(c[0])+" "+channelKind(c))
+		}
+	}
+	return strings.Join(got, ", ")
+}
