@@ -41,6 +41,9 @@ type Bundle struct {
 	// and needs props to check keeps its default (strings keep the
 	// placeholder); call WithProps, even with no props, before running it.
 	Exec *ExecConfig
+	// Gilmour is the gilmour settings when Kind is gilmour, else nil (placeholders as
+	// for Exec).
+	Gilmour *GilmourConfig
 
 	arch   *archive
 	man    *manifest
@@ -105,7 +108,7 @@ func (b *Bundle) setKind(raw any, lenient bool) error {
 	if err != nil {
 		return err
 	}
-	b.Kind, b.Section, b.Exec = kc.kind, kc.section, kc.exec
+	b.Kind, b.Section, b.Exec, b.Gilmour = kc.kind, kc.section, kc.exec, kc.gilmour
 	return nil
 }
 

@@ -6,7 +6,7 @@
 // and the code that serves it. The API:
 //
 //	b, err := bundles.Open(data, bundles.Limits{}) // checks everything; err is *InvalidError
-//	b.SHA, b.Kind, b.Host, b.BasePath, b.Operations, b.Manifest, b.Exec
+//	b.SHA, b.Kind, b.Host, b.BasePath, b.Operations, b.Manifest, b.Exec, b.Gilmour
 //	pb, err := b.WithProps(props)                 // fills ${props.NAME} in x-funcatron
 //	err = b.Unpack(dir)                           // atomic, never writes outside dir
 //	m, err := b.Router().Match("GET", "/hello/greet/bob") // m.Operation, m.Params; err is *RouteError (404/405)
@@ -35,8 +35,19 @@
 //   - Exec defaults: command bin/run, mode http, 2 workers, concurrency 32,
 //     timeout 30s, start-timeout 10s. Unknown keys in x-funcatron and its exec
 //     section are refused, so typos do not silently become defaults.
-//   - Kinds gilmour and zbus are recognised and their section is checked to
-//     be a mapping; their runtimes are not part of this package.
+//   - Kind gilmour (gilmour.go, composition.go): x-funcatron.gilmour (redis,
+//     concurrency, error_policy, node with services and slots) and each
+//     operation's x-gilmour (request, signal or composition, timeout), which
+//     every operation of such a bundle needs, with an operationId. Keys use
+//     underscores, as the spec writes them (health_check, error_policy,
+//     start_timeout). Services need a group and no wildcard; request, signal
+//     and composition topics have no wildcard either (they reach services).
+//     Timeouts are seconds or durations, default 30s, at most 600s (the
+//     exclusion lock's life). ParseComposition and ParseSubscription are what
+//     the runner uses for the node's proxy API too. Errors inside a list name
+//     the line of the list item.
+//   - Kind zbus is recognised and its section is checked to be a mapping;
+//     its runtime is not part of this package.
 //
 // This package does no network I/O and starts no processes.
 package bundles

@@ -151,8 +151,8 @@ func setMode(c *ExecConfig, v any) error {
 }
 
 // intSetter sets an integer field within [lo, hi].
-func intSetter(lo, hi int, set func(*ExecConfig, int)) func(*ExecConfig, any) error {
-	return func(c *ExecConfig, v any) error {
+func intSetter[C any](lo, hi int, set func(*C, int)) func(*C, any) error {
+	return func(c *C, v any) error {
 		n, ok := toInt(v)
 		if !ok || n < lo || n > hi {
 			return fmt.Errorf("must be a whole number from %d to %d, not %v", lo, hi, v)
@@ -163,8 +163,8 @@ func intSetter(lo, hi int, set func(*ExecConfig, int)) func(*ExecConfig, any) er
 }
 
 // durationSetter sets a positive duration field.
-func durationSetter(set func(*ExecConfig, time.Duration)) func(*ExecConfig, any) error {
-	return func(c *ExecConfig, v any) error {
+func durationSetter[C any](set func(*C, time.Duration)) func(*C, any) error {
+	return func(c *C, v any) error {
 		d, ok := toDuration(v)
 		if !ok || d <= 0 {
 			return fmt.Errorf("must be a positive duration such as 30s or a number of seconds, not %v", v)
@@ -175,26 +175,32 @@ func durationSetter(set func(*ExecConfig, time.Duration)) func(*ExecConfig, any)
 }
 
 func setEnv(c *ExecConfig, v any) error {
+	env, err := envOf(v)
+	c.Env = env
+	return err
+}
+
+// envOf reads an env mapping: names to scalar values, no FUNCATRON_ names.
+func envOf(v any) (map[string]string, error) {
 	m, ok := v.(map[string]any)
 	if !ok && v != nil {
-		return fmt.Errorf("must be a mapping of names to values")
+		return nil, fmt.Errorf("must be a mapping of names to values")
 	}
 	env := make(map[string]string, len(m))
 	for name, x := range m {
 		if name == "" || strings.ContainsAny(name, "=\x00") || strings.HasPrefix(name, "FUNCATRON_") {
-			return fmt.Errorf("has the name %q; names must be non-empty, without = and not start with FUNCATRON_", name)
+			return nil, fmt.Errorf("has the name %q; names must be non-empty, without = and not start with FUNCATRON_", name)
 		}
 		s, ok := scalarString(x)
 		if !ok && x != nil {
-			return fmt.Errorf("%s must be a string, number or boolean", name)
+			return nil, fmt.Errorf("%s must be a string, number or boolean", name)
 		}
 		if strings.ContainsRune(s, 0) {
-			return fmt.Errorf("%s holds a NUL byte", name)
+			return nil, fmt.Errorf("%s holds a NUL byte", name)
 		}
 		env[name] = s
 	}
-	c.Env = env
-	return nil
+	return env, nil
 }
 
 func setHealth(c *ExecConfig, v any) error {

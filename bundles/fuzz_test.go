@@ -28,6 +28,7 @@ func FuzzOpen(f *testing.F) {
 func FuzzManifest(f *testing.F) {
 	f.Add("funcatron.yaml", helloYAML)
 	f.Add("funcatron.json", `{"swagger":"2.0","basePath":"/a","paths":{"/{x}.json":{"get":{"operationId":"a"}}},"x-funcatron":{"exec":{"command":"bin/hello","workers":"${props.w}"}}}`)
+	f.Add("funcatron.yaml", gilmourManifest)
 	f.Add("funcatron.yml", "openapi: 3.1\nservers: [{url: '{s}://h/{p}', variables: {s: {default: http}, p: {default: v}}}]\npaths: {/a: {get: {operationId: a}}}\nx-funcatron: {kind: zbus, zbus: {twins: '${props.t}'}}\n")
 	f.Fuzz(func(t *testing.T, name, manifest string) {
 		if name != "funcatron.json" && name != "funcatron.yml" {

@@ -21,6 +21,7 @@ type kindConfig struct {
 	kind    Kind
 	section map[string]any // x-funcatron.<kind>, nil when absent
 	exec    *ExecConfig    // for KindExec
+	gilmour *GilmourConfig // for KindGilmour
 }
 
 // sectionReader reads x-funcatron. Before props are known (at Open) it is
@@ -38,8 +39,8 @@ func (r *sectionReader) deferred(v any) bool {
 }
 
 // read reads the x-funcatron section; nil means kind exec with defaults.
-// Only the chosen kind's section is read. The gilmour and zbus sections are
-// only checked to be mappings: their runtimes are not built yet.
+// Only the chosen kind's section is read. The zbus section is only checked
+// to be a mapping: its runtime is not built yet.
 func (r *sectionReader) read(raw any) (kindConfig, error) {
 	kc := kindConfig{kind: KindExec}
 	xf, ok := raw.(map[string]any)
@@ -61,12 +62,14 @@ func (r *sectionReader) read(raw any) (kindConfig, error) {
 	if kc.section, ok = sec.(map[string]any); sec != nil && !ok {
 		return kc, r.m.errorf([]string{"x-funcatron", string(kc.kind)}, "x-funcatron.%s is not a mapping", kc.kind)
 	}
-	if kc.kind == KindExec {
-		var err error
+	var err error
+	switch kc.kind {
+	case KindExec:
 		kc.exec, err = r.readExec(kc.section)
-		return kc, err
+	case KindGilmour:
+		kc.gilmour, err = r.readGilmour(kc.section)
 	}
-	return kc, nil
+	return kc, err
 }
 
 // fmtValue quotes strings and prints other values plainly, for messages.

@@ -207,10 +207,17 @@ func (m *manifest) line(keys ...string) int {
 	return line
 }
 
-// lookup finds key in the mapping n, following aliases.
+// lookup finds key in the mapping n, following aliases; in a sequence, key is an index
+// (so an error can point into a list).
 func lookup(n *yaml.Node, key string) (k, v *yaml.Node) {
 	for n != nil && n.Kind == yaml.AliasNode {
 		n = n.Alias
+	}
+	if i, err := strconv.Atoi(key); err == nil && n != nil && n.Kind == yaml.SequenceNode {
+		if i < 0 || i >= len(n.Content) {
+			return nil, nil
+		}
+		return n.Content[i], n.Content[i]
 	}
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil, nil

@@ -127,14 +127,16 @@ func TestOpenKinds(t *testing.T) {
 		name, xf string
 		kind     Kind
 		section  map[string]any
+		ops      string
 	}{
-		{"gilmour", "{kind: gilmour, gilmour: {redis: 'redis://r:6379/0'}}", KindGilmour, map[string]any{"redis": "redis://r:6379/0"}},
-		{"zbus without section", "{kind: zbus}", KindZbus, nil},
-		{"exec section of another kind ignored", "{kind: zbus, exec: {workers: 0}, zbus: {twin: 1001}}", KindZbus, map[string]any{"twin": 1001}},
+		{"gilmour", "{kind: gilmour, gilmour: {redis: 'redis://r:6379/0'}}", KindGilmour, map[string]any{"redis": "redis://r:6379/0"},
+			"paths:\n  /a:\n    get: {operationId: a, x-gilmour: {request: a}}\n"},
+		{"zbus without section", "{kind: zbus}", KindZbus, nil, opsYAML},
+		{"exec section of another kind ignored", "{kind: zbus, exec: {workers: 0}, zbus: {twin: 1001}}", KindZbus, map[string]any{"twin": 1001}, opsYAML},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := mustOpen(t, makeZip(t, file("funcatron.yaml", "swagger: '2.0'\nx-funcatron: "+tt.xf+"\n"+opsYAML)))
+			b := mustOpen(t, makeZip(t, file("funcatron.yaml", "swagger: '2.0'\nx-funcatron: "+tt.xf+"\n"+tt.ops)))
 			if b.Kind != tt.kind || !reflect.DeepEqual(b.Section, tt.section) || b.Exec != nil {
 				t.Errorf("kind, section, exec = %s, %v, %v; want %s, %v, nil", b.Kind, b.Section, b.Exec, tt.kind, tt.section)
 			}

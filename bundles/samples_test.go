@@ -93,7 +93,7 @@ func TestSamplesReproducible(t *testing.T) {
 	if out, err := exec.Command("bash", "../scripts/build-samples.sh", second).CombinedOutput(); err != nil {
 		t.Fatalf("build-samples.sh: %v\n%s", err, out)
 	}
-	for _, name := range []string{"hello-go", "hello-py", "hello-sh"} {
+	for _, name := range []string{"hello-go", "hello-py", "hello-sh", "hello-gilmour"} {
 		a, _ := os.ReadFile(filepath.Join(first, name+".zip"))
 		b, _ := os.ReadFile(filepath.Join(second, name+".zip"))
 		if len(a) == 0 || string(a) != string(b) {

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,5 +120,57 @@ func checkSampleEnv(t *testing.T, env []string, sha, name string, http bool) {
 		}
 	} else if vars["GATEWAY_INTERFACE"] != "CGI/1.1" || vars["REQUEST_METHOD"] != "GET" {
 		t.Errorf("%s CGI env: %q", name, env)
+	}
+}
+
+// TestSampleGilmour runs the gilmour sample (bundles/samples/hello-gilmour) through a
+// runner with a real Redis: a request to its node's service, a signal its slot counts,
+// and a composition, all from the route queue; and its health in the heartbeat.
+func TestSampleGilmour(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	if b, err := exec.Command("bash", "../scripts/build-samples.sh", out).CombinedOutput(); err != nil {
+		t.Fatalf("building the samples: %v\n%s", err, b)
+	}
+	redis := testenv.StartRedis(t)
+	tr := newTron(t)
+	r := startRunner(t, tr)
+	b, err := os.ReadFile(filepath.Join(out, "hello-gilmour.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := tr.upload(b)
+	// A Redis that does not answer fails the enable, saying so.
+	ports, _ := testenv.FreePorts(1)
+	dead := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	ack := tr.ack(tr.enable(r.Inbox(), sha, "", "/gilmour", protocol.Props{"redis": "redis://" + dead + "/0"}), 15*time.Second)
+	if ack == nil || ack.Status != protocol.AckError || !strings.Contains(ack.Error, "the Gilmour Redis at "+dead+" is unreachable") {
+		t.Errorf("enable with a dead Redis: %+v", ack)
+	}
+	tr.enableOK(r.Inbox(), sha, "", "/gilmour", protocol.Props{"redis": redis.URL(), "greeting": "Howdy"})
+	queue := protocol.RouteQueue("", "/gilmour")
+	fe := newFrontend(t)
+	a := fe.do(queue, service("x", "POST", "/gilmour/greet", []byte(`{"name":"bob"}`)))
+	if a.Answer.Status != 200 || string(a.Answer.Body) != `{"messages":[{"data":{"events":0,"greeting":"Howdy, bob!","name":"bob"},"code":200}],"code":200,"length":1}` {
+		t.Errorf("greet: %d %s", a.Answer.Status, a.Answer.Body)
+	}
+	a = fe.do(queue, service("x", "POST", "/gilmour/event", []byte(`{"id":1}`)))
+	if a.Answer.Status != 202 || string(a.Answer.Body) != `{"receivers":1}` {
+		t.Errorf("event: %d %s", a.Answer.Status, a.Answer.Body)
+	}
+	testenv.WaitFor(t, 5*time.Second, "the slot counted the event", func() bool {
+		a = fe.do(queue, service("x", "POST", "/gilmour/twice", []byte(`"ann"`)))
+		return strings.Contains(string(a.Answer.Body), `"events":1`)
+	})
+	if a.Answer.Status != 200 || !strings.Contains(string(a.Answer.Body), `{"data":{"events":1,"greeting":"HOWDY, ANN!","name":"ann"},"code":200}],"code":200,"length":2}`) {
+		t.Errorf("twice: %d %s", a.Answer.Status, a.Answer.Body)
+	}
+	tr.wait(5*time.Second, "a heartbeat with the bundle's health", func(m protocol.Message) bool {
+		hb, ok := m.(*protocol.Heartbeat)
+		return ok && len(hb.Routes) == 1 && hb.Routes[0].SHA == sha && hb.Routes[0].Status == "ok"
+	})
+	want := `funcatron_runner_bundle_health{queue="` + queue + `",sha="` + sha + `",status="ok"} 1`
+	if m := metricsText(t, r); !strings.Contains(m, want) {
+		t.Errorf("metrics lack %s", want)
 	}
 }

@@ -65,7 +65,8 @@ func deploySamples(s *stack.Stack, dir string) ([]string, error) {
 	zips, _ := filepath.Glob(filepath.Join(dir, "*.zip"))
 	sort.Strings(zips)
 	for _, z := range zips {
-		if _, err := s.Deploy(z, map[string]any{"greeting": "Hello"}); err != nil {
+		// Every sample gets every prop: the gilmour one fills redis: ${props.redis}.
+		if _, err := s.Deploy(z, map[string]any{"greeting": "Hello", "redis": s.Redis.URL()}); err != nil {
 			return nil, err
 		}
 	}
@@ -85,8 +86,11 @@ Deployed %d sample bundles. Try:
   curl -i %s/hello/greet/world
   curl -i '%s/py/args?x=1&x=2'
   curl -i -X POST -d 'hi there' %s/sh/echo
+  curl -i -X POST -d '{"name":"bob"}' %s/gilmour/greet      (Gilmour request to the node's service)
+  curl -i -X POST -d '{"id":1}' %s/gilmour/event            (Gilmour signal to its slot)
+  curl -i -X POST -d '"ann"' %s/gilmour/twice               (a pipe composition)
   FUNCATRON_TRON=%s FUNCATRON_TOKEN_FILE=%s bin/funcatron ls
 Ctrl-C stops everything.
 `, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"), s.Rabbit.AMQPPort, s.Rabbit.STOMPPort,
-		filepath.Join(dir, "secrets"), dir, filepath.Dir(s.BusKeyFile), len(deployed), front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
+		filepath.Join(dir, "secrets"), dir, filepath.Dir(s.BusKeyFile), len(deployed), front, front, front, front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
 }

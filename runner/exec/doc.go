@@ -5,13 +5,14 @@
 //
 // Decisions where the spec is silent, or that a reader should know:
 //
-// Files: exec.go (the Kind, and StartNode for other kinds' node processes), http.go +
-// worker.go + forward.go (http mode), cgi.go (cgi mode), headers.go (the request headers
-// both modes pass on), process.go (the one place bundle processes are started: clean
-// environment, process group, uid), sandbox.go (a started bundle's uid, private directory
-// and command lookup), uids.go (uid leases, killing by uid), reaper.go (the runner as child
-// subreaper), output.go (bounded stdout/stderr capture). docs/security.md ("Bundle
-// isolation") is the user's account of all of it.
+// Files: exec.go (the Kind), node.go (StartNode: one warm http-mode process, isolated and
+// supervised the same way, for a kind that runs a program beside its own logic, such as
+// the gilmour node), http.go + worker.go + forward.go (http mode), cgi.go (cgi mode),
+// headers.go (the request headers both modes pass on), process.go (the one place bundle
+// processes are started: clean environment, process group, uid), sandbox.go (a started
+// bundle's uid, private directory and command lookup), uids.go (uid leases, killing by
+// uid), reaper.go (the runner as child subreaper), output.go (bounded stdout/stderr
+// capture). docs/security.md ("Bundle isolation") is the user's account of all of it.
 //
 //   - Configuration: bundles.ExecConfig, with the defaults of package bundles (workers 2,
 //     concurrency 32, timeout 30s, start-timeout 10s): one place for them.

@@ -25,20 +25,6 @@ func (Kind) Start(ctx context.Context, s *kind.Spec) (kind.Instance, error) {
 	return start(ctx, s, configOf(s, *s.Bundle.Exec), nil)
 }
 
-// StartNode starts the node process of a bundle of another kind ("started like exec http
-// mode", spec/bundles.md §5-6) with the isolation every bundle process gets: a uid of
-// s.UIDs, the private directory, the bounded output, the reaper. node is the node's
-// command, workers, timeouts and env (its Mode is taken as http). prepare, when not nil,
-// is called before any process starts with the bundle's private directory, which only the
-// runner and the bundle's processes can reach: a socket the runner serves for the bundle
-// goes there (mode 0666 is then private enough); prepare returns more environment for the
-// processes (e.g. GILMOUR_PROXY=<dir>/proxy.sock). The instance serves Calls as an
-// http-mode exec bundle does; its Stop stops every process of the bundle.
-func StartNode(ctx context.Context, s *kind.Spec, node bundles.ExecConfig, prepare func(dir string) ([]string, error)) (kind.Instance, error) {
-	node.Mode = bundles.ModeHTTP
-	return start(ctx, s, configOf(s, node), prepare)
-}
-
 // start sets up the sandbox and starts cfg in its mode.
 func start(ctx context.Context, s *kind.Spec, cfg *execConfig, prepare func(dir string) ([]string, error)) (kind.Instance, error) {
 	if cfg.Mode != bundles.ModeHTTP && cfg.Mode != bundles.ModeCGI {

@@ -213,29 +213,32 @@ func TestSandboxPrivate(t *testing.T) {
 	testenv.WaitFor(t, 5*time.Second, "the worker's socket", func() bool { _, err := os.Stat(filepath.Join(sb.sockDir, "w0.sock")); return err == nil })
 }
 
-// TestStartNode: another kind's node process starts like an http-mode bundle, isolated,
-// with the environment prepare gives, after prepare saw the private directory.
-func TestStartNode(t *testing.T) {
+// TestStartNodeIsolated: another kind's node process starts like an http-mode bundle,
+// isolated, with the environment Prepare gives, after Prepare saw the private directory.
+func TestStartNodeIsolated(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
 	os.WriteFile(filepath.Join(dir, "bin", "fn"), fnProg, 0o755)
 	cfg := testConfig(dir)
 	s := &kind.Spec{SHA: "n", Queue: "test", Dir: dir, Log: testLog(t), Grace: time.Second, UIDs: testUIDs, PropsJSON: []byte("{}")}
 	var seen string
-	inst, err := StartNode(context.Background(), s, cfg.ExecConfig, func(d string) ([]string, error) {
-		seen = d
-		return []string{"GILMOUR_PROXY=" + filepath.Join(d, "proxy.sock")}, nil
+	n, err := StartNode(context.Background(), s, NodeConfig{
+		Command: cfg.Command, StartTimeout: cfg.StartTimeout, Timeout: cfg.Timeout, Concurrency: 4,
+		Prepare: func(d string) ([]string, error) {
+			seen = d
+			return []string{"GILMOUR_PROXY=" + filepath.Join(d, "proxy.sock")}, nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer inst.Stop(context.Background())
+	defer n.Stop(context.Background())
 	var out protocol.AnswerBody
-	inst.Serve(context.Background(), &kind.Call{Svc: service("h", "GET", "/echo", nil), Op: "echo", Path: "/echo", BasePath: "/"}, &out)
+	n.h.Serve(context.Background(), &kind.Call{Svc: service("h", "GET", "/echo", nil), Op: "echo", Path: "/echo", BasePath: "/"}, &out)
 	if out.Status != 200 || !strings.Contains(string(out.Body), "GILMOUR_PROXY="+filepath.Join(seen, "proxy.sock")) {
 		t.Errorf("node /echo: %d %s; want GILMOUR_PROXY in %s", out.Status, out.Body, seen)
 	}
-	if sb := inst.(*httpInstance).sb; seen != sb.dir || !sb.isolated() {
+	if sb := n.h.sb; seen != sb.dir || !sb.isolated() {
 		t.Errorf("prepare saw %q, the sandbox is %q (isolated %v)", seen, sb.dir, sb.isolated())
 	}
 }

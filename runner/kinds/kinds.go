@@ -5,12 +5,14 @@ package kinds
 import (
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/runner/exec"
+	"github.com/funcatron/funcatron/runner/gilmour"
 	"github.com/funcatron/funcatron/runner/kind"
 )
 
 // All returns a fresh registry of every built-in kind.
 func All() kind.Registry {
 	return kind.Registry{
-		bundles.KindExec: exec.Kind{},
+		bundles.KindExec:    exec.Kind{},
+		bundles.KindGilmour: gilmour.Kind{},
 	}
 }

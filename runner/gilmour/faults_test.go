@@ -1,0 +1,136 @@
+package gilmour
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/runner/kind"
+)
+
+func TestRedisUnreachableAtEnable(t *testing.T) {
+	ports, _ := testenv.FreePorts(1)
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", ports[0])
+	start := time.Now()
+	_, err := tryStart(t, httpManifest, map[string]any{"redis": url})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("the Gilmour Redis at 127.0.0.1:%d is unreachable", ports[0])) {
+		t.Errorf("start = %v, want a clear error", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("the failed start took %s", time.Since(start))
+	}
+}
+
+// forwarder is a TCP relay to Redis that a test can cut (connections and listener gone:
+// Redis is unreachable) and restore on the same port.
+type forwarder struct {
+	t      testing.TB
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
+
+func newForwarder(t testing.TB, target string) *forwarder {
+	f := &forwarder{t: t, target: target}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addr = ln.Addr().String()
+	f.serve(ln)
+	t.Cleanup(f.cut)
+	return f
+}
+
+func (f *forwarder) serve(ln net.Listener) {
+	f.mu.Lock()
+	f.ln = ln
+	f.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", f.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			f.mu.Lock()
+			if f.ln != ln { // cut while this one was being accepted
+				f.mu.Unlock()
+				c.Close()
+				up.Close()
+				return
+			}
+			f.conns = append(f.conns, c, up)
+			f.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+}
+
+func (f *forwarder) cut() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ln != nil {
+		f.ln.Close()
+		f.ln = nil
+	}
+	for _, c := range f.conns {
+		c.Close()
+	}
+	f.conns = nil
+}
+
+func (f *forwarder) restore() {
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.serve(ln)
+}
+
+func TestRedisLostAndBack(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := client(t, r)
+	f := newForwarder(t, r.Addr())
+	url := "redis://" + f.addr + "/0"
+	in := startWith(t, httpManifest, map[string]any{"redis": url})
+	node := startWith(t, nodeManifest, map[string]any{"redis": url, "marks": t.TempDir(), "name": "a", "policy": "ignore"})
+	(&responder{group: "g"}).start(t, rdb, "gilmour.request.echo")
+	if out := serve(in, "echo", "1"); out.Status != 200 {
+		t.Fatalf("before: %d %s", out.Status, out.Body)
+	}
+
+	f.cut()
+	start := time.Now()
+	out := serve(in, "echo", "1")
+	if out.Status != 503 || time.Since(start) > time.Second {
+		t.Errorf("Redis lost: %d %s after %s, want 503 at once", out.Status, out.Body, time.Since(start))
+	}
+	testenv.WaitFor(t, 5*time.Second, "both instances unavailable", func() bool {
+		return in.Health() == kind.HealthUnavailable && node.Health() == kind.HealthUnavailable
+	})
+
+	f.restore()
+	testenv.WaitFor(t, 15*time.Second, "requests work again", func() bool { return serve(in, "echo", "1").Status == 200 })
+	testenv.WaitFor(t, 15*time.Second, "the node's services are subscribed again", func() bool {
+		return numsub(rdb, "gilmour.request.fail") == 1
+	})
+	if got, _, ok := request(t, rdb, "gilmour.request.fail", peerMsg{Data: "x", Code: 200}, 5*time.Second); !ok || got.Code != 500 {
+		t.Errorf("request to the node after the reconnect: %+v", got)
+	}
+	testenv.WaitFor(t, 5*time.Second, "both instances ok", func() bool {
+		return in.Health() == kind.HealthOK && node.Health() == kind.HealthOK
+	})
+}
