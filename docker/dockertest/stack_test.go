@@ -77,7 +77,7 @@ func deploy(t *testing.T, p *project, cli, zip string) {
 	env := append(os.Environ(), fmt.Sprintf("FUNCATRON_TRON=http://127.0.0.1:%d", p.tronPort),
 		"FUNCATRON_TOKEN_FILE="+tokenFile)
 	out := must(t, env, cli, "deploy", zip, "--props", `{"greeting":"Howdy"}`)
-	if !strings.Contains(out, `"success": true`) {
+	if !strings.Contains(out, "enabled ") {
 		t.Fatalf("funcatron deploy: %s", out)
 	}
 }
