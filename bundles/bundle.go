@@ -41,6 +41,9 @@ type Bundle struct {
 	// and needs props to check keeps its default (strings keep the
 	// placeholder); call WithProps, even with no props, before running it.
 	Exec *ExecConfig
+	// Zbus is the zbus settings when Kind is zbus, else nil (placeholders as
+	// for Exec).
+	Zbus *ZbusConfig
 
 	arch   *archive
 	man    *manifest
@@ -74,6 +77,9 @@ func Open(data []byte, lim Limits) (*Bundle, error) {
 	if err := b.setKind(m.doc["x-funcatron"], true); err != nil {
 		return nil, err
 	}
+	if err := b.addZbusEndpoints(); err != nil {
+		return nil, err
+	}
 	if err := a.verify(); err != nil {
 		return nil, err
 	}
@@ -105,7 +111,7 @@ func (b *Bundle) setKind(raw any, lenient bool) error {
 	if err != nil {
 		return err
 	}
-	b.Kind, b.Section, b.Exec = kc.kind, kc.section, kc.exec
+	b.Kind, b.Section, b.Exec, b.Zbus = kc.kind, kc.section, kc.exec, kc.zbus
 	return nil
 }
 

@@ -21,6 +21,7 @@ type kindConfig struct {
 	kind    Kind
 	section map[string]any // x-funcatron.<kind>, nil when absent
 	exec    *ExecConfig    // for KindExec
+	zbus    *ZbusConfig    // for KindZbus
 }
 
 // sectionReader reads x-funcatron. Before props are known (at Open) it is
@@ -38,8 +39,8 @@ func (r *sectionReader) deferred(v any) bool {
 }
 
 // read reads the x-funcatron section; nil means kind exec with defaults.
-// Only the chosen kind's section is read. The gilmour and zbus sections are
-// only checked to be mappings: their runtimes are not built yet.
+// Only the chosen kind's section is read. The gilmour section is only
+// checked to be a mapping: its runtime is not built yet.
 func (r *sectionReader) read(raw any) (kindConfig, error) {
 	kc := kindConfig{kind: KindExec}
 	xf, ok := raw.(map[string]any)
@@ -64,6 +65,11 @@ func (r *sectionReader) read(raw any) (kindConfig, error) {
 	if kc.kind == KindExec {
 		var err error
 		kc.exec, err = r.readExec(kc.section)
+		return kc, err
+	}
+	if kc.kind == KindZbus {
+		var err error
+		kc.zbus, err = r.readZbus(kc.section)
 		return kc, err
 	}
 	return kc, nil

@@ -128,7 +128,7 @@ func TestOpenKinds(t *testing.T) {
 		section  map[string]any
 	}{
 		{"gilmour", "{kind: gilmour, gilmour: {redis: 'redis://r:6379/0'}}", KindGilmour, map[string]any{"redis": "redis://r:6379/0"}},
-		{"zbus without section", "{kind: zbus}", KindZbus, nil},
+		{"zbus with only a twin", "{kind: zbus, zbus: {twin: 1001}}", KindZbus, map[string]any{"twin": 1001}},
 		{"exec section of another kind ignored", "{kind: zbus, exec: {workers: 0}, zbus: {twin: 1001}}", KindZbus, map[string]any{"twin": 1001}},
 	}
 	for _, tt := range tests {
