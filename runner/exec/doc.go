@@ -5,7 +5,8 @@
 //
 // Decisions where the spec is silent, or that a reader should know:
 //
-// Files: exec.go (the Kind), http.go + worker.go + forward.go (http mode), cgi.go (cgi
+// Files: exec.go (the Kind), http.go + worker.go + forward.go (http mode), node.go (the
+// same processes driven by another kind: StartNode), cgi.go (cgi
 // mode), headers.go (the request headers both modes pass on), process.go (process groups,
 // clean environment).
 //
