@@ -6,11 +6,13 @@ import (
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/runner/exec"
 	"github.com/funcatron/funcatron/runner/kind"
+	"github.com/funcatron/funcatron/runner/zbus"
 )
 
 // All returns a fresh registry of every built-in kind.
 func All() kind.Registry {
 	return kind.Registry{
 		bundles.KindExec: exec.Kind{},
+		bundles.KindZbus: zbus.Kind{},
 	}
 }
