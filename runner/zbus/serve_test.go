@@ -50,7 +50,7 @@ func TestServeGolden(t *testing.T) {
 // TestServeFailures: a node answering 500, hanging or crashing gives err; commands keep
 // flowing meanwhile; bad messages are answered with err.
 func TestServeFailures(t *testing.T) {
-	in, c := serving(t)
+	_, c := serving(t)
 	command(c, "calc.hang", "1002.1", `{}`)
 	command(c, "calc.fail", "1002.2", `{}`)
 	command(c, "calc.add", "1002.3", `{"a":1,"b":2}`)
