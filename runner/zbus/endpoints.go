@@ -159,6 +159,9 @@ func (in *instance) acceptCmd(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	m.Ret = uuid.NewString()
+	if m.UID == "" {
+		m.UID = m.Ret // a reply needs one
+	}
 	m.SetExtra("pxy", json.RawMessage("true"))
 	if err := in.rdb.RPush(ctx, queueRemote, m.Encode()).Err(); err != nil {
 		return nil, err
