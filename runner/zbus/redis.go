@@ -26,8 +26,8 @@ const (
 	keyClaim = "msgbus.system.funcatron.claim"
 )
 
-func cmdQueue(cmd string) string      { return "msgbus." + cmd }
-func counterKey(twin int64) string    { return "msgbus.counter." + strconv.FormatInt(twin, 10) }
+func cmdQueue(cmd string) string   { return "msgbus." + cmd }
+func counterKey(twin int64) string { return "msgbus.counter." + strconv.FormatInt(twin, 10) }
 
 // retKeep is how long a reply queue (ret) lives after a push, so a caller that went away
 // leaves no key forever (msgbusd development: EXPIRE 1800).
