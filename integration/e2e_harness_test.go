@@ -87,6 +87,7 @@ type e2eStack struct {
 type e2eStackOptions struct {
 	runners, workers int
 	tronArgs         []string
+	redis            bool // a Redis too (s.Redis), for the zbus and gilmour kinds
 }
 
 // e2eStart brings a stack up under a temp dir and stops it in t.Cleanup, showing the end of
@@ -96,7 +97,7 @@ func e2eStart(t *testing.T, env *e2eEnv, o e2eStackOptions) *e2eStack {
 	hb := e2eHeartbeat.String()
 	start := time.Now()
 	s, err := stack.Start(stack.Options{
-		Dir: t.TempDir(), BinDir: env.bin, Runners: o.runners, NginxWorkers: o.workers,
+		Dir: t.TempDir(), BinDir: env.bin, Runners: o.runners, NginxWorkers: o.workers, Redis: o.redis,
 		TronArgs:   append([]string{"--heartbeat-period", hb}, o.tronArgs...),
 		RunnerArgs: []string{"--heartbeat-period", hb, "--stop-grace", "2s"},
 		NginxEnv: map[string]string{

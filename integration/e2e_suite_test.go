@@ -38,6 +38,7 @@ func TestE2E(t *testing.T) {
 		t.Run("BadInput/AdminRequests", func(t *testing.T) { e2eTestBadAdminRequests(t, s, env, shas) })
 		t.Run("BadInput/OversizeBodies", func(t *testing.T) { e2eTestOversize(t, s) })
 	})
+	t.Run("Zbus", func(t *testing.T) { e2eTestZbus(t, env) })
 	t.Run("Fault/RunnerKill", func(t *testing.T) { e2eTestRunnerKill(t, env) })
 	t.Run("Fault/BrokerRestart", func(t *testing.T) { e2eTestBrokerRestart(t, env) })
 	t.Run("Fault/TronKill", func(t *testing.T) { e2eTestTronKill(t, env) })

@@ -65,7 +65,7 @@ func deploySamples(s *stack.Stack, dir string) ([]string, error) {
 	zips, _ := filepath.Glob(filepath.Join(dir, "*.zip"))
 	sort.Strings(zips)
 	for _, z := range zips {
-		if _, err := s.Deploy(z, map[string]any{"greeting": "Hello"}); err != nil {
+		if _, err := s.Deploy(z, map[string]any{"greeting": "Hello", "redis": s.Redis.URL()}); err != nil {
 			return nil, err
 		}
 	}
@@ -84,8 +84,9 @@ Deployed %d sample bundles. Try:
   curl -i %s/hello/greet/world
   curl -i '%s/py/args?x=1&x=2'
   curl -i -X POST -d 'hi there' %s/sh/echo
+  curl -i -X POST -d '{"a":2,"b":3}' %s/zbus/add
   FUNCATRON_TRON=%s FUNCATRON_TOKEN_FILE=%s bin/funcatron ls
 Ctrl-C stops everything.
 `, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"), s.Rabbit.URL(), s.Rabbit.STOMPPort,
-		dir, len(deployed), front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
+		dir, len(deployed), front, front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
 }
