@@ -79,6 +79,7 @@ Funcatron is up.
   frontend (nginx):  %s
   Tron admin API:    %s   (token in %s)
   RabbitMQ:          %s  (STOMP on port %d)
+  Redis:             %s  (the zbus sample's twin 1001)
   logs:              %s/*/
 Deployed %d sample bundles. Try:
   curl -i %s/hello/greet/world
@@ -87,6 +88,6 @@ Deployed %d sample bundles. Try:
   curl -i -X POST -d '{"a":2,"b":3}' %s/zbus/add
   FUNCATRON_TRON=%s FUNCATRON_TOKEN_FILE=%s bin/funcatron ls
 Ctrl-C stops everything.
-`, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"), s.Rabbit.URL(), s.Rabbit.STOMPPort,
+`, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"), s.Rabbit.URL(), s.Rabbit.STOMPPort, s.Redis.URL(),
 		dir, len(deployed), front, front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
 }
