@@ -90,13 +90,17 @@ func (in *instance) handleLocal(m *Message) {
 	}
 }
 
-// checkLocal is Validate plus a ret that is no msgbus queue (a reply there would loop).
+// checkLocal is Validate plus a ret that is no msgbus queue (a reply there would loop) and
+// a cmd whose queue is not one of msgbusd's own.
 func (in *instance) checkLocal(m *Message) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
 	if strings.HasPrefix(m.Ret, "msgbus.") || len(m.Ret) > 256 {
 		return fmt.Errorf("ret %q is not a reply queue", m.Ret)
+	}
+	if m.Cmd == "system" || strings.HasPrefix(m.Cmd, "system.") {
+		return fmt.Errorf("cmd %q names msgbusd's own queue", m.Cmd)
 	}
 	return nil
 }

@@ -183,11 +183,11 @@ func (in *instance) Timeout() time.Duration {
 	return t
 }
 
-// Health is dirty once another deployment took this Redis, unavailable while Redis or the
-// node fails, else ok.
+// Health is unavailable once another deployment took this Redis (it no longer takes the
+// role), while Redis or the node fails; else ok.
 func (in *instance) Health() kind.Health {
 	if s, _ := in.refused.Load().(string); s != "" {
-		return kind.HealthDirty
+		return kind.HealthUnavailable
 	}
 	if !in.redisOK.Load() || in.node != nil && in.node.Health() != kind.HealthOK {
 		return kind.HealthUnavailable

@@ -65,7 +65,7 @@ func Decode(data []byte) (*Message, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, errNotObject
 	}
-	if _, err := dec.Token(); err == nil {
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) > 0 {
 		return nil, errNotObject // trailing data
 	}
 	return m, nil
