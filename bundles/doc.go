@@ -35,8 +35,13 @@
 //   - Exec defaults: command bin/run, mode http, 2 workers, concurrency 32,
 //     timeout 30s, start-timeout 10s. Unknown keys in x-funcatron and its exec
 //     section are refused, so typos do not silently become defaults.
-//   - Kinds gilmour and zbus are recognised and their section is checked to
-//     be a mapping; their runtimes are not part of this package.
+//   - Kind gilmour is recognised and its section is checked to be a mapping.
+//     Kind zbus (zbus.go): x-funcatron.zbus and the operations' x-zbus are
+//     read into ZbusConfig; twin is required; the node keys (command, workers,
+//     env, health, start-timeout, timeout) mean what they mean for exec;
+//     endpoints must be a literal boolean, since endpoints: true adds the POST
+//     /zbus-* operations to the router when the bundle is opened. The
+//     runtimes are not part of this package.
 //
 // This package does no network I/O and starts no processes.
 package bundles
