@@ -186,6 +186,10 @@ func (in *instance) handleReply(m *Message) {
 // replyLocal gives a reply to the caller whose request is in the backlog under its uid;
 // a reply to nothing there (late, or twice) is dropped.
 func (in *instance) replyLocal(m *Message) {
+	if !in.pendingFrom(m.UID, m.Src) {
+		in.log.Info("zbus: dropped a reply to no request pending at its src", "uid", m.UID, "src", m.Src)
+		return
+	}
 	back, ok := in.takeBacklog(m.UID)
 	if !ok {
 		in.log.Debug("zbus: dropped a reply to no pending request", "uid", m.UID)
@@ -193,6 +197,31 @@ func (in *instance) replyLocal(m *Message) {
 	}
 	m.Ret = back.Ret
 	in.answer(back.Ret, m)
+}
+
+// pendingFrom reports whether the backlog holds uid as a request sent to twin src (a reply
+// comes from the twin the request went to).
+func (in *instance) pendingFrom(uid string, src int64) bool {
+	var back *Message
+	err := untilDone(in.life, func(ctx context.Context) (err error) {
+		back, err = in.backlogEntry(ctx, uid)
+		return err
+	})
+	return err == nil && back != nil && len(back.Dst) == 1 && back.Dst[0] == src
+}
+
+// backlogEntry reads the backlog entry of uid; nil when there is none (or it does not
+// decode).
+func (in *instance) backlogEntry(ctx context.Context, uid string) (*Message, error) {
+	raw, err := in.rdb.HGet(ctx, keyBacklog, uid).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	back, _ := Decode([]byte(raw))
+	return back, nil
 }
 
 // takeBacklog removes and returns the backlog entry of uid. Whoever removes it answers the

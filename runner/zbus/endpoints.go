@@ -15,7 +15,6 @@ import (
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/runner/kind"
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 )
 
 // endpointError is an endpoint's refusal: status and message.
@@ -90,8 +89,11 @@ func (in *instance) acceptRemote(ctx context.Context, body []byte) error {
 	if len(m.Dst) != 1 || m.Dst[0] != in.twin {
 		return badRequest("dst must be [%d], this twin", in.twin)
 	}
-	if in.cfg.Twins != nil && (m.Src == in.twin || in.cfg.Twins[int(m.Src)] == "") {
-		return badRequest("src %d is not a twin of the directory", m.Src)
+	// A request from this twin itself never comes over HTTP (local destinations go
+	// straight to msgbus.<cmd>): one claiming to would have its reply taken for a reply to
+	// one of our own requests.
+	if m.Src < 1 || m.Src == in.twin || in.cfg.Twins != nil && in.cfg.Twins[int(m.Src)] == "" {
+		return badRequest("src %d is not another twin of the directory", m.Src)
 	}
 	if m.UID == "" || m.Ret != queueReply {
 		return badRequest("uid must be set and ret be %s, as msgbusd sends them", queueReply)
@@ -126,15 +128,12 @@ func (in *instance) acceptReply(ctx context.Context, body []byte) error {
 	if m.Dst[0] != in.twin || m.Pxy() {
 		return badRequest("dst must be [%d], this twin", in.twin)
 	}
-	raw, err := in.rdb.HGet(ctx, keyBacklog, m.UID).Result()
-	if errors.Is(err, redis.Nil) {
-		return badRequest("no request of this twin awaits a reply with uid %q", m.UID)
-	}
+	back, err := in.backlogEntry(ctx, m.UID)
 	if err != nil {
 		return err
 	}
-	if back, err := Decode([]byte(raw)); err != nil || len(back.Dst) != 1 || back.Dst[0] != m.Src {
-		return badRequest("uid %q was not sent to twin %d", m.UID, m.Src)
+	if back == nil || len(back.Dst) != 1 || back.Dst[0] != m.Src {
+		return badRequest("no request of this twin to twin %d awaits a reply with uid %q", m.Src, m.UID)
 	}
 	return in.rdb.RPush(ctx, queueReply, m.Encode()).Err()
 }

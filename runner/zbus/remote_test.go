@@ -167,6 +167,7 @@ func TestEndpointsRefuse(t *testing.T) {
 		{"another twin", fb.URL + "/zbus-remote", fresh(func(m *Message) { m.Dst = []int64{1003} }), 400},
 		{"cmd not served", fb.URL + "/zbus-remote", fresh(func(m *Message) { m.Cmd = "calc.other" }), 404},
 		{"src not a twin", fb.URL + "/zbus-remote", fresh(func(m *Message) { m.Src = 4242 }), 400},
+		{"src this twin", fb.URL + "/zbus-remote", fresh(func(m *Message) { m.Src = 1002 }), 400},
 		{"ret not the reply queue", fb.URL + "/zbus-remote", fresh(func(m *Message) { m.Ret = "msgbus.system.local" }), 400},
 		{"accepted", fb.URL + "/zbus-remote", fresh(func(m *Message) {}), 200},
 		{"reply to no request", fa.URL + "/zbus-reply", fresh(func(m *Message) { m.Src, m.Dst = 1002, []int64{1001} }), 400},

@@ -37,6 +37,9 @@ func (in *instance) sendRemote(fwd *Message) {
 			return
 		}
 		in.log.Info("zbus: sending to a twin failed", "twin", fwd.Dst[0], "uid", fwd.UID, "tries_left", fwd.Try, "err", err)
+		if time.Now().Unix() > fwd.Now+fwd.Exp {
+			return // expired: the scrub answered the caller
+		}
 		if fwd.Try > 0 {
 			fwd.Try--
 			in.scheduleRetry(fwd)
