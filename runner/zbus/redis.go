@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,9 +35,20 @@ func counterKey(twin int64) string { return "msgbus.counter." + strconv.FormatIn
 // leaves no key forever (msgbusd development: EXPIRE 1800).
 const retKeep = 30 * time.Minute
 
+// debugLog is go-redis's logger: its lines (a failed dial on every retry while Redis is
+// down) go to slog at debug level; the kind logs what matters once, at warn.
+type debugLog struct{}
+
+func (debugLog) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
+}
+
+var quietRedis sync.Once
+
 // newClient connects to url with timeouts short enough that a lost Redis is noticed in
 // seconds. poolSize must cover every blocking pop at once plus the other commands.
 func newClient(url string, poolSize int) (*redis.Client, error) {
+	quietRedis.Do(func() { redis.SetLogger(debugLog{}) })
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis URL: %w", err)
