@@ -13,7 +13,7 @@ import (
 // Defaults and bounds of ZbusConfig and ZbusRoute.
 const (
 	DefaultZbusRedis = "redis://127.0.0.1:6379/0"
-	DefaultZbusExp   = 60 // seconds
+	DefaultZbusExp   = 30 // seconds: the frontends' default FUNCATRON_TIMEOUT
 	DefaultZbusTry   = 4
 	maxZbusExp       = 86400
 	maxZbusTry       = 100
