@@ -29,6 +29,9 @@ func timeoutErr(exp int64) string {
 // defaultExp is msgbusd's exp for a request that gives 0.
 const defaultExp = 3600
 
+// maxRet bounds the name of a caller's reply queue (a uuid4 is 36 bytes).
+const maxRet = 256
+
 // maxBacklog bounds the requests awaiting replies; past it requests get errOverloaded.
 const maxBacklog = 100000
 
@@ -74,7 +77,7 @@ func (in *instance) daemonLoop(ctx context.Context) {
 func (in *instance) handleLocal(m *Message) {
 	if err := in.checkLocal(m); err != nil {
 		in.log.Info("zbus: refused a request", "err", err, "cmd", m.Cmd)
-		if m.Ret != "" && !strings.HasPrefix(m.Ret, "msgbus.") {
+		if m.Ret != "" && len(m.Ret) <= maxRet && !strings.HasPrefix(m.Ret, "msgbus.") {
 			in.answer(m.Ret, errorReply(m, 0, in.twin, "invalid message: "+err.Error()))
 		}
 		return
@@ -96,7 +99,7 @@ func (in *instance) checkLocal(m *Message) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
-	if strings.HasPrefix(m.Ret, "msgbus.") || len(m.Ret) > 256 {
+	if strings.HasPrefix(m.Ret, "msgbus.") || len(m.Ret) > maxRet {
 		return fmt.Errorf("ret %q is not a reply queue", m.Ret)
 	}
 	if m.Cmd == "system" || strings.HasPrefix(m.Cmd, "system.") {
