@@ -82,7 +82,7 @@ type instance struct {
 	sends   chan struct{}      // HTTP sends to other twins at once
 	httpc   *http.Client       // to other twins
 	life    context.Context    // ends on Stop
-	cancel  context.CancelFunc //
+	cancel  context.CancelFunc // ends life
 	wg      sync.WaitGroup     // every goroutine of the instance
 	holder  atomic.Bool        // this instance holds the msgbusd role
 	redisOK atomic.Bool        // the last Redis command of a loop worked
