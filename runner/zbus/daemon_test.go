@@ -196,3 +196,26 @@ func TestInvalidRequests(t *testing.T) {
 		t.Errorf("msgbus.system.local holds %d messages", n)
 	}
 }
+
+// TestReplyFromTheWrongTwin: a reply whose src is not the twin the request went to is
+// dropped: the caller gets the timeout, not the forged data.
+func TestReplyFromTheWrongTwin(t *testing.T) {
+	r := testenv.StartRedis(t)
+	c := client(t, r)
+	in := start(t, fast, config(r, 1002, nil), "route-a")
+	waitHolder(t, in)
+	ctx := context.Background()
+	ret := uuid.NewString()
+	c.RPush(ctx, queueLocal, seedRequest("calc.add", []int{1002}, 1, `{"a":1,"b":1}`, ret))
+	res, err := c.BRPop(ctx, 5*time.Second, "msgbus.calc.add").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := Decode([]byte(res[1]))
+	forged.Src, forged.Dst = 9999, []int64{1002}
+	forged.SetData([]byte(`{"sum":1000}`))
+	c.LPush(ctx, queueReply, forged.Encode())
+	if got := blpop(t, c, ret, 5*time.Second); got["err"] != "request timeout (expiration reached, 1 seconds)" {
+		t.Errorf("reply %v", got)
+	}
+}
