@@ -44,6 +44,9 @@ type Bundle struct {
 	// Gilmour is the gilmour settings when Kind is gilmour, else nil (placeholders as
 	// for Exec).
 	Gilmour *GilmourConfig
+	// Zbus is the zbus settings when Kind is zbus, else nil (placeholders as
+	// for Exec).
+	Zbus *ZbusConfig
 
 	arch   *archive
 	man    *manifest
@@ -77,6 +80,9 @@ func Open(data []byte, lim Limits) (*Bundle, error) {
 	if err := b.setKind(m.doc["x-funcatron"], true); err != nil {
 		return nil, err
 	}
+	if err := b.addZbusEndpoints(); err != nil {
+		return nil, err
+	}
 	if err := a.verify(); err != nil {
 		return nil, err
 	}
@@ -108,7 +114,7 @@ func (b *Bundle) setKind(raw any, lenient bool) error {
 	if err != nil {
 		return err
 	}
-	b.Kind, b.Section, b.Exec, b.Gilmour = kc.kind, kc.section, kc.exec, kc.gilmour
+	b.Kind, b.Section, b.Exec, b.Gilmour, b.Zbus = kc.kind, kc.section, kc.exec, kc.gilmour, kc.zbus
 	return nil
 }
 

@@ -46,8 +46,12 @@
 //     exclusion lock's life). ParseComposition and ParseSubscription are what
 //     the runner uses for the node's proxy API too. Errors inside a list name
 //     the line of the list item.
-//   - Kind zbus is recognised and its section is checked to be a mapping;
-//     its runtime is not part of this package.
+//   - Kind zbus (zbus.go): x-funcatron.zbus and the operations' x-zbus are
+//     read into ZbusConfig; twin is required; the node keys (command, workers,
+//     env, health, start-timeout, timeout) mean what they mean for exec;
+//     endpoints must be a literal boolean, since endpoints: true adds the POST
+//     /zbus-* operations to the router when the bundle is opened. The
+//     runtimes are not part of this package.
 //
 // This package does no network I/O and starts no processes.
 package bundles

@@ -22,6 +22,7 @@ type kindConfig struct {
 	section map[string]any // x-funcatron.<kind>, nil when absent
 	exec    *ExecConfig    // for KindExec
 	gilmour *GilmourConfig // for KindGilmour
+	zbus    *ZbusConfig    // for KindZbus
 }
 
 // sectionReader reads x-funcatron. Before props are known (at Open) it is
@@ -39,8 +40,7 @@ func (r *sectionReader) deferred(v any) bool {
 }
 
 // read reads the x-funcatron section; nil means kind exec with defaults.
-// Only the chosen kind's section is read. The zbus section is only checked
-// to be a mapping: its runtime is not built yet.
+// Only the chosen kind's section is read.
 func (r *sectionReader) read(raw any) (kindConfig, error) {
 	kc := kindConfig{kind: KindExec}
 	xf, ok := raw.(map[string]any)
@@ -68,6 +68,8 @@ func (r *sectionReader) read(raw any) (kindConfig, error) {
 		kc.exec, err = r.readExec(kc.section)
 	case KindGilmour:
 		kc.gilmour, err = r.readGilmour(kc.section)
+	case KindZbus:
+		kc.zbus, err = r.readZbus(kc.section)
 	}
 	return kc, err
 }

@@ -131,7 +131,7 @@ func TestOpenKinds(t *testing.T) {
 	}{
 		{"gilmour", "{kind: gilmour, gilmour: {redis: 'redis://r:6379/0'}}", KindGilmour, map[string]any{"redis": "redis://r:6379/0"},
 			"paths:\n  /a:\n    get: {operationId: a, x-gilmour: {request: a}}\n"},
-		{"zbus without section", "{kind: zbus}", KindZbus, nil, opsYAML},
+		{"zbus with only a twin", "{kind: zbus, zbus: {twin: 1001}}", KindZbus, map[string]any{"twin": 1001}, opsYAML},
 		{"exec section of another kind ignored", "{kind: zbus, exec: {workers: 0}, zbus: {twin: 1001}}", KindZbus, map[string]any{"twin": 1001}, opsYAML},
 	}
 	for _, tt := range tests {

@@ -18,13 +18,14 @@ func propsFrom(t *testing.T, s string) map[string]any {
 }
 
 func TestWithPropsZbus(t *testing.T) {
-	b := mustOpen(t, makeZip(t, file("funcatron.yaml", `swagger: "2.0"
+	b := mustOpen(t, makeZip(t, exe("bin/calc", "x"), file("funcatron.yaml", `swagger: "2.0"
 x-funcatron:
   kind: zbus
   zbus:
     redis: redis://${props.host}:${props.port}/0
     twin: 1001
     twins: ${props.twins}
+    command: bin/calc
     serve: [{cmd: "calc.${props.suffix}", path: /add}]
 `+opsYAML)))
 	if b.Section["twins"] != "${props.twins}" {
@@ -35,10 +36,11 @@ x-funcatron:
 		t.Fatalf("WithProps: %v", err)
 	}
 	want := map[string]any{
-		"redis": "redis://r.local:6379/0",
-		"twin":  1001,
-		"twins": map[string]any{"1002": "http://b"},
-		"serve": []any{map[string]any{"cmd": "calc.add", "path": "/add"}},
+		"redis":   "redis://r.local:6379/0",
+		"twin":    1001,
+		"twins":   map[string]any{"1002": "http://b"},
+		"command": "bin/calc",
+		"serve":   []any{map[string]any{"cmd": "calc.add", "path": "/add"}},
 	}
 	if !reflect.DeepEqual(pb.Section, want) {
 		t.Errorf("Section = %#v\nwant %#v", pb.Section, want)

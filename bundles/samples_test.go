@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -83,6 +84,69 @@ func TestSamplesOpen(t *testing.T) {
 	}
 }
 
+// TestSampleHelloZbus opens the zbus sample (its section, its x-zbus operation, the
+// endpoints it adds) and runs its node as the runner would: POST /add answers the sum.
+func TestSampleHelloZbus(t *testing.T) {
+	b, _ := openSample(t, "hello-zbus")
+	if _, err := b.WithProps(nil); err == nil || !strings.Contains(err.Error(), `missing prop "redis"`) {
+		t.Errorf("WithProps without redis: %v", err)
+	}
+	b, err := b.WithProps(map[string]any{"redis": "redis://127.0.0.1:6379/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := b.Zbus
+	if b.Kind != KindZbus || b.BasePath != "/zbus" || z.Twin != 1001 || z.Redis != "redis://127.0.0.1:6379/0" || !z.Endpoints ||
+		!reflect.DeepEqual(z.Serve, []ZbusServe{{"calc.add", "/add"}}) || z.Node.Command[0] != "bin/calc" {
+		t.Errorf("kind %s, base %s, zbus %+v", b.Kind, b.BasePath, z)
+	}
+	if rt := z.Routes["add"]; !reflect.DeepEqual(rt, ZbusRoute{Cmd: "calc.add", Dst: []int{1001}, Exp: 10, Try: 2}) {
+		t.Errorf("x-zbus of add: %+v", rt)
+	}
+	wantOps := []Operation{{"POST", "/add", "add"}, {"POST", "/zbus-cmd", "zbus-cmd"}, {"POST", "/zbus-remote", "zbus-remote"},
+		{"POST", "/zbus-reply", "zbus-reply"}, {"POST", "/zbus-result", "zbus-result"}}
+	if !reflect.DeepEqual(b.Operations, wantOps) {
+		t.Errorf("Operations = %v\nwant %v", b.Operations, wantOps)
+	}
+	if op, ok := operationFor(b, "POST", "/zbus/zbus-remote"); !ok || op != "zbus-remote" {
+		t.Errorf("POST /zbus/zbus-remote routes to %q", op)
+	}
+	dir := filepath.Join(t.TempDir(), "b")
+	if err := b.Unpack(dir); err != nil {
+		t.Fatal(err)
+	}
+	sockDir, err := os.MkdirTemp("", "fs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "s")
+	cmd := exec.Command(filepath.Join(dir, "bin/calc"))
+	cmd.Dir, cmd.Stderr, cmd.Env = dir, os.Stderr, []string{"FUNCATRON_LISTEN=" + sock}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitForSocket(t, sock, 10*time.Second)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	defer client.CloseIdleConnections()
+	for body, want := range map[string]string{`{"a":2,"b":3}`: "200 {\"sum\":5}", `{"a":2}`: "400 want {\"a\": <number>, \"b\": <number>}\n"} {
+		resp, err := client.Post("http://node/add", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if s := strconv.Itoa(resp.StatusCode) + " " + string(got); s != want {
+			t.Errorf("POST /add %s: %q, want %q", body, s, want)
+		}
+	}
+}
+
 // TestSamplesReproducible builds the samples a second time: same bytes.
 func TestSamplesReproducible(t *testing.T) {
 	first, err := buildSamples()
@@ -93,7 +157,7 @@ func TestSamplesReproducible(t *testing.T) {
 	if out, err := exec.Command("bash", "../scripts/build-samples.sh", second).CombinedOutput(); err != nil {
 		t.Fatalf("build-samples.sh: %v\n%s", err, out)
 	}
-	for _, name := range []string{"hello-go", "hello-py", "hello-sh", "hello-gilmour"} {
+	for _, name := range []string{"hello-go", "hello-py", "hello-sh", "hello-gilmour", "hello-zbus"} {
 		a, _ := os.ReadFile(filepath.Join(first, name+".zip"))
 		b, _ := os.ReadFile(filepath.Join(second, name+".zip"))
 		if len(a) == 0 || string(a) != string(b) {

@@ -87,7 +87,7 @@ type e2eStack struct {
 type e2eStackOptions struct {
 	runners, workers int
 	tronArgs         []string
-	redis            bool // a redis-server too (gilmour bundles)
+	redis            bool // a Redis too (s.Redis), for the zbus and gilmour kinds
 }
 
 // e2eStart brings a stack up under a temp dir and stops it in t.Cleanup, showing the end of

@@ -41,6 +41,7 @@ func TestE2E(t *testing.T) {
 		t.Run("BadInput/HostileBundle", func(t *testing.T) { e2eTestHostileBundle(t, s) })
 	})
 	t.Run("Gilmour", func(t *testing.T) { e2eTestGilmour(t, env) })
+	t.Run("Zbus", func(t *testing.T) { e2eTestZbus(t, env) })
 	t.Run("Fault/RunnerKill", func(t *testing.T) { e2eTestRunnerKill(t, env) })
 	t.Run("Fault/BrokerRestart", func(t *testing.T) { e2eTestBrokerRestart(t, env) })
 	t.Run("Fault/TronKill", func(t *testing.T) { e2eTestTronKill(t, env) })

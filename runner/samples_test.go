@@ -15,6 +15,41 @@ import (
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
+// TestSampleZbus runs the hello-zbus sample through a runner with a real Redis: POST
+// /zbus/add is the command calc.add, served by the sample's own node; a body the node
+// refuses comes back as the command's err (502); the endpoints are routed.
+func TestSampleZbus(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	cmd := exec.Command("bash", "../scripts/build-samples.sh", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the samples: %v\n%s", err, b)
+	}
+	redis := testenv.StartRedis(t)
+	tr := newTron(t)
+	r := startRunner(t, tr)
+	b, err := os.ReadFile(filepath.Join(out, "hello-zbus.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := tr.upload(b)
+	tr.enableOK(r.Inbox(), sha, "", "/zbus", protocol.Props{"redis": redis.URL()})
+	queue := protocol.RouteQueue("", "/zbus")
+	fe := newFrontend(t)
+	a := fe.do(queue, service("samples.example", "POST", "/zbus/add", []byte(`{"a":2,"b":3}`)))
+	if a.Answer.Status != 200 || string(a.Answer.Body) != `{"sum":5}` {
+		t.Errorf("add: %d %s", a.Answer.Status, a.Answer.Body)
+	}
+	a = fe.do(queue, service("samples.example", "POST", "/zbus/add", []byte(`{"a":2}`)))
+	if a.Answer.Status != 502 || !strings.Contains(string(a.Answer.Body), `"src":1001`) {
+		t.Errorf("add without b: %d %s", a.Answer.Status, a.Answer.Body)
+	}
+	a = fe.do(queue, service("samples.example", "POST", "/zbus/zbus-remote", []byte(`{"ver":`)))
+	if a.Answer.Status != 400 {
+		t.Errorf("zbus-remote with bad JSON: %d %s", a.Answer.Status, a.Answer.Body)
+	}
+}
+
 // TestSamples runs the real sample bundles (bundles/samples, built by
 // scripts/build-samples.sh) through a runner: the Go and Python ones in http mode, the
 // shell one as CGI, each checked against the answers of bundles/samples/README.md.

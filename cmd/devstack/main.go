@@ -80,6 +80,7 @@ Funcatron is up.
   frontend (nginx):  %s
   Tron admin API:    %s   (token in %s)
   RabbitMQ:          amqp://127.0.0.1:%d/  (STOMP on port %d; a user per role, passwords in %s)
+  Redis:             %s  (the gilmour and zbus samples; the zbus sample is twin 1001)
   logs:              %s/*/
   bus keys:          %s (runners get bus-key, nginx frontend-key)
 Deployed %d sample bundles. Try:
@@ -89,8 +90,9 @@ Deployed %d sample bundles. Try:
   curl -i -X POST -d '{"name":"bob"}' %s/gilmour/greet      (Gilmour request to the node's service)
   curl -i -X POST -d '{"id":1}' %s/gilmour/event            (Gilmour signal to its slot)
   curl -i -X POST -d '"ann"' %s/gilmour/twice               (a pipe composition)
+  curl -i -X POST -d '{"a":2,"b":3}' %s/zbus/add            (a zbus command served by the bundle's node)
   FUNCATRON_TRON=%s FUNCATRON_TOKEN_FILE=%s bin/funcatron ls
 Ctrl-C stops everything.
 `, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"), s.Rabbit.AMQPPort, s.Rabbit.STOMPPort,
-		filepath.Join(dir, "secrets"), dir, filepath.Dir(s.BusKeyFile), len(deployed), front, front, front, front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
+		filepath.Join(dir, "secrets"), s.Redis.URL(), dir, filepath.Dir(s.BusKeyFile), len(deployed), front, front, front, front, front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
 }

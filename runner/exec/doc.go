@@ -5,9 +5,9 @@
 //
 // Decisions where the spec is silent, or that a reader should know:
 //
-// Files: exec.go (the Kind), node.go (StartNode: one warm http-mode process, isolated and
-// supervised the same way, for a kind that runs a program beside its own logic, such as
-// the gilmour node), http.go + worker.go + forward.go (http mode), cgi.go (cgi mode),
+// Files: exec.go (the Kind), node.go (StartNode: the same warm http-mode processes,
+// isolated and supervised the same way, driven by another kind: the gilmour node, the zbus
+// command server), http.go + worker.go + forward.go (http mode), cgi.go (cgi mode),
 // headers.go (the request headers both modes pass on), process.go (the one place bundle
 // processes are started: clean environment, process group, uid), sandbox.go (a started
 // bundle's uid, private directory and command lookup), uids.go (uid leases, killing by

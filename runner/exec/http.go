@@ -91,38 +91,54 @@ func (h *httpInstance) Health() kind.Health {
 // serve forwards c to a ready worker and turns its response into out: 502 when the
 // process fails or crashes, 504 when it does not answer within the bundle's timeout.
 func (h *httpInstance) Serve(ctx context.Context, c *kind.Call, out *protocol.AnswerBody) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	buildRequest(req, c)
+	worker, err := h.do(ctx, req, resp)
+	switch {
+	case err == nil:
+		readResponse(resp, out)
+	case errors.Is(err, ErrNotRunning):
+		kind.BadGateway(out, "the function is not running")
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrNoFreeConns):
+		if worker >= 0 {
+			h.log.Warn("bundle timed out", "worker", worker, "op", c.Op, "timeout", h.cfg.Timeout)
+		}
+		kind.GatewayTimeout(out)
+	default:
+		h.log.Warn("bundle failed", "worker", worker, "op", c.Op, "err", err)
+		kind.BadGateway(out, "the function failed to answer")
+	}
+}
+
+// ErrNotRunning is do's error when no worker was ready before the request's time ran out.
+var ErrNotRunning = errors.New("the function is not running")
+
+// do sends req to the ready worker with the fewest calls in flight and reads its response,
+// within the bundle's timeout (or ctx's deadline when sooner), at most cfg.Concurrency at
+// once. worker is the worker's id, -1 when none was reached: the error is then
+// fasthttp.ErrTimeout (no free slot in time) or ErrNotRunning.
+func (h *httpInstance) do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) (worker int, err error) {
 	deadline := time.Now().Add(h.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	select {
 	case h.sem <- struct{}{}:
 	case <-ctx.Done():
-		kind.GatewayTimeout(out)
-		return
+		return -1, fasthttp.ErrTimeout
 	}
 	defer func() { <-h.sem }()
 	w := h.pick(ctx)
 	if w == nil {
-		kind.BadGateway(out, "the function is not running")
-		return
+		return -1, ErrNotRunning
 	}
 	w.inflight.Add(1)
 	defer w.inflight.Add(-1)
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	buildRequest(req, c)
-	err := w.client.DoDeadline(req, resp, deadline)
-	switch {
-	case err == nil:
-		readResponse(resp, out)
-	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrNoFreeConns):
-		h.log.Warn("bundle timed out", "worker", w.id, "op", c.Op, "timeout", h.cfg.Timeout)
-		kind.GatewayTimeout(out)
-	default:
-		h.log.Warn("bundle failed", "worker", w.id, "op", c.Op, "err", err)
-		kind.BadGateway(out, "the function failed to answer")
-	}
+	return w.id, w.client.DoDeadline(req, resp, deadline)
 }
 
 // pick returns the ready worker with the fewest calls in flight (ties broken round-robin),

@@ -1,11 +1,11 @@
-// Node: one warm http-mode process for another kind (the gilmour kind's node), supervised
-// exactly like an exec worker.
+// Node: warm http-mode processes for another kind (the gilmour node, the zbus command
+// server), isolated and supervised exactly like an exec bundle's workers.
 
 package exec
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"maps"
 	"time"
 
@@ -23,6 +23,7 @@ type NodeConfig struct {
 	StartTimeout time.Duration
 	Timeout      time.Duration // the longest call; bounds the wait for a free connection
 	Concurrency  int           // the most calls in flight
+	Workers      int           // processes kept warm; default 1
 	// Prepare, when set, is called with the bundle's private directory before the process
 	// starts; only the runner and the bundle's processes can reach that directory, so a
 	// socket the runner serves for the bundle goes there (mode 0666 is then private
@@ -30,24 +31,29 @@ type NodeConfig struct {
 	Prepare func(dir string) ([]string, error)
 }
 
-// Node is one process started by StartNode: the same clean environment, process group,
-// readiness check, restart with backoff and stop as an exec http-mode worker.
-type Node struct {
-	h *httpInstance
-	w *worker
+// NodeConfigOf is the node settings of a manifest's exec-like section (zbus's command,
+// workers, env, health, timeouts).
+func NodeConfigOf(c *bundles.ExecConfig) NodeConfig {
+	return NodeConfig{Command: c.Command, Env: c.Env, Health: c.Health, StartTimeout: c.StartTimeout,
+		Timeout: c.Timeout, Concurrency: c.Concurrency, Workers: c.Workers}
 }
 
-// ErrNodeNotReady is Do's error while the process is not ready (starting or restarting).
-var ErrNodeNotReady = errors.New("the node process is not ready")
+// Node is the processes started by StartNode: the same clean environment, isolation,
+// process group, readiness check, restart with backoff and stop as an exec http-mode
+// bundle's workers. Another kind drives it with Do.
+type Node struct{ h *httpInstance }
 
-// StartNode starts the process in s's bundle directory ("started like exec http mode",
+// StartNode starts the processes in s's bundle directory ("started like exec http mode",
 // spec/bundles.md §5-6), with the isolation every bundle process gets (a uid of s.UIDs,
-// the private directory, the bounded output, the reaper), and returns once it is ready,
-// or fails like an exec enable does (exit status and last stderr lines, socket never
-// accepting, health status).
+// the private directory, the bounded output, the reaper), and returns once they are
+// ready, or fails like an exec enable does (exit status and last stderr lines, socket
+// never accepting, health status).
 func StartNode(ctx context.Context, s *kind.Spec, cfg NodeConfig) (*Node, error) {
+	if len(cfg.Command) == 0 {
+		return nil, fmt.Errorf("bundle %s names no node command", s.SHA)
+	}
 	ec := configOf(s, bundles.ExecConfig{
-		Command: cfg.Command, Mode: bundles.ModeHTTP, Workers: 1, Concurrency: cfg.Concurrency,
+		Command: cfg.Command, Mode: bundles.ModeHTTP, Workers: max(cfg.Workers, 1), Concurrency: cfg.Concurrency,
 		Timeout: cfg.Timeout, StartTimeout: cfg.StartTimeout, Env: maps.Clone(cfg.Env), Health: cfg.Health,
 	})
 	inst, err := start(ctx, s, ec, cfg.Prepare)
@@ -55,33 +61,40 @@ func StartNode(ctx context.Context, s *kind.Spec, cfg NodeConfig) (*Node, error)
 		return nil, err
 	}
 	h := inst.(*httpInstance)
-	// The worker reports its first start a moment before it marks itself ready.
+	// A worker reports its first start a moment before it marks itself ready.
 	if h.pick(ctx) == nil {
 		h.Stop(context.Background())
 		return nil, ctx.Err()
 	}
-	return &Node{h: h, w: h.workers[0]}, nil
+	return &Node{h: h}, nil
 }
 
-// Ready reports whether the process is running and passed its readiness check.
-func (n *Node) Ready() bool { return n.w.ready.Load() }
+// Ready reports whether a process is running and passed its readiness check.
+func (n *Node) Ready() bool { return n.h.Health() == kind.HealthOK }
 
-// Socket is the path of the unix socket the process serves (its FUNCATRON_LISTEN).
-func (n *Node) Socket() string { return n.w.sock }
+// Health is ok while a process is ready, unavailable while all are restarting.
+func (n *Node) Health() kind.Health { return n.h.Health() }
 
-// Do sends req to the process and reads its response until deadline, at once failing with
-// ErrNodeNotReady while the process is not ready. A request is never retried; on a
-// timeout the connection is closed (fasthttp.ErrTimeout).
-func (n *Node) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+// Socket is the path of the unix socket the first process serves (its FUNCATRON_LISTEN).
+func (n *Node) Socket() string { return n.h.workers[0].sock }
+
+// Do sends req (its method, URI, headers and body as the caller built them; Host is
+// "localhost" when unset) to the ready process with the fewest calls in flight and reads
+// the response into resp, within the node's timeout or ctx's deadline when sooner. It
+// fails at once with ErrNotRunning while no process is ready (starting or restarting: the
+// caller answers at once rather than waiting out its time). A request is never retried;
+// on a timeout (fasthttp.ErrTimeout) the connection is closed.
+func (n *Node) Do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) error {
 	if !n.Ready() {
-		return ErrNodeNotReady
+		return ErrNotRunning
 	}
-	n.w.inflight.Add(1)
-	defer n.w.inflight.Add(-1)
-	req.Header.SetHost("node")
-	return n.w.client.DoDeadline(req, resp, deadline)
+	if len(req.Header.Host()) == 0 {
+		req.Header.SetHost("localhost")
+	}
+	_, err := n.h.do(ctx, req, resp)
+	return err
 }
 
-// Stop stops the process (SIGTERM, SIGKILL after the grace period) and removes its HOME
-// and socket.
+// Stop stops the processes (SIGTERM, SIGKILL after the grace period) and removes their
+// HOME and sockets.
 func (n *Node) Stop(ctx context.Context) error { return n.h.Stop(ctx) }

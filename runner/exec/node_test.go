@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,40 +16,60 @@ import (
 	"github.com/funcatron/funcatron/runner/kind"
 )
 
-// TestStartNode: a node is started ready (its health path answered), serves Do, is
-// restarted after a crash, and refuses Do at once while not ready. (Its environment is
-// checked by runner/gilmour's TestProxyEnvironment.)
+// TestStartNode: a node is started ready (its health path answered), gets the exec
+// environment, serves Do, times out at the caller's deadline, is restarted after a crash,
+// and refuses Do at once while not ready.
 func TestStartNode(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
 	if err := os.WriteFile(filepath.Join(dir, "bin", "fn"), fnProg, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	n, err := StartNode(context.Background(), &kind.Spec{SHA: "x", Dir: dir, PropsJSON: []byte("{}"), Grace: time.Second},
-		NodeConfig{Command: []string{"bin/fn"}, Env: map[string]string{"EXTRA": "1"}, Health: "/health",
+	n, err := StartNode(context.Background(), &kind.Spec{SHA: "node-sha", Dir: dir, PropsJSON: []byte(`{"p":1}`), Grace: time.Second},
+		NodeConfig{Command: []string{"bin/fn"}, Env: map[string]string{"EXTRA": "x"}, Health: "/health",
 			StartTimeout: 10 * time.Second, Timeout: 5 * time.Second, Concurrency: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Stop(context.Background())
-	get := func(path string) (int, string, error) {
+	do := func(ctx context.Context, method, path string) (int, string, error) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
+		req.Header.SetMethod(method)
 		req.SetRequestURI(path)
-		err := n.Do(req, resp, time.Now().Add(5*time.Second))
+		req.SetBodyString("body")
+		err := n.Do(ctx, req, resp)
 		return resp.StatusCode(), string(resp.Body()), err
 	}
+	get := func(path string) (int, string, error) { return do(context.Background(), "GET", path) }
 	if st, _, err := get("/pid"); !n.Ready() || err != nil || st != 200 || !strings.HasPrefix(n.Socket(), os.TempDir()) {
 		t.Fatalf("ready %v, /pid %d %v, socket %s", n.Ready(), st, err, n.Socket())
+	}
+	_, body, err := do(context.Background(), "POST", "/echo")
+	var echo struct {
+		Body string   `json:"body"`
+		Env  []string `json:"env"`
+	}
+	if err != nil || json.Unmarshal([]byte(body), &echo) != nil || echo.Body != "body" {
+		t.Fatalf("/echo: %v %s", err, body)
+	}
+	if env := strings.Join(echo.Env, " "); !strings.Contains(env, "FUNCATRON_BUNDLE=node-sha") || !strings.Contains(env, `FUNCATRON_PROPS={"p":1}`) || !strings.Contains(env, "EXTRA=x") {
+		t.Errorf("env %s", env)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, _, err := do(ctx, "GET", "/hang"); !errors.Is(err, fasthttp.ErrTimeout) || time.Since(start) > 2*time.Second {
+		t.Errorf("/hang: %v after %s", err, time.Since(start))
 	}
 	get("/crash")
 	sawNotReady := false
 	testenv.WaitFor(t, 10*time.Second, "not ready, then serving again after a crash", func() bool {
 		_, _, err := get("/pid")
-		if errors.Is(err, ErrNodeNotReady) {
+		if errors.Is(err, ErrNotRunning) {
 			sawNotReady = true
 		}
-		return err == nil && sawNotReady
+		return err == nil && sawNotReady && n.Health() == kind.HealthOK
 	})
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -79,9 +78,11 @@ func (n *nodeSide) call(s sub, topic string, env envelope) result {
 	req.SetRequestURI(s.Path)
 	req.Header.SetContentType("application/json")
 	req.SetBody(body)
-	err := n.proc.Do(req, resp, time.Now().Add(s.Timeout))
+	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+	defer cancel()
+	err := n.proc.Do(ctx, req, resp)
 	switch {
-	case errors.Is(err, exec.ErrNodeNotReady):
+	case errors.Is(err, exec.ErrNotRunning):
 		return result{Data: stringData("the node is not available"), Code: codeNoOne}
 	case errors.Is(err, fasthttp.ErrTimeout):
 		return timedOut

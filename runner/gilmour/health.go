@@ -66,8 +66,9 @@ func (n *nodeSide) ping() bool {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(n.in.cfg.Node.HealthCheck)
-	deadline := time.Now().Add(min(n.in.every, 2*time.Second))
-	if err := n.proc.Do(req, resp, deadline); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), min(n.in.every, 2*time.Second))
+	defer cancel()
+	if err := n.proc.Do(ctx, req, resp); err != nil {
 		return false
 	}
 	return resp.StatusCode() >= 200 && resp.StatusCode() <= 299

@@ -7,6 +7,7 @@ import (
 	"github.com/funcatron/funcatron/runner/exec"
 	"github.com/funcatron/funcatron/runner/gilmour"
 	"github.com/funcatron/funcatron/runner/kind"
+	"github.com/funcatron/funcatron/runner/zbus"
 )
 
 // All returns a fresh registry of every built-in kind.
@@ -14,5 +15,6 @@ func All() kind.Registry {
 	return kind.Registry{
 		bundles.KindExec:    exec.Kind{},
 		bundles.KindGilmour: gilmour.Kind{},
+		bundles.KindZbus:    zbus.Kind{},
 	}
 }

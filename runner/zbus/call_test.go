@@ -1,0 +1,101 @@
+package zbus
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/funcatron/funcatron/bundles"
+	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
+)
+
+func header(out *protocol.AnswerBody, name string) string {
+	for _, h := range out.Headers {
+		if h[0] == name {
+			return h[1]
+		}
+	}
+	return ""
+}
+
+// TestCallOneReply: an operation with x-zbus answers 200 with the reply's decoded dat, or
+// {"err","uid","src"} with the status its err calls for.
+func TestCallOneReply(t *testing.T) {
+	r := testenv.StartRedis(t)
+	cfg := config(r, 1001, nil)
+	cfg.Routes["add"] = bundles.ZbusRoute{Cmd: "calc.add", Dst: []int{1001}, Exp: 5, Try: 1}
+	cfg.Routes["nope"] = bundles.ZbusRoute{Cmd: "calc.nope", Dst: []int{1001}, Exp: 5}
+	cfg.Routes["fail"] = bundles.ZbusRoute{Cmd: "calc.fail", Dst: []int{1001}, Exp: 5}
+	cfg.Routes["silent"] = bundles.ZbusRoute{Cmd: "calc.silent", Dst: []int{1001}, Exp: 1}
+	in := start(t, fast, cfg, "route-a")
+	waitHolder(t, in)
+	startPeer(t, r, "calc.add", false, add)
+	startPeer(t, r, "calc.nope", false, func(string) (string, error) { return "", errors.New("function not found") })
+	startPeer(t, r, "calc.fail", false, func(string) (string, error) { return "", errors.New("Error: division by zero") })
+
+	out := call(in, "add", `{"a":2,"b":3}`)
+	if out.Status != 200 || string(out.Body) != `{"sum":5}` || header(out, "Content-Type") != "application/json" {
+		t.Errorf("add: %d %s %v", out.Status, out.Body, out.Headers)
+	}
+	for op, want := range map[string]struct {
+		status int
+		err    string
+	}{
+		"nope":   {404, "function not found"},
+		"fail":   {502, "Error: division by zero"},
+		"silent": {504, "request timeout (expiration reached, 1 seconds)"},
+	} {
+		start := time.Now()
+		out := call(in, op, `{}`)
+		var body replyError
+		if err := json.Unmarshal(out.Body, &body); err != nil || out.Status != want.status || body.Err != want.err || body.Src != 1001 {
+			t.Errorf("%s: %d %s", op, out.Status, out.Body)
+		}
+		if op == "silent" && time.Since(start) > 2*time.Second {
+			t.Errorf("silent: answered after %s, exp is 1 s", time.Since(start))
+		}
+	}
+	if out := call(in, "other", `{}`); out.Status != 404 {
+		t.Errorf("operation without x-zbus: %d %s", out.Status, out.Body)
+	}
+}
+
+// TestCallSeveralReplies: several destinations answer a JSON array in dst order; 502 when
+// every element is an error.
+func TestCallSeveralReplies(t *testing.T) {
+	r := testenv.StartRedis(t)
+	cfg := config(r, 1001, nil)
+	cfg.Routes["mixed"] = bundles.ZbusRoute{Cmd: "calc.add", Dst: []int{1005, 1001}, Exp: 5}
+	cfg.Routes["none"] = bundles.ZbusRoute{Cmd: "calc.add", Dst: []int{1005, 1006}, Exp: 5}
+	in := start(t, fast, cfg, "route-a")
+	waitHolder(t, in)
+	startPeer(t, r, "calc.add", false, add)
+	out := call(in, "mixed", `{"a":1,"b":2}`)
+	want := `[{"src":1005,"err":"destination not found"},{"src":1001,"dat":{"sum":3}}]`
+	if out.Status != 200 || string(out.Body) != want {
+		t.Errorf("mixed: %d %s, want 200 %s", out.Status, out.Body, want)
+	}
+	out = call(in, "none", `{}`)
+	want = `[{"src":1005,"err":"destination not found"},{"src":1006,"err":"destination not found"}]`
+	if out.Status != 502 || string(out.Body) != want {
+		t.Errorf("none: %d %s, want 502 %s", out.Status, out.Body, want)
+	}
+}
+
+// TestCallRedisDown: a call while Redis is unreachable gets 503 at once.
+func TestCallRedisDown(t *testing.T) {
+	r := testenv.StartRedis(t)
+	cfg := config(r, 1001, nil)
+	cfg.Routes["add"] = bundles.ZbusRoute{Cmd: "calc.add", Dst: []int{1001}, Exp: 30}
+	in := start(t, fast, cfg, "route-a")
+	r.Close()
+	start := time.Now()
+	if out := call(in, "add", `{}`); out.Status != 503 {
+		t.Errorf("Redis down: %d %s", out.Status, out.Body)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("answered after %s", d)
+	}
+}

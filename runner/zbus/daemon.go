@@ -1,0 +1,272 @@
+// The msgbusd role's main loop: requests of local clients, requests of other twins, and
+// replies (the seed's flow, research §3.3).
+
+package zbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Errors msgbusd puts in err (the seed's and msgbusd's wording).
+const (
+	errDestination = "destination not found"
+	errAllRetries  = "could not send request and all retries done"
+	errOverloaded  = "msgbusd is overloaded (backlog full)"
+)
+
+// timeoutErr is msgbusd's err for a request whose exp passed.
+func timeoutErr(exp int64) string {
+	return fmt.Sprintf("request timeout (expiration reached, %d seconds)", exp)
+}
+
+// defaultExp is msgbusd's exp for a request that gives 0.
+const defaultExp = 3600
+
+// maxRet bounds the name of a caller's reply queue (a uuid4 is 36 bytes).
+const maxRet = 256
+
+// maxBacklog bounds the requests awaiting replies; past it requests get errOverloaded.
+const maxBacklog = 100000
+
+// daemonLoop pops msgbusd's three queues until ctx ends. A message taken is handled to the
+// end with the instance's life, so a role lost meanwhile loses nothing of it.
+func (in *instance) daemonLoop(ctx context.Context) {
+	var b backoff
+	for ctx.Err() == nil {
+		queue, raw, err := pop(ctx, in.rdb, false, queueLocal, queueRemote, queueReply)
+		if err != nil {
+			in.redisFailed("pop", err)
+			b.wait(ctx)
+			continue
+		}
+		b.reset()
+		in.redisWorks()
+		if queue == "" {
+			continue
+		}
+		if len(raw) > in.k.MaxMessageBytes {
+			in.log.Warn("zbus: dropped a message over the size limit", "queue", queue, "bytes", len(raw))
+			continue
+		}
+		m, err := Decode([]byte(raw))
+		if err != nil {
+			in.log.Warn("zbus: dropped a message that is not JSON", "queue", queue)
+			continue
+		}
+		switch queue {
+		case queueLocal:
+			in.handleLocal(m)
+		case queueRemote:
+			in.handleRemote(m)
+		case queueReply:
+			in.handleReply(m)
+		}
+	}
+}
+
+// handleLocal sends a local client's request to each destination: uid "<dst>.<counter>",
+// src this twin, ret msgbus.system.reply, a backlog entry holding the caller's ret; a
+// local destination gets it on msgbus.<cmd>, a remote one over HTTP.
+func (in *instance) handleLocal(m *Message) {
+	if err := in.checkLocal(m); err != nil {
+		in.log.Info("zbus: refused a request", "err", err, "cmd", m.Cmd)
+		if m.Ret != "" && len(m.Ret) <= maxRet && !strings.HasPrefix(m.Ret, "msgbus.") {
+			in.answer(m.Ret, errorReply(m, 0, in.twin, "invalid message: "+err.Error()))
+		}
+		return
+	}
+	if m.Exp <= 0 {
+		m.Exp = defaultExp
+	}
+	if m.Now == 0 {
+		m.Now = time.Now().Unix()
+	}
+	for _, d := range m.Dst {
+		in.sendTo(m, d)
+	}
+}
+
+// checkLocal is Validate plus a ret that is no msgbus queue (a reply there would loop) and
+// a cmd whose queue is not one of msgbusd's own.
+func (in *instance) checkLocal(m *Message) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	if strings.HasPrefix(m.Ret, "msgbus.") || len(m.Ret) > maxRet {
+		return fmt.Errorf("ret %q is not a reply queue", m.Ret)
+	}
+	if m.Cmd == "system" || strings.HasPrefix(m.Cmd, "system.") {
+		return fmt.Errorf("cmd %q names msgbusd's own queue", m.Cmd)
+	}
+	return nil
+}
+
+// sendTo handles one destination of a request.
+func (in *instance) sendTo(m *Message, d int64) {
+	ctx := in.life
+	var n int64
+	if untilDone(ctx, func(ctx context.Context) (err error) {
+		n, err = in.rdb.Incr(ctx, counterKey(d)).Result()
+		return err
+	}) != nil {
+		return
+	}
+	fwd := m.Clone()
+	fwd.UID = twinString(d) + "." + strconv.FormatInt(n, 10)
+	fwd.Src, fwd.Dst, fwd.Ret, fwd.Err = in.twin, []int64{d}, queueReply, ""
+	back := fwd.Clone()
+	back.Ret = m.Ret
+	if d != in.twin && in.cfg.Twins[int(d)] == "" {
+		in.answer(m.Ret, errorReply(back, d, in.twin, errDestination))
+		return
+	}
+	if !in.storeBacklog(back) {
+		in.answer(m.Ret, errorReply(back, d, in.twin, errOverloaded))
+		return
+	}
+	if d == in.twin {
+		_ = untilDone(ctx, func(ctx context.Context) error {
+			return in.rdb.LPush(ctx, cmdQueue(fwd.Cmd), fwd.Encode()).Err()
+		})
+		return
+	}
+	in.sendRemote(fwd)
+}
+
+// storeBacklog records a request awaiting its reply; false when the backlog is full.
+func (in *instance) storeBacklog(back *Message) bool {
+	var size int64
+	_ = untilDone(in.life, func(ctx context.Context) (err error) {
+		size, err = in.rdb.HLen(ctx, keyBacklog).Result()
+		return err
+	})
+	if size >= maxBacklog {
+		return false
+	}
+	return untilDone(in.life, func(ctx context.Context) error {
+		return in.rdb.HSet(ctx, keyBacklog, back.UID, back.Encode()).Err()
+	}) == nil
+}
+
+// handleRemote passes a request of another twin (checked by /zbus-remote or /zbus-cmd) on
+// to its application, unchanged.
+func (in *instance) handleRemote(m *Message) {
+	if err := m.Validate(); err != nil {
+		in.log.Info("zbus: dropped a remote request", "err", err)
+		return
+	}
+	_ = untilDone(in.life, func(ctx context.Context) error {
+		return in.rdb.LPush(ctx, cmdQueue(m.Cmd), m.Encode()).Err()
+	})
+}
+
+// handleReply routes a reply: a /zbus-cmd one (pxy) straight to its ret, one for this twin
+// to the caller's ret found in the backlog, one for another twin to its /zbus-reply.
+func (in *instance) handleReply(m *Message) {
+	if err := m.ValidateReply(); err != nil {
+		in.log.Info("zbus: dropped a reply", "err", err)
+		return
+	}
+	switch {
+	case m.Pxy():
+		if isRetQueue(m.Ret) {
+			in.answer(m.Ret, m)
+		}
+	case m.Dst[0] == in.twin:
+		in.replyLocal(m)
+	default:
+		in.replyRemote(m)
+	}
+}
+
+// replyLocal gives a reply to the caller whose request is in the backlog under its uid;
+// a reply to nothing there (late, or twice) is dropped.
+func (in *instance) replyLocal(m *Message) {
+	if !in.pendingFrom(m.UID, m.Src) {
+		in.log.Info("zbus: dropped a reply to no request pending at its src", "uid", m.UID, "src", m.Src)
+		return
+	}
+	back, ok := in.takeBacklog(m.UID)
+	if !ok {
+		in.log.Debug("zbus: dropped a reply to no pending request", "uid", m.UID)
+		return
+	}
+	m.Ret = back.Ret
+	in.answer(back.Ret, m)
+}
+
+// pendingFrom reports whether the backlog holds uid as a request sent to twin src (a reply
+// comes from the twin the request went to).
+func (in *instance) pendingFrom(uid string, src int64) bool {
+	var back *Message
+	err := untilDone(in.life, func(ctx context.Context) (err error) {
+		back, err = in.backlogEntry(ctx, uid)
+		return err
+	})
+	return err == nil && back != nil && len(back.Dst) == 1 && back.Dst[0] == src
+}
+
+// backlogEntry reads the backlog entry of uid; nil when there is none (or it does not
+// decode).
+func (in *instance) backlogEntry(ctx context.Context, uid string) (*Message, error) {
+	raw, err := in.rdb.HGet(ctx, keyBacklog, uid).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	back, _ := Decode([]byte(raw))
+	return back, nil
+}
+
+// takeBacklog removes and returns the backlog entry of uid. Whoever removes it answers the
+// caller (reply, expiry, final send failure), so a caller never gets two answers for one uid.
+func (in *instance) takeBacklog(uid string) (*Message, bool) {
+	var raw string
+	var gone bool
+	err := untilDone(in.life, func(ctx context.Context) error {
+		v, err := in.rdb.HGet(ctx, keyBacklog, uid).Result()
+		if errors.Is(err, redis.Nil) {
+			gone = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		raw = v
+		return nil
+	})
+	if err != nil || gone {
+		return nil, false
+	}
+	var n int64
+	if untilDone(in.life, func(ctx context.Context) (err error) {
+		n, err = in.rdb.HDel(ctx, keyBacklog, uid).Result()
+		return err
+	}) != nil || n == 0 {
+		return nil, false
+	}
+	in.rdb.HDel(in.life, keyRetry, uid)
+	back, err := Decode([]byte(raw))
+	return back, err == nil
+}
+
+// answer pushes msg onto the caller's queue ret.
+func (in *instance) answer(ret string, msg *Message) {
+	_ = untilDone(in.life, func(ctx context.Context) error { return pushRet(ctx, in.rdb, ret, msg) })
+}
+
+// errorReply is the reply to req carrying err: from src to dst, no data, ret the caller's.
+func errorReply(req *Message, src, dst int64, err string) *Message {
+	r := req.Clone()
+	r.Src, r.Dst, r.Dat, r.Err, r.Now = src, []int64{dst}, "", err, time.Now().Unix()
+	return r
+}
