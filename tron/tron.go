@@ -108,7 +108,7 @@ func (t *Tron) openData() error {
 	if t.signer, err = loadSigner(dir, t.opts.URLTTL); err != nil {
 		return err
 	}
-	st, metas, err := openStore(filepath.Join(dir, "bundles"), t.log)
+	st, metas, err := openStore(filepath.Join(dir, "bundles"), metaLimit(t.opts.MaxManifestBytes), t.log)
 	if err != nil {
 		return err
 	}
