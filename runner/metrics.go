@@ -22,6 +22,7 @@ type metrics struct {
 	undecodable prometheus.Counter
 	restarts    *prometheus.CounterVec // queue
 	unsettled   prometheus.Counter
+	oversize    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -42,7 +43,7 @@ func newMetrics() *metrics {
 		}, []string{"queue"}),
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "funcatron_runner_undecodable_total",
-			Help: "Route queue messages that did not decode as a service request (dead-lettered).",
+			Help: "Route queue and inbox messages refused (dead-lettered): undecodable, over --max-message-bytes, or nested too deep.",
 		}),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "funcatron_runner_process_restarts_total",
@@ -52,8 +53,12 @@ func newMetrics() *metrics {
 			Name: "funcatron_runner_answers_unpublished_total",
 			Help: "Answers the broker did not confirm; their requests were requeued.",
 		}),
+		oversize: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "funcatron_runner_answers_oversize_total",
+			Help: "Answers over --max-message-bytes, replaced by a 502.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.undecodable, m.restarts, m.unsettled,
+	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.undecodable, m.restarts, m.unsettled, m.oversize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

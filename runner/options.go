@@ -47,6 +47,12 @@ type Options struct {
 	MaxBundleBytes int64
 	// MaxUnpackedBytes bounds what one bundle may unpack to. Default 1 GiB.
 	MaxUnpackedBytes int64
+	// MaxMessageBytes bounds both ways what the runner handles on the bus: a message on its
+	// inbox or a route queue over it is dead-lettered unread (and counted), and an answer
+	// whose message would be over it is replaced by a 502 (frontends cannot receive it:
+	// their frame limit is the same number, see docs/security.md "Bounded input").
+	// Default protocol.DefaultMaxMessageBytes (16 MiB).
+	MaxMessageBytes int
 }
 
 // Defaults of Options.
@@ -105,6 +111,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxUnpackedBytes <= 0 {
 		o.MaxUnpackedBytes = DefaultMaxUnpackedBytes
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = protocol.DefaultMaxMessageBytes
 	}
 }
 

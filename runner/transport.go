@@ -37,6 +37,7 @@ func (r *Runner) connect(ctx context.Context) (*transport, error) {
 	}
 	b, err := amqpbus.NewBus(ctx, conn, amqpbus.BusOptions{
 		Inbox: amqpbus.RunnerInbox(r.id), Version: version.Version, Logger: r.log,
+		MaxMessageBytes: r.opts.MaxMessageBytes,
 	})
 	if err != nil {
 		conn.Close()

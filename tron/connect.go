@@ -38,6 +38,7 @@ func (t *Tron) connect(ctx context.Context) (*busConn, error) {
 	}
 	b, err := amqpbus.NewBus(ctx, conn, amqpbus.BusOptions{
 		Inbox: amqpbus.TronQueue(t.opts.TronQueue), Version: version.Version, Logger: t.opts.Logger,
+		MaxMessageBytes: t.opts.MaxMessageBytes,
 	})
 	if err != nil {
 		conn.Close()

@@ -28,6 +28,9 @@ type BusOptions struct {
 	Logger *slog.Logger
 	// Prefetch of the inbox; default DefaultBusPrefetch.
 	Prefetch int
+	// MaxMessageBytes: a larger body is dead-lettered and reported to OnUndecodable without
+	// being decoded (spec/protocol.md §7); default protocol.DefaultMaxMessageBytes.
+	MaxMessageBytes int
 }
 
 // Bus implements bus.Bus over RabbitMQ. It consumes its inbox sequentially (control
@@ -37,6 +40,7 @@ type Bus struct {
 	inbox    QueueSpec
 	version  string
 	prefetch int
+	maxBytes int
 	log      *slog.Logger
 	handlers bus.Handlers
 	receipts bus.Receipts
@@ -74,6 +78,7 @@ func NewBus(ctx context.Context, conn *Conn, opts BusOptions) (*Bus, error) {
 		inbox:    opts.Inbox,
 		version:  opts.Version,
 		prefetch: opts.Prefetch,
+		maxBytes: opts.MaxMessageBytes,
 		log:      opts.Logger.With("component", "bus", "inbox", opts.Inbox.Name),
 		life:     life,
 		kill:     kill,
@@ -220,6 +225,9 @@ func (b *Bus) handle(ctx context.Context, d *Delivery) {
 // receive decodes a delivery, hands it to its receipt and its handlers, and says how to
 // settle it.
 func (b *Bus) receive(ctx context.Context, d *Delivery) Outcome {
+	if err := protocol.CheckSize(d.Body, b.maxBytes); err != nil {
+		return b.undecodable(d, err)
+	}
 	m, err := protocol.Decode(d.ContentType, d.Body)
 	if err != nil {
 		return b.undecodable(d, err)
