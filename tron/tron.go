@@ -34,6 +34,7 @@ type Tron struct {
 	ln       net.Listener
 	srv      *fasthttp.Server
 	table    []route
+	uploads  chan struct{} // one per add_func body being received (--max-uploads)
 	metrics  *metrics
 	events   *bus.Replay[Event]
 	tronHost protocol.HostPort
