@@ -111,6 +111,7 @@ function _M.init()
     if not c.host then
         c.host = hostname()
     end
+    stomp.MAX_BODY = c.max_message_bytes
 end
 
 
@@ -287,6 +288,11 @@ end
 
 
 local function on_frame(conn, frame)
+    if frame.oversize then
+        log(WARN, "funcatron: dropped a ", frame.command, " frame of ", frame.oversize,
+            " bytes, over FUNCATRON_MAX_MESSAGE_BYTES (", stomp.MAX_BODY, ")")
+        return true
+    end
     if frame.command == "MESSAGE" then
         return on_message(conn, frame)
     end
