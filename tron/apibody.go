@@ -141,6 +141,7 @@ func readSmallBody(ctx *fasthttp.RequestCtx) ([]byte, error) {
 	}
 	if len(b) > maxSmallBody {
 		ctx.SetConnectionClose()
+		lingerOnClose(ctx.Conn())
 		return nil, newAPIError(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", maxSmallBody)
 	}
 	return b, nil
@@ -171,9 +172,9 @@ func (t *Tron) receiveUpload(ctx *fasthttp.RequestCtx) (*upload, error) {
 
 // fill copies the body into the file, then maps the file.
 func (u *upload) fill(ctx *fasthttp.RequestCtx, limit int64) error {
-	var body io.Reader = bytes.NewReader(ctx.PostBody())
-	if ctx.IsBodyStream() {
-		body = ctx.RequestBodyStream()
+	body := ctx.RequestBodyStream() // never PostBody: it would read the whole stream into memory
+	if body == nil {
+		body = bytes.NewReader(ctx.Request.Body())
 	}
 	n, err := io.Copy(u.file, io.LimitReader(body, limit+1))
 	switch {
@@ -181,6 +182,7 @@ func (u *upload) fill(ctx *fasthttp.RequestCtx, limit int64) error {
 		return newAPIError(http.StatusBadRequest, "could not read the upload")
 	case n > limit:
 		ctx.SetConnectionClose()
+		lingerOnClose(ctx.Conn())
 		return newAPIError(http.StatusRequestEntityTooLarge, "request body larger than --max-bundle-bytes (%d bytes)", limit)
 	case n == 0:
 		return nil

@@ -51,6 +51,14 @@ func (p *Proc) Start() error {
 	return nil
 }
 
+// PID is the process id of the running (or last started) process; 0 before Start.
+func (p *Proc) PID() int {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Running tells whether the process is alive.
 func (p *Proc) Running() bool {
 	p.mu.Lock()
