@@ -155,3 +155,19 @@ func FuzzShapeEDN(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCheckShape is the scan's share of decoding a service message as our frontend
+// sends it (lua-cjson: base64 with `\/` escapes); compare BenchmarkDecodeServiceCJSON.
+func BenchmarkCheckShape(b *testing.B) {
+	for _, size := range benchSizes {
+		msg := cjsonService(b, size)
+		b.Run(byteSize(size), func(b *testing.B) {
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				if err := CheckShape(JSON, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
