@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -120,6 +121,10 @@ func depthOf(v any) int {
 		for k, e := range t {
 			d = max(d, depthOf(k), depthOf(e))
 		}
+	case map[string]any:
+		for _, e := range t {
+			d = max(d, depthOf(e))
+		}
 	case map[any]bool:
 		for k := range t {
 			d = max(d, depthOf(k))
@@ -148,6 +153,26 @@ func FuzzShapeEDN(f *testing.F) {
 		}
 		var v any
 		if edn.Unmarshal(body, &v) != nil {
+			return
+		}
+		if d := depthOf(v); d > MaxDepth {
+			t.Fatalf("the scan passed a body the decoder nests %d deep: %q", d, body)
+		}
+	})
+}
+
+// FuzzShapeJSON: the same for JSON, against encoding/json.
+func FuzzShapeJSON(f *testing.F) {
+	for _, g := range corpus(f) {
+		f.Add(g.body)
+	}
+	f.Add([]byte(`[["\"]]\\", [1]], {"a": [[]]}]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if CheckShape(JSON, body) != nil {
+			return
+		}
+		var v any
+		if json.Unmarshal(body, &v) != nil {
 			return
 		}
 		if d := depthOf(v); d > MaxDepth {
