@@ -52,6 +52,7 @@ local BACKOFF_MAX = 2
 local STOMP_HEART_BEAT = 10000 -- ms, both ways, on the listener connection
 local MAX_POLL = 1          -- seconds: how often the loop looks at the clock when idle
 local MAX_UNKNOWN_LOGGED = 64
+local MAX_DEPTH = 100       -- nesting of a message on the inbox (docs/security.md "Bounded input")
 local QUEUE_TTL = 30        -- seconds a route queue seen to exist is not probed again
 
 
@@ -112,6 +113,8 @@ function _M.init()
         c.host = hostname()
     end
     stomp.MAX_BODY = c.max_message_bytes
+    -- the Go decoders' nesting bound (protocol.MaxDepth); lua-cjson's own is 1000
+    cjson.decode_max_depth(MAX_DEPTH)
 end
 
 
