@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/protocol"
 )
 
@@ -47,6 +48,9 @@ type Options struct {
 	MaxBundleBytes int64
 	// MaxUnpackedBytes bounds what one bundle may unpack to. Default 1 GiB.
 	MaxUnpackedBytes int64
+	// MaxManifestBytes bounds a bundle's manifest, decoded (YAML aliases expanded): the
+	// Tron's --max-manifest-bytes, which it must not be below. Default 1 MiB.
+	MaxManifestBytes int64
 	// MaxMessageBytes bounds both ways what the runner handles on the bus: a message on its
 	// inbox or a route queue over it is dead-lettered unread (and counted), and an answer
 	// whose message would be over it is replaced by a 502 (frontends cannot receive it:
@@ -111,6 +115,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxUnpackedBytes <= 0 {
 		o.MaxUnpackedBytes = DefaultMaxUnpackedBytes
+	}
+	if o.MaxManifestBytes <= 0 {
+		o.MaxManifestBytes = bundles.DefaultMaxManifestBytes
 	}
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = protocol.DefaultMaxMessageBytes

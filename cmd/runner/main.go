@@ -73,6 +73,7 @@ func parse(args, env []string, out io.Writer) (*runner.Options, string, string, 
 	fs.DurationVar(&o.DisableLinger, "disable-linger", o.DisableLinger, "how long a disabled route is still served, for requests queued before frontends dropped it")
 	fs.Int64Var(&o.MaxBundleBytes, "max-bundle-bytes", o.MaxBundleBytes, "largest bundle download")
 	fs.Int64Var(&o.MaxUnpackedBytes, "max-unpacked-bytes", o.MaxUnpackedBytes, "most bytes one bundle may unpack to")
+	fs.Int64Var(&o.MaxManifestBytes, "max-manifest-bytes", o.MaxManifestBytes, "most bytes a bundle's manifest may decode to, YAML aliases expanded (at least the Tron's)")
 	fs.IntVar(&o.MaxMessageBytes, "max-message-bytes", o.MaxMessageBytes, "largest bus message read, and largest answer sent (a larger one becomes a 502)")
 	fs.Usage = options.Usage(fs, "runner: Funcatron's worker; serves the route queues the Tron enables")
 	if err := options.Parse(fs, args, env, map[string][]string{"tron-queue": {"TRON_QUEUE"}}); err != nil {
