@@ -7,6 +7,8 @@ const (
 	DefaultMaxEntries       = 10000
 	DefaultMaxUnpackedBytes = 1 << 30 // 1 GiB
 	DefaultMaxRatio         = 200     // 200:1
+	// DefaultMaxManifestBytes: a Swagger document of real size is well under a megabyte.
+	DefaultMaxManifestBytes = 1 << 20 // 1 MiB
 )
 
 // Limits bound what Open accepts and what Unpack writes. A zero (or negative)
@@ -23,6 +25,11 @@ type Limits struct {
 	// have; higher is treated as a zip bomb. Default 200. An entry stored
 	// without compression always passes.
 	MaxRatio int
+	// MaxManifestBytes is the most bytes the manifest may be, both as stored and decoded,
+	// with every YAML alias counted as the bytes it expands to (see manifestSize): a few
+	// hundred KB of aliases otherwise expand to gigabytes. Default 1 MiB; the Tron sets it
+	// from --max-manifest-bytes.
+	MaxManifestBytes int64
 }
 
 // withDefaults returns l with every zero field set to its default.
@@ -35,6 +42,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxRatio <= 0 {
 		l.MaxRatio = DefaultMaxRatio
+	}
+	if l.MaxManifestBytes <= 0 {
+		l.MaxManifestBytes = DefaultMaxManifestBytes
 	}
 	return l
 }

@@ -19,10 +19,6 @@ import (
 // ManifestNames are the names a manifest may have at the bundle root.
 var ManifestNames = []string{"funcatron.yaml", "funcatron.yml", "funcatron.json"}
 
-// maxManifestBytes bounds the manifest: it is decoded in memory, and a
-// Swagger document of real size is well under a megabyte.
-const maxManifestBytes = 8 << 20
-
 // manifest is the parsed manifest. doc is the whole document as generic
 // values that encoding/json can encode (what the Tron reports as "swagger");
 // node keeps positions so errors can name a line.
@@ -57,25 +53,28 @@ func (a *archive) readManifest() (*manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	tooBig := &InvalidError{File: e.name, Msg: fmt.Sprintf("larger than %d bytes", maxManifestBytes)}
-	if e.file.UncompressedSize64 > maxManifestBytes {
+	limit := a.lim.MaxManifestBytes
+	tooBig := &InvalidError{File: e.name, Msg: fmt.Sprintf("larger than %d bytes (--max-manifest-bytes)", limit)}
+	if e.file.UncompressedSize64 > uint64(limit) {
 		return nil, tooBig
 	}
 	var buf bytes.Buffer
-	budget := int64(maxManifestBytes)
+	budget := limit
 	if err := a.copyEntry(&buf, e.file, &budget); err != nil {
 		if errors.Is(err, errOverBudget) {
 			return nil, tooBig
 		}
 		return nil, err
 	}
-	return parseManifest(e.name, buf.Bytes())
+	return parseManifest(e.name, buf.Bytes(), limit)
 }
 
-// parseManifest parses a manifest. YAML goes through yaml.v3. JSON goes
-// through encoding/json: yaml.v3 refuses some valid JSON (escaped surrogate
-// pairs such as "\ud83d\ude00", which Python's json.dumps writes for emoji).
-func parseManifest(file string, data []byte) (m *manifest, err error) {
+// parseManifest parses a manifest of at most limit bytes, decoded. YAML goes
+// through yaml.v3. JSON goes through encoding/json: yaml.v3 refuses some valid
+// JSON (escaped surrogate pairs such as "\ud83d\ude00", which Python's
+// json.dumps writes for emoji); JSON has no aliases, so it decodes to no more
+// than its size.
+func parseManifest(file string, data []byte, limit int64) (m *manifest, err error) {
 	defer func() {
 		// A parser bug must not take the Tron down with an upload.
 		if p := recover(); p != nil {
@@ -83,10 +82,14 @@ func parseManifest(file string, data []byte) (m *manifest, err error) {
 		}
 	}()
 	var v any
+	node := new(yaml.Node)
 	if strings.HasSuffix(file, ".json") {
 		err = decodeJSON(file, data, &v)
+		if yaml.Unmarshal(data, node) != nil {
+			node = nil // positions are a convenience; JSON yaml.v3 refuses has none
+		}
 	} else {
-		err = decodeYAML(file, data, &v)
+		err = decodeYAML(file, data, node, &v, limit)
 	}
 	if err != nil {
 		return nil, err
@@ -95,19 +98,30 @@ func parseManifest(file string, data []byte) (m *manifest, err error) {
 	if !ok {
 		return nil, &InvalidError{File: file, Line: 1, Msg: "the manifest is not a mapping (a Swagger or OpenAPI document)"}
 	}
-	m = &manifest{file: file, doc: doc, node: new(yaml.Node)}
-	if yaml.Unmarshal(data, m.node) != nil || len(m.node.Content) == 0 {
-		m.node = nil // positions are a convenience; JSON yaml.v3 refuses has none
+	if node != nil && len(node.Content) == 0 {
+		node = nil
 	}
-	return m, nil
+	return &manifest{file: file, doc: doc, node: node}, nil
 }
 
-// decodeYAML decodes YAML, turning its errors into "line N: reason".
-func decodeYAML(file string, data []byte, v *any) error {
-	err := yaml.Unmarshal(data, v)
-	if err == nil {
-		return nil
+// decodeYAML parses YAML into node, checks what it expands to against limit
+// before expanding it, then decodes node into v.
+func decodeYAML(file string, data []byte, node *yaml.Node, v *any, limit int64) error {
+	if err := yaml.Unmarshal(data, node); err != nil {
+		return yamlError(file, err)
 	}
+	if manifestSize(node, limit) > limit {
+		return &InvalidError{File: file, Msg: fmt.Sprintf("decodes to more than %d bytes "+
+			"(YAML aliases count as the bytes they expand to; --max-manifest-bytes)", limit)}
+	}
+	if err := node.Decode(v); err != nil {
+		return yamlError(file, err)
+	}
+	return nil
+}
+
+// yamlError turns a yaml.v3 error into "line N: reason".
+func yamlError(file string, err error) error {
 	msg := err.Error()
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {

@@ -55,9 +55,13 @@ func TestOpenRefuses(t *testing.T) {
 		{"json duplicate operationId has a line", func(t testing.TB) []byte {
 			return withManifest(t, "funcatron.json", "{\"swagger\": \"2.0\",\n \"paths\": {\n  \"/a\": {\"get\": {\"operationId\": \"x\"}},\n  \"/b\": {\"get\": {\"operationId\": \"x\"}}\n}}")
 		}, Limits{}, `funcatron.json: line 4: operationId "x" is used by both GET /a and GET /b`},
-		{"manifest too large", zipOf(zentry{name: "funcatron.yaml", body: "swagger: '2.0'\n#" + strings.Repeat("x", 8<<20),
+		{"manifest too large", zipOf(zentry{name: "funcatron.yaml", body: "swagger: '2.0'\n#" + strings.Repeat("x", 1<<20),
 			raw: func(*zip.FileHeader) {}}), Limits{},
-			"funcatron.yaml: larger than 8388608 bytes"},
+			"funcatron.yaml: larger than 1048576 bytes (--max-manifest-bytes)"},
+		{"manifest of YAML aliases expanding past the limit", yaml(aliasBomb(9)), Limits{},
+			"funcatron.yaml: decodes to more than 1048576 bytes (YAML aliases count as the bytes they expand to; --max-manifest-bytes)"},
+		{"manifest over a smaller limit", yaml(aliasBomb(3)), Limits{MaxManifestBytes: 4096},
+			"funcatron.yaml: decodes to more than 4096 bytes (YAML aliases count as the bytes they expand to; --max-manifest-bytes)"},
 		{"manifest is a list", yaml("- swagger\n- paths\n"), Limits{},
 			"funcatron.yaml: line 1: the manifest is not a mapping (a Swagger or OpenAPI document)"},
 		{"manifest is empty", yaml(""), Limits{},
@@ -204,6 +208,27 @@ func TestOpenRefuses(t *testing.T) {
 }
 
 // randomText returns n bytes that do not compress.
+// aliasBomb is a manifest whose x-bomb key expands to 10^levels copies of a
+// 100-byte string through nested aliases, in a few hundred bytes: a billion
+// laughs. yaml.v3 alone lets 9 levels through (its alias ratio check only
+// looks at the count of aliases, which stays small).
+func aliasBomb(levels int) string {
+	var b strings.Builder
+	b.WriteString("swagger: \"2.0\"\nx-funcatron: {exec: {command: bin/hello}}\n" + opsYAML)
+	b.WriteString("x-bomb:\n  l0: &l0 \"" + strings.Repeat("a", 100) + "\"\n")
+	for i := 1; i <= levels; i++ {
+		fmt.Fprintf(&b, "  l%d: &l%d [", i, i)
+		for j := range 10 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*l%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	return b.String()
+}
+
 func randomText(n int) string {
 	r := rand.New(rand.NewPCG(1, 2))
 	b := make([]byte, n+8)

@@ -88,6 +88,8 @@ type e2eStackOptions struct {
 	runners, workers int
 	tronArgs         []string
 	redis            bool // a Redis too (s.Redis), for the zbus and gilmour kinds
+	runnerArgs       []string
+	nginxEnv         map[string]string
 }
 
 // e2eStart brings a stack up under a temp dir and stops it in t.Cleanup, showing the end of
@@ -99,11 +101,8 @@ func e2eStart(t *testing.T, env *e2eEnv, o e2eStackOptions) *e2eStack {
 	s, err := stack.Start(stack.Options{
 		Dir: t.TempDir(), BinDir: env.bin, Runners: o.runners, NginxWorkers: o.workers, Redis: o.redis,
 		TronArgs:   append([]string{"--heartbeat-period", hb}, o.tronArgs...),
-		RunnerArgs: []string{"--heartbeat-period", hb, "--stop-grace", "2s"},
-		NginxEnv: map[string]string{
-			"FUNCATRON_TIMEOUT":   strconv.Itoa(e2eTimeout),
-			"FUNCATRON_HEARTBEAT": strconv.FormatFloat(e2eHeartbeat.Seconds(), 'f', -1, 64),
-		},
+		RunnerArgs: append([]string{"--heartbeat-period", hb, "--stop-grace", "2s"}, o.runnerArgs...),
+		NginxEnv:   e2eNginxEnv(o.nginxEnv),
 	})
 	if err != nil {
 		t.Fatalf("starting the stack: %v", err)
@@ -121,6 +120,16 @@ func e2eStart(t *testing.T, env *e2eEnv, o e2eStackOptions) *e2eStack {
 		http:  &http.Client{Timeout: e2eClientTimeout},
 		fresh: &http.Client{Timeout: e2eClientTimeout, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
+}
+
+// e2eNginxEnv is the frontends' environment of every e2e stack, plus more.
+func e2eNginxEnv(more map[string]string) map[string]string {
+	env := map[string]string{
+		"FUNCATRON_TIMEOUT":   strconv.Itoa(e2eTimeout),
+		"FUNCATRON_HEARTBEAT": strconv.FormatFloat(e2eHeartbeat.Seconds(), 'f', -1, 64),
+	}
+	maps.Copy(env, more)
+	return env
 }
 
 // e2eDumpLogs logs the end of each server's log.
@@ -262,6 +271,7 @@ type e2eWorkerView struct {
 	PID       int    `json:"pid"`
 	Connected bool   `json:"connected"`
 	Waiting   int    `json:"waiting"`
+	Sessions  int    `json:"sessions"` // listener connections so far: a reconnect adds one
 }
 
 // workerViews asks /__funcatron/<what> ("routes" or "health") on new connections, eight at a

@@ -8,7 +8,8 @@ import "testing"
 //
 // TestE2E/Shared starts one stack (2 runners, 2 nginx workers, the three samples deployed)
 // for the functional and bad-input subtests nested in it; each TestE2E/Fault subtest brings
-// its own stack, since it kills or restarts parts of it. Nothing runs in parallel: the fault
+// its own stack, since it kills or restarts parts of it; so does TestE2E/Bounds, whose
+// consumers are bounded below the broker so that oversize messages reach them. Nothing runs in parallel: the fault
 // tests count answers and latencies under load, on a 2-core machine.
 //
 // One part alone: go test ./integration -run 'TestE2E/Fault/BrokerRestart'.
@@ -42,6 +43,7 @@ func TestE2E(t *testing.T) {
 	})
 	t.Run("Gilmour", func(t *testing.T) { e2eTestGilmour(t, env) })
 	t.Run("Zbus", func(t *testing.T) { e2eTestZbus(t, env) })
+	t.Run("Bounds", func(t *testing.T) { e2eTestBounds(t, env) })
 	t.Run("Fault/RunnerKill", func(t *testing.T) { e2eTestRunnerKill(t, env) })
 	t.Run("Fault/BrokerRestart", func(t *testing.T) { e2eTestBrokerRestart(t, env) })
 	t.Run("Fault/TronKill", func(t *testing.T) { e2eTestTronKill(t, env) })

@@ -69,7 +69,7 @@ func (r *Runner) startBundle(ctx context.Context, m *protocol.Enable) (*served, 
 	if err != nil {
 		return nil, err
 	}
-	b, err := bundles.Open(data, bundles.Limits{MaxUnpackedBytes: r.opts.MaxUnpackedBytes})
+	b, err := bundles.Open(data, bundles.Limits{MaxUnpackedBytes: r.opts.MaxUnpackedBytes, MaxManifestBytes: r.opts.MaxManifestBytes})
 	if err != nil {
 		return nil, fmt.Errorf("invalid bundle: %w", err)
 	}

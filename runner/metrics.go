@@ -24,6 +24,7 @@ type metrics struct {
 	outDropped  *prometheus.CounterVec // queue
 	unsettled   prometheus.Counter
 	refused     *prometheus.CounterVec // reason
+	oversize    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -44,7 +45,7 @@ func newMetrics() *metrics {
 		}, []string{"queue"}),
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "funcatron_runner_undecodable_total",
-			Help: "Route queue messages that did not decode as a service request (dead-lettered).",
+			Help: "Route queue and inbox messages refused (dead-lettered): undecodable, over --max-message-bytes, or nested too deep.",
 		}),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "funcatron_runner_process_restarts_total",
@@ -62,11 +63,15 @@ func newMetrics() *metrics {
 			Name: "funcatron_runner_refused_messages_total",
 			Help: "Control messages on the runner inbox refused and dropped (spec/protocol.md §7), by reason.",
 		}, []string{"reason"}),
+		oversize: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "funcatron_runner_answers_oversize_total",
+			Help: "Answers over --max-message-bytes, replaced by a 502.",
+		}),
 	}
 	for _, r := range protocol.RefusedReasons {
 		m.refused.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.undecodable, m.restarts, m.outDropped, m.unsettled, m.refused,
+	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.undecodable, m.restarts, m.outDropped, m.unsettled, m.refused, m.oversize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/buskey"
 	"github.com/funcatron/funcatron/internal/protocol"
@@ -67,6 +68,15 @@ type Options struct {
 	// Kinds are the bundle kinds this runner serves (runner/kinds.All() gives the built-in
 	// ones); a bundle of a kind not listed fails its enable. Required.
 	Kinds kind.Registry
+	// MaxManifestBytes bounds a bundle's manifest, decoded (YAML aliases expanded): the
+	// Tron's --max-manifest-bytes, which it must not be below. Default 1 MiB.
+	MaxManifestBytes int64
+	// MaxMessageBytes bounds both ways what the runner handles on the bus: a message on its
+	// inbox or a route queue over it is dead-lettered unread (and counted), and an answer
+	// whose message would be over it is replaced by a 502 (frontends cannot receive it:
+	// their frame limit is the same number, see docs/security.md "Bounded input").
+	// Default protocol.DefaultMaxMessageBytes (16 MiB).
+	MaxMessageBytes int
 }
 
 // Defaults of Options.
@@ -125,6 +135,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxUnpackedBytes <= 0 {
 		o.MaxUnpackedBytes = DefaultMaxUnpackedBytes
+	}
+	if o.MaxManifestBytes <= 0 {
+		o.MaxManifestBytes = bundles.DefaultMaxManifestBytes
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = protocol.DefaultMaxMessageBytes
 	}
 	if o.MaxClockSkew <= 0 {
 		o.MaxClockSkew = protocol.DefaultMaxClockSkew

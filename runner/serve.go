@@ -17,6 +17,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime/debug"
 	"time"
 
@@ -61,7 +62,11 @@ func (r *Runner) handle(rt *route, d delivery) {
 	defer rt.m.inflight.Dec()
 
 	svc := new(protocol.Service)
-	if err := protocol.DecodeAs(d.contentType(), d.body(), svc); err != nil || svc.ReplyQueue == "" {
+	err := protocol.CheckSize(d.body(), r.opts.MaxMessageBytes)
+	if err == nil {
+		err = protocol.DecodeAs(d.contentType(), d.body(), svc)
+	}
+	if err != nil || svc.ReplyQueue == "" {
 		if err == nil {
 			err = errNoReplyQueue
 		}
@@ -139,7 +144,7 @@ func (r *Runner) publishAnswer(queue string, ans *protocol.Answer) amqpbus.Outco
 	if ans.Answer.Body == nil {
 		ans.Answer.Body = protocol.Base64{}
 	}
-	body, err := protocol.Encode(protocol.JSON, ans)
+	body, err := r.encodeAnswer(ans)
 	if err != nil { // cannot happen for an Answer; answered as a failure anyway
 		r.log.Error("encoding answer", "err", err)
 		kind.ErrorAnswer(&ans.Answer, 500, "the runner could not encode the answer")
@@ -160,6 +165,22 @@ func (r *Runner) publishAnswer(queue string, ans *protocol.Answer) amqpbus.Outco
 		return amqpbus.Requeue
 	}
 	return amqpbus.Ack
+}
+
+// encodeAnswer encodes ans as JSON; an answer over --max-message-bytes becomes a 502: the
+// frontends' frame limit and the broker's max_message_size are the same number, so the
+// broker would refuse it (closing the channel) or the frontend drop it, and its client
+// would wait out the timeout for a 504 that blames nobody.
+func (r *Runner) encodeAnswer(ans *protocol.Answer) ([]byte, error) {
+	body, err := protocol.Encode(protocol.JSON, ans)
+	if err != nil || len(body) <= r.opts.MaxMessageBytes {
+		return body, err
+	}
+	r.metrics.oversize.Inc()
+	r.log.Warn("answer too large for the frontends; answering 502", "request_id", ans.RequestID,
+		"bytes", len(body), "max_message_bytes", r.opts.MaxMessageBytes)
+	kind.ErrorAnswer(&ans.Answer, 502, fmt.Sprintf("the function's answer is larger than the %d bytes a frontend can receive", r.opts.MaxMessageBytes))
+	return protocol.Encode(protocol.JSON, ans)
 }
 
 // settle is the one place a route queue delivery is settled. A settlement that fails

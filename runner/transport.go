@@ -47,7 +47,8 @@ func (r *Runner) connect(ctx context.Context) (*transport, error) {
 	b, err := amqpbus.NewBus(ctx, conn, amqpbus.BusOptions{
 		Inbox: amqpbus.RunnerInbox(r.id), Version: version.Version, Logger: r.busLog(),
 		Signer: amqpbus.KeySigner(r.key), Verifier: r.verify,
-		OnRefused: func(re *protocol.RefusedError) { r.metrics.refused.WithLabelValues(re.Reason).Inc() },
+		OnRefused:       func(re *protocol.RefusedError) { r.metrics.refused.WithLabelValues(re.Reason).Inc() },
+		MaxMessageBytes: r.opts.MaxMessageBytes,
 	})
 	if err != nil {
 		conn.Close()

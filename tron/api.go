@@ -33,10 +33,15 @@ type route struct {
 
 func (t *Tron) newServer() *fasthttp.Server {
 	t.table = t.routes()
+	t.uploads = make(chan struct{}, t.opts.MaxUploads)
 	return &fasthttp.Server{
-		Handler:                      t.serve,
-		ErrorHandler:                 t.serveError,
-		Name:                         "funcatron-tron",
+		Handler:      t.serve,
+		ErrorHandler: t.serveError,
+		Name:         "funcatron-tron",
+		// Bodies are bounded before they are read (apibody.go): admit decides on the
+		// headers alone, handlers read what it let through from the stream.
+		HeaderReceived:               t.admit,
+		StreamRequestBody:            true,
 		MaxRequestBodySize:           t.opts.MaxBundleBytes,
 		DisablePreParseMultipartForm: true,
 		ReadTimeout:                  10 * time.Minute, // a 256 MiB upload over a slow link
@@ -69,12 +74,15 @@ func (t *Tron) routes() []route {
 }
 
 // serve routes a request: every /api/v1/ path needs the bearer token (checked before
-// anything else, so an unauthenticated caller learns nothing), except a bundle download
-// that carries a valid signature.
+// anything else, so an unauthenticated caller learns nothing; its body was not read, see
+// admit), except a bundle download that carries a valid signature.
 func (t *Tron) serve(ctx *fasthttp.RequestCtx) {
+	if t.refuseBody(ctx) {
+		return
+	}
 	path := string(ctx.Path())
 	method := string(ctx.Method())
-	if strings.HasPrefix(path, apiPrefix) && !t.authorized(ctx) && !(method == "GET" && strings.HasPrefix(path, bundlePrefix)) {
+	if needsToken(method, path) && !t.authorized(ctx) {
 		t.unauthorized(ctx, "missing or wrong bearer token")
 		return
 	}
@@ -99,7 +107,11 @@ func (t *Tron) serve(ctx *fasthttp.RequestCtx) {
 
 // authorized tells whether the request carries the admin token.
 func (t *Tron) authorized(ctx *fasthttp.RequestCtx) bool {
-	auth := string(ctx.Request.Header.Peek("Authorization"))
+	return t.authorizedHeader(&ctx.Request.Header)
+}
+
+func (t *Tron) authorizedHeader(h *fasthttp.RequestHeader) bool {
+	auth := string(h.Peek("Authorization"))
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok {
 		tok, ok = strings.CutPrefix(auth, "bearer ")

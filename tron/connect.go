@@ -40,7 +40,8 @@ func (t *Tron) connect(ctx context.Context) (*busConn, error) {
 	b, err := amqpbus.NewBus(ctx, conn, amqpbus.BusOptions{
 		Inbox: amqpbus.TronQueue(t.opts.TronQueue), Version: version.Version, Logger: t.opts.Logger,
 		Signer: t.keys, Verifier: t.verifier,
-		OnRefused: func(re *protocol.RefusedError) { t.metrics.refused.WithLabelValues(re.Reason).Inc() },
+		OnRefused:       func(re *protocol.RefusedError) { t.metrics.refused.WithLabelValues(re.Reason).Inc() },
+		MaxMessageBytes: t.opts.MaxMessageBytes,
 	})
 	if err != nil {
 		conn.Close()

@@ -8,7 +8,8 @@
 //
 // Files: options.go (Options, flags), tron.go (life cycle), api.go + handlers.go (HTTP),
 // sse.go (the event stream), dashboard.go + web/ (the page at GET /), resolve.go (sha
-// prefixes), catalog.go + store.go + inspect.go (bundles), state.go + atomic.go (durable state),
+// prefixes), apibody.go (request bodies, bounded before they are read),
+// catalog.go + store.go + inspect.go (bundles), state.go + atomic.go (durable state),
 // secret.go (token, URL signing), membership.go + control.go (nodes and their messages),
 // enable.go + routes.go (enable, disable, route table), events.go, metrics.go, stats.go,
 // connect.go (amqpbus).
@@ -23,6 +24,12 @@
 //   - A bundle is verified (sha of the decompressed bytes) on every download; a mismatch
 //     is a 500 asking for a new upload. Downloads are buffered in memory to be verified
 //     before the first byte goes out (bounded by --max-bundle-bytes).
+//   - Bodies (apibody.go, docs/security.md "Bounded input"): decided on the headers alone
+//     (fasthttp's HeaderReceived): no token, or over 64 KiB (add_func: --max-bundle-bytes),
+//     and none of the body is read (401/413, connection closed). add_func streams into a
+//     temp file of the data dir, mapped for validation, at most --max-uploads at once (503
+//     with Retry-After beyond). Metadata files larger than a --max-manifest-bytes manifest
+//     can make are skipped at start (the bundle is then disabled).
 //   - Enable declares the route queue first: if that fails (bus down) the call is 503 and
 //     nothing changes. Then the state is saved, `enable` goes to every live runner as one
 //     message, and the call waits up to --enable-wait for the first ok ack (an ack without

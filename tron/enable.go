@@ -5,6 +5,7 @@ package tron
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -51,6 +52,9 @@ func (t *Tron) enable(ctx context.Context, req enableRequest) (*enableResult, er
 	req.keepProps = req.Props == nil
 	if req.Props == nil {
 		req.Props = protocol.Props{}
+	}
+	if err := checkProps(req.Props); err != nil {
+		return nil, err
 	}
 	b := t.getBus()
 	if b == nil || !b.Connected() {
@@ -321,4 +325,18 @@ func cleanSHA(s string) (string, error) {
 		return "", newAPIError(http.StatusBadRequest, "sha %q: want the 64 hex digits of the bundle's SHA-256", s)
 	}
 	return s, nil
+}
+
+// checkProps refuses props that the runners would refuse in the enable message that
+// carries them (protocol.MaxDepth, protocol.MaxItems): a 400 now, not an enable that no
+// runner ever acks. They are checked at the depth they have in that message.
+func checkProps(p protocol.Props) error {
+	b, err := json.Marshal(map[string]any{"props": p})
+	if err != nil {
+		return newAPIError(http.StatusBadRequest, "props cannot be encoded: %v", err)
+	}
+	if err := protocol.CheckShape(protocol.JSON, b); err != nil {
+		return newAPIError(http.StatusBadRequest, "props: %v", err)
+	}
+	return nil
 }

@@ -33,7 +33,17 @@ type addFuncResult struct {
 }
 
 func (t *Tron) postAddFunc(ctx *fasthttp.RequestCtx) {
-	m, created, err := t.addBundle(t.runCtx, ctx.PostBody())
+	if !t.acquireUpload(ctx) {
+		return
+	}
+	defer t.releaseUpload()
+	u, err := t.receiveUpload(ctx)
+	if err != nil {
+		t.writeErr(ctx, err, "accepted", false)
+		return
+	}
+	defer u.close()
+	m, created, err := t.addBundle(t.runCtx, u.data)
 	if err != nil {
 		t.writeErr(ctx, err, "accepted", false)
 		return
@@ -149,9 +159,13 @@ func (t *Tron) deleteBundleHandler(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, http.StatusOK, map[string]any{"success": true, "sha": sha, "msg": "deleted Func bundle " + sha})
 }
 
-// decodeBody reads a JSON request body into v; anything else is a 400 naming the problem.
+// decodeBody reads a JSON request body of at most 64 KiB into v; anything else is a 400
+// (413) naming the problem.
 func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
-	body := ctx.PostBody()
+	body, err := readSmallBody(ctx)
+	if err != nil {
+		return err
+	}
 	if len(body) == 0 {
 		return newAPIError(http.StatusBadRequest, "the request body must be a JSON object")
 	}

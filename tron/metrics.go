@@ -42,7 +42,7 @@ func newMetrics(t *Tron) *metrics {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "funcatron_tron_undecodable_messages_total", Help: "Bodies on the Tron queue that did not decode (dead-lettered).",
+			Name: "funcatron_tron_undecodable_messages_total", Help: "Bodies on the Tron queue refused (dead-lettered): undecodable, over --max-message-bytes, or nested too deep.",
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "funcatron_tron_refused_messages_total",

@@ -49,6 +49,15 @@ type Options struct {
 	// MaxUnpackedBytes bounds what an uploaded bundle may unpack to, in bytes; a larger one
 	// is refused (400). Default 1 GiB.
 	MaxUnpackedBytes int64
+	// MaxManifestBytes bounds a manifest's decoded size, YAML aliases counted in the bytes
+	// they expand to; a larger one is refused (400). Default 1 MiB.
+	MaxManifestBytes int64
+	// MaxUploads bounds the add_func uploads read at once (each streams to a temp file); one
+	// more waits for a free slot until its client gives up. Default 4.
+	MaxUploads int
+	// MaxMessageBytes bounds a message the Tron takes off its queue; a larger one is
+	// dead-lettered unread and counted. Default protocol.DefaultMaxMessageBytes (16 MiB).
+	MaxMessageBytes int
 	// EnableWait is how long POST /api/v1/enable waits for the first runner's ack before it
 	// answers 202. Default 10s.
 	EnableWait time.Duration
@@ -101,6 +110,8 @@ const (
 	DefaultDataDir         = "./data/tron"
 	DefaultMaxBundleBytes  = 256 << 20
 	DefaultMaxUnpacked     = 1 << 30
+	DefaultMaxManifest     = bundles.DefaultMaxManifestBytes
+	DefaultMaxUploads      = 4
 	DefaultEnableWait      = 10 * time.Second
 	DefaultHeartbeatPeriod = 10 * time.Second
 	DefaultURLTTL          = time.Hour
@@ -117,6 +128,9 @@ func NewOptions() *Options {
 		DataDir:          DefaultDataDir,
 		MaxBundleBytes:   DefaultMaxBundleBytes,
 		MaxUnpackedBytes: DefaultMaxUnpacked,
+		MaxManifestBytes: DefaultMaxManifest,
+		MaxUploads:       DefaultMaxUploads,
+		MaxMessageBytes:  protocol.DefaultMaxMessageBytes,
 		EnableWait:       DefaultEnableWait,
 		HeartbeatPeriod:  DefaultHeartbeatPeriod,
 		URLTTL:           DefaultURLTTL,
@@ -137,6 +151,9 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.TokenFile, "token-file", o.TokenFile, "file holding the admin bearer token, mode 0600 (wins over $FUNCATRON_TOKEN; without either, one is generated in the data dir)")
 	fs.IntVar(&o.MaxBundleBytes, "max-bundle-bytes", o.MaxBundleBytes, "largest bundle upload accepted, in bytes")
 	fs.Int64Var(&o.MaxUnpackedBytes, "max-unpacked-bytes", o.MaxUnpackedBytes, "most bytes an uploaded bundle may unpack to")
+	fs.Int64Var(&o.MaxManifestBytes, "max-manifest-bytes", o.MaxManifestBytes, "most bytes a bundle's manifest may decode to, YAML aliases expanded")
+	fs.IntVar(&o.MaxUploads, "max-uploads", o.MaxUploads, "most bundle uploads read at once")
+	fs.IntVar(&o.MaxMessageBytes, "max-message-bytes", o.MaxMessageBytes, "largest bus message read; larger ones are dead-lettered unread")
 	fs.DurationVar(&o.EnableWait, "enable-wait", o.EnableWait, "how long an enable call waits for a runner's ack")
 	fs.DurationVar(&o.HeartbeatPeriod, "heartbeat-period", o.HeartbeatPeriod, "nodes' heartbeat period; a node silent for 3 periods is dropped")
 	fs.DurationVar(&o.URLTTL, "url-ttl", o.URLTTL, "validity of signed bundle download URLs (at most 24h)")
@@ -180,6 +197,15 @@ func (o *Options) validate() error {
 	if o.MaxUnpackedBytes <= 0 {
 		bad("--max-unpacked-bytes %d: must be positive", o.MaxUnpackedBytes)
 	}
+	if o.MaxManifestBytes <= 0 {
+		bad("--max-manifest-bytes %d: must be positive", o.MaxManifestBytes)
+	}
+	if o.MaxUploads <= 0 {
+		bad("--max-uploads %d: must be positive", o.MaxUploads)
+	}
+	if o.MaxMessageBytes <= 0 {
+		bad("--max-message-bytes %d: must be positive", o.MaxMessageBytes)
+	}
 	if o.EnableWait <= 0 {
 		bad("--enable-wait %s: must be positive", o.EnableWait)
 	}
@@ -204,7 +230,7 @@ func (o *Options) validate() error {
 		o.Logger = slog.Default()
 	}
 	if o.Inspect == nil {
-		o.Inspect = inspector(bundles.Limits{MaxUnpackedBytes: o.MaxUnpackedBytes})
+		o.Inspect = inspector(bundles.Limits{MaxUnpackedBytes: o.MaxUnpackedBytes, MaxManifestBytes: o.MaxManifestBytes})
 	}
 	return errors.Join(errs...)
 }

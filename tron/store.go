@@ -44,20 +44,29 @@ type bundleMeta struct {
 }
 
 type store struct {
-	dir string
-	log *slog.Logger
+	dir     string
+	log     *slog.Logger
+	maxMeta int64 // the largest metadata file read (metaLimit)
 }
 
+// metaLimit is the largest metadata file of a bundle whose manifest decodes to at most
+// maxManifest bytes: its JSON can escape every byte as \u00XX (6 bytes), plus the
+// operations and fields. A larger file is not read at start: the store of a Tron that
+// accepted an alias bomb before manifests were bounded holds a metadata file of hundreds
+// of megabytes, which took gigabytes to decode at every start. Its bundle is skipped (and
+// so disabled), loudly; uploading it again gives the 400 it deserves.
+func metaLimit(maxManifest int64) int64 { return 8*maxManifest + 1<<20 }
+
 // openStore opens (creating it when missing) the store in dir and returns the metadata of
-// every bundle in it.
-func openStore(dir string, log *slog.Logger) (*store, []bundleMeta, error) {
+// every bundle in it; metadata files over maxMeta bytes are skipped.
+func openStore(dir string, maxMeta int64, log *slog.Logger) (*store, []bundleMeta, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("creating bundle store %s: %w", dir, err)
 	}
 	if err := removeTemps(dir); err != nil {
 		return nil, nil, err
 	}
-	s := &store{dir: dir, log: log}
+	s := &store{dir: dir, log: log, maxMeta: maxMeta}
 	metas, err := s.load()
 	if err != nil {
 		return nil, nil, err
@@ -105,6 +114,9 @@ func (s *store) load() ([]bundleMeta, error) {
 
 func (s *store) readMeta(sha string) (bundleMeta, error) {
 	var m bundleMeta
+	if fi, err := os.Stat(s.metaPath(sha)); err == nil && fi.Size() > s.maxMeta {
+		return m, fmt.Errorf("metadata of %s is %d bytes, over the %d a manifest of --max-manifest-bytes makes; not read", sha, fi.Size(), s.maxMeta)
+	}
 	b, err := os.ReadFile(s.metaPath(sha))
 	if err != nil {
 		return m, fmt.Errorf("reading metadata of %s: %w", sha, err)

@@ -36,6 +36,7 @@ type Tron struct {
 	ln       net.Listener
 	srv      *fasthttp.Server
 	table    []route
+	uploads  chan struct{} // one per add_func body being received (--max-uploads)
 	metrics  *metrics
 	events   *bus.Replay[Event]
 	tronHost protocol.HostPort
@@ -116,7 +117,7 @@ func (t *Tron) openData() error {
 		return err
 	}
 	t.verifier = t.newVerifier()
-	st, metas, err := openStore(filepath.Join(dir, "bundles"), t.log)
+	st, metas, err := openStore(filepath.Join(dir, "bundles"), metaLimit(t.opts.MaxManifestBytes), t.log)
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,8 @@ func parse(args, env []string, out io.Writer) (*runner.Options, string, string, 
 	fs.StringVar(&o.BusKeyFile, "bus-key-file", o.BusKeyFile, "file holding the runner key that signs control messages (the Tron's <data-dir>/bus-key; mode 0600; required)")
 	fs.DurationVar(&o.MaxClockSkew, "max-clock-skew", o.MaxClockSkew, "how far a control message's time may be from this clock")
 	fs.Var(&o.BundleUIDs, "bundle-uids", "uids for bundle processes, one per started bundle, e.g. 61000-61999 (needs root or CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_CHOWN, CAP_DAC_OVERRIDE; as root it is required)")
+	fs.Int64Var(&o.MaxManifestBytes, "max-manifest-bytes", o.MaxManifestBytes, "most bytes a bundle's manifest may decode to, YAML aliases expanded (at least the Tron's)")
+	fs.IntVar(&o.MaxMessageBytes, "max-message-bytes", o.MaxMessageBytes, "largest bus message read, and largest answer sent (a larger one becomes a 502)")
 	fs.Usage = options.Usage(fs, "runner: Funcatron's worker; serves the route queues the Tron enables")
 	if err := options.Parse(fs, args, env, map[string][]string{"tron-queue": {"TRON_QUEUE"}}); err != nil {
 		return nil, "", "", err

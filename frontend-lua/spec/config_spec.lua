@@ -18,6 +18,7 @@ describe("config.parse", function()
         assert.are.equal("for_tron", c.tron_queue)
         assert.are.equal(30, c.timeout)
         assert.are.equal(10, c.heartbeat)
+        assert.are.equal(16 * 1024 * 1024, c.max_message_bytes)
         assert.is_false(c.dev_mode)
         assert.is_nil(c.instance_id)
         assert.is_nil(c.key_file)
@@ -53,7 +54,8 @@ describe("config.parse", function()
     end)
 
     it("refuses bad values with a message naming the variable", function()
-        for name, v in pairs({ RABBIT_PORT = "x", FUNCATRON_TIMEOUT = "0", FUNCATRON_HEARTBEAT = "-1", FUNCATRON_MAX_CLOCK_SKEW = "0" }) do
+        for name, v in pairs({ RABBIT_PORT = "x", FUNCATRON_TIMEOUT = "0", FUNCATRON_HEARTBEAT = "-1",
+            FUNCATRON_MAX_CLOCK_SKEW = "0", FUNCATRON_MAX_MESSAGE_BYTES = "12.5" }) do
             local c, err = config.parse(env({ [name] = v }))
             assert.is_nil(c)
             assert.matches(name, err)

@@ -74,14 +74,28 @@ function _M.receive(self, pattern)
 end
 
 
+-- receiveuntil's iterator, like a cosocket's: without size, the data before delim; with
+-- size, that data in pieces of at most size bytes, then nil, nil once delim is consumed.
 function _M.receiveuntil(self, delim)
-    return function()
+    local done = false
+    return function(size)
+        if done then
+            return nil, nil
+        end
         local at = self.input:find(delim, self.pos, true)
         if not at then
             return nil, self.at_end
         end
-        local data = self.input:sub(self.pos, at - 1)
-        self.pos = at + #delim
+        local stop = at - 1
+        if size and self.pos + size - 1 < stop then
+            stop = self.pos + size - 1
+        end
+        local data = self.input:sub(self.pos, stop)
+        self.pos = stop + 1
+        if self.pos == at then
+            self.pos = at + #delim
+            done = size ~= nil
+        end
         return data
     end
 end

@@ -23,13 +23,16 @@ local function string_reader(s)
         pos = pos + n
         return d
     end
-    function r.until_nul()
+    function r.until_nul(_, max)
         local at = s:find("\0", pos, true)
         if not at then
             return nil, "closed"
         end
         local d = s:sub(pos, at - 1)
         pos = at + 1
+        if max and #d > max then
+            return false, #d
+        end
         return d
     end
     return r
@@ -144,6 +147,20 @@ describe("read_frame", function()
             stomp.encode("MESSAGE", { { "a", "2" } }, "\0"))
         assert.are.equal("x", stomp.read_frame(r).body)
         assert.are.equal("\0", stomp.read_frame(r).body)
+    end)
+
+    it("reads and drops a body over MAX_BODY, and stays in step for the next frame", function()
+        local saved = stomp.MAX_BODY
+        stomp.MAX_BODY = 10
+        local big = string.rep("x", 200000) -- several discard chunks
+        local r = string_reader(stomp.encode("MESSAGE", { { "a", "1" } }, big) ..
+            "MESSAGE\na:2\n\n" .. big .. "\0" ..
+            stomp.encode("MESSAGE", { { "a", "3" } }, "small"))
+        local f1, f2, f3 = stomp.read_frame(r), stomp.read_frame(r), stomp.read_frame(r)
+        stomp.MAX_BODY = saved
+        assert.are.same({ "", 200000, "1" }, { f1.body, f1.oversize, f1.headers.a })
+        assert.are.same({ "", 200000, "2" }, { f2.body, f2.oversize, f2.headers.a })
+        assert.are.same({ "small", nil }, { f3.body, f3.oversize })
     end)
 
     it("fails on truncated input, bad content-length, missing NUL, bad header", function()

@@ -38,6 +38,9 @@ type BusOptions struct {
 	Verifier Verifier
 	// OnRefused counts refused messages (metrics by reason).
 	OnRefused func(*protocol.RefusedError)
+	// MaxMessageBytes: a larger body is dead-lettered and reported to OnUndecodable without
+	// being decoded (spec/protocol.md §7); default protocol.DefaultMaxMessageBytes.
+	MaxMessageBytes int
 }
 
 // Bus implements bus.Bus over RabbitMQ. It consumes its inbox sequentially (control
@@ -47,6 +50,7 @@ type Bus struct {
 	inbox    QueueSpec
 	version  string
 	prefetch int
+	maxBytes int
 	log      *slog.Logger
 	handlers bus.Handlers
 	receipts bus.Receipts
@@ -88,6 +92,7 @@ func NewBus(ctx context.Context, conn *Conn, opts BusOptions) (*Bus, error) {
 		inbox:    opts.Inbox,
 		version:  opts.Version,
 		prefetch: opts.Prefetch,
+		maxBytes: opts.MaxMessageBytes,
 		log:      opts.Logger.With("component", "amqpbus", "inbox", opts.Inbox.Name),
 		signer:   opts.Signer,
 		verifier: opts.Verifier,
@@ -241,6 +246,11 @@ func (b *Bus) handle(ctx context.Context, d *Delivery) {
 // receive verifies and decodes a delivery, hands it to its receipt and its handlers, and
 // says how to settle it.
 func (b *Bus) receive(ctx context.Context, d *Delivery) Outcome {
+	// The size first: it is the cheapest check, and spares the signature's HMAC over a
+	// body that would be refused anyway.
+	if err := protocol.CheckSize(d.Body, b.maxBytes); err != nil {
+		return b.undecodable(d, err)
+	}
 	var vd protocol.Verified
 	if b.verifier != nil {
 		var err error

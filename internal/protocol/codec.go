@@ -85,9 +85,14 @@ func Encode(c Codec, m Message) ([]byte, error) {
 
 // Decode reads any message of the catalogue. Errors are *Error: CodeUnknownAction for an
 // action the catalogue lacks (log and drop), otherwise the body is unusable (dead-letter).
+// A body deeper or wider than the bounds of limits.go is refused before it is decoded; its
+// size is the receiver's to check first (CheckSize).
 func Decode(contentType string, body []byte) (Message, error) {
 	c, perr := codecFor(contentType, body)
 	if perr != nil {
+		return nil, perr
+	}
+	if perr = checkShape(c, body); perr != nil {
 		return nil, perr
 	}
 	var head Header
@@ -112,6 +117,10 @@ func Decode(contentType string, body []byte) (Message, error) {
 func DecodeAs(contentType string, body []byte, m Message) error {
 	c, perr := codecFor(contentType, body)
 	if perr != nil {
+		return perr
+	}
+	if perr = checkShape(c, body); perr != nil {
+		perr.Action = ActionOf(m)
 		return perr
 	}
 	if err := decodeInto(c, body, m); err != nil {

@@ -8,6 +8,9 @@
 //
 // It does no I/O and must not import an AMQP client (`make lint` checks this): the transport
 // lives in internal/amqpbus. Decoding never panics; it returns *Error with a stable Code.
+// It is bounded (limits.go): receivers check a body's size first (CheckSize, their
+// --max-message-bytes), and Decode refuses a body nested past MaxDepth or with a
+// collection past MaxItems before the decoder sees it.
 //
 // Decisions where the spec is silent:
 //   - A body without a content type is sniffed: after `{` a `"` means JSON, a `:` means EDN.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/protocol"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/funcatron/funcatron/internal/wait"
@@ -89,6 +90,9 @@ func (r *RabbitMQ) SetLogin(user, password string) {
 	r.loginMu.Unlock()
 }
 
+// writeConfig writes the node's configuration. max_message_size is the system's one
+// message bound (protocol.DefaultMaxMessageBytes, docs/security.md "Bounded input"): the
+// broker refuses a larger publish, so no consumer is ever handed one.
 func (r *RabbitMQ) writeConfig() error {
 	conf := fmt.Sprintf(`listeners.tcp.default = 127.0.0.1:%d
 stomp.listeners.tcp.1 = 127.0.0.1:%d
@@ -96,7 +100,8 @@ stomp.default_user = guest
 stomp.default_pass = guest
 log.console = false
 log.file.level = warning
-`, r.AMQPPort, r.STOMPPort)
+max_message_size = %d
+`, r.AMQPPort, r.STOMPPort, protocol.DefaultMaxMessageBytes)
 	if err := os.WriteFile(filepath.Join(r.Dir, "rabbitmq.conf"), []byte(conf), 0o644); err != nil {
 		return err
 	}

@@ -97,6 +97,12 @@ function _M.parse(getenv)
     if not c.max_skew then
         return nil, err
     end
+    -- the largest frame the listener reads (docs/security.md "Bounded input": the runners'
+    -- --max-message-bytes and the broker's max_message_size are the same number)
+    c.max_message_bytes, err = number(getenv, "FUNCATRON_MAX_MESSAGE_BYTES", 16 * 1024 * 1024, 1024, true)
+    if not c.max_message_bytes then
+        return nil, err
+    end
     return c
 end
 

@@ -60,6 +60,7 @@ local BACKOFF_MAX = 2
 local STOMP_HEART_BEAT = 10000 -- ms, both ways, on the listener connection
 local MAX_POLL = 1          -- seconds: how often the loop looks at the clock when idle
 local MAX_UNKNOWN_LOGGED = 64
+local MAX_DEPTH = 100       -- nesting of a message on the inbox (docs/security.md "Bounded input")
 local QUEUE_TTL = 30        -- seconds a route queue seen to exist is not probed again
 local REFUSAL_LOG_PERIOD = 10 -- seconds between two logs of refusals of one reason
 -- what a client is told when the broker cannot be reached: never its address (frontend.md)
@@ -131,6 +132,9 @@ function _M.init()
     if not c.host then
         c.host = hostname()
     end
+    stomp.MAX_BODY = c.max_message_bytes
+    -- the Go decoders' nesting bound (protocol.MaxDepth); lua-cjson's own is 1000
+    cjson.decode_max_depth(MAX_DEPTH)
 end
 
 
@@ -349,6 +353,11 @@ end
 
 
 local function on_frame(conn, frame)
+    if frame.oversize then
+        log(WARN, "funcatron: dropped a ", frame.command, " frame of ", frame.oversize,
+            " bytes, over FUNCATRON_MAX_MESSAGE_BYTES (", stomp.MAX_BODY, ")")
+        return true
+    end
     if frame.command == "MESSAGE" then
         return on_message(conn, frame)
     end

@@ -40,11 +40,17 @@ local mt = { __index = _M }
 -- HEARTBEAT is what read_frame returns for a bare EOL between frames.
 _M.HEARTBEAT = { command = "HEARTBEAT", headers = {}, body = "" }
 
--- MAX_BODY bounds a frame body we accept (64 MiB); a bigger content-length is a protocol error.
-_M.MAX_BODY = 64 * 1024 * 1024
+-- MAX_BODY bounds a frame body read into memory (16 MiB; the frontend sets it from
+-- FUNCATRON_MAX_MESSAGE_BYTES). A bigger body is read in chunks of DISCARD_CHUNK and dropped:
+-- read_frame returns the frame with body "" and oversize = its size, and the connection
+-- stays usable (closing it would delete the worker's exclusive inbox and lose every answer
+-- in flight).
+_M.MAX_BODY = 16 * 1024 * 1024
+local DISCARD_CHUNK = 64 * 1024
 
 local HEARTBEAT = _M.HEARTBEAT
 local NUL = "\0"
+local read_body
 
 local escapes   = { ["\\"] = "\\\\", ["\r"] = "\\r", ["\n"] = "\\n", [":"] = "\\c" }
 local unescapes = { ["\\"] = "\\", r = "\r", n = "\n", c = ":" }
@@ -133,10 +139,59 @@ function _M.encode(command, headers, body)
 end
 
 
+-- discard reads n bytes through r and drops them, DISCARD_CHUNK at a time.
+local function discard(r, n)
+    while n > 0 do
+        local k = n < DISCARD_CHUNK and n or DISCARD_CHUNK
+        local data, err = r:bytes(k)
+        if not data then
+            return nil, err
+        end
+        n = n - k
+    end
+    return true
+end
+
+
+-- read_body reads a body of content-length len and its NUL. Returns body, oversize (the
+-- size of a body over MAX_BODY, read and dropped: body is then "") or nil, nil, err.
+function read_body(r, command, len)
+    len = tonumber(len)
+    if not len or len < 0 or len ~= floor(len) then
+        return nil, nil, "bad content-length in " .. command .. " frame"
+    end
+    local body, oversize, err = "", nil, nil
+    if len > _M.MAX_BODY then
+        oversize = len
+        local ok
+        ok, err = discard(r, len)
+        if not ok then
+            return nil, nil, err
+        end
+    elseif len > 0 then
+        body, err = r:bytes(len)
+        if not body then
+            return nil, nil, err
+        end
+    end
+    local nul
+    nul, err = r:bytes(1)
+    if not nul then
+        return nil, nil, err
+    end
+    if nul ~= NUL then
+        return nil, nil, "frame body not followed by NUL"
+    end
+    return body, oversize
+end
+
+
 -- read_frame reads one frame through reader r, which has r:line() (one line without its EOL,
--- or nil, err), r:bytes(n) and r:until_nul() (the bytes before the next NUL, consuming it),
--- and optionally r:started() (called once the frame's first line is in). Returns the frame
--- {command, headers, body}, HEARTBEAT for a bare EOL, or nil, err.
+-- or nil, err), r:bytes(n) and r:until_nul(max) (the bytes before the next NUL, consuming it;
+-- false, size when there were more than max), and optionally r:started() (called once the
+-- frame's first line is in). Returns the frame {command, headers, body, oversize},
+-- HEARTBEAT for a bare EOL, or nil, err. oversize is set (to the body's size) for a body
+-- over MAX_BODY, which was read and dropped: the stream is still in step.
 function _M.read_frame(r)
     local line, err = r:line()
     if not line then
@@ -184,36 +239,20 @@ function _M.read_frame(r)
             headers[name] = value
         end
     end
-    local body
+    local body, oversize
     local len = headers["content-length"]
     if len then
-        len = tonumber(len)
-        if not len or len < 0 or len ~= floor(len) or len > _M.MAX_BODY then
-            return nil, "bad content-length in " .. command .. " frame"
-        end
-        if len > 0 then
-            body, err = r:bytes(len)
-            if not body then
-                return nil, err
-            end
-        else
-            body = ""
-        end
-        local nul
-        nul, err = r:bytes(1)
-        if not nul then
-            return nil, err
-        end
-        if nul ~= NUL then
-            return nil, "frame body not followed by NUL"
-        end
+        body, oversize, err = read_body(r, command, len)
     else
-        body, err = r:until_nul()
-        if not body then
-            return nil, err
+        body, err = r:until_nul(_M.MAX_BODY)
+        if body == false then -- over MAX_BODY, read to its NUL and dropped
+            body, oversize, err = "", err, nil
         end
     end
-    return { command = command, headers = headers, body = body }
+    if not body then
+        return nil, err
+    end
+    return { command = command, headers = headers, body = body, oversize = oversize }
 end
 
 
@@ -320,13 +359,29 @@ function _M.bytes(self, n)
 end
 
 
-function _M.until_nul(self)
+-- until_nul reads up to the next NUL, DISCARD_CHUNK at a time; beyond max bytes it keeps
+-- reading but drops them, and returns false, size.
+function _M.until_nul(self, max)
     local it = self.sock:receiveuntil(NUL)
-    local data, err = it()
-    if data then
-        self.last_read = ngx.now()
+    local parts, n = {}, 0
+    while true do
+        local data, err = it(DISCARD_CHUNK)
+        if not data then
+            if err then
+                return nil, err
+            end
+            break
+        end
+        n = n + #data
+        if not max or n <= max then
+            parts[#parts + 1] = data
+        end
     end
-    return data, err
+    self.last_read = ngx.now()
+    if max and n > max then
+        return false, n
+    end
+    return concat(parts)
 end
 
 
