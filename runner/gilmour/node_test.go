@@ -249,10 +249,10 @@ func TestHealthDirtySocket(t *testing.T) {
 		return in.Health() == kind.HealthDirty && numsub(rdb, "gilmour.request.echo") == 0 && numsub(rdb, "gilmour.slot.x") == 0
 	})
 	// The proxy API still shows the node, and refuses anything else.
-	if st, m := proxyCall(t, in, "GET", "/nodes/"+in.proxy.id, ""); st != 200 || m["status"] != "dirty" {
+	if st, m := proxyServe(t, in, "GET", "/nodes/"+in.proxy.id, ""); st != 200 || m["status"] != "dirty" {
 		t.Errorf("GET /nodes/:id of a dirty node = %d %v", st, m)
 	}
-	if st, _ := proxyCall(t, in, "POST", "/nodes/"+in.proxy.id+"/slots", `{"topic":"a","path":"/a"}`); st != 503 {
+	if st, _ := proxyServe(t, in, "POST", "/nodes/"+in.proxy.id+"/slots", `{"topic":"a","path":"/a"}`); st != 503 {
 		t.Errorf("adding a slot to a dirty node = %d, want 503", st)
 	}
 	testenv.WaitFor(t, 5*time.Second, "the dirty node's process stopped", func() bool { return !in.node.proc.Ready() })

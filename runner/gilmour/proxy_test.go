@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,19 @@ func proxyCall(t testing.TB, in *instance, method, path, body string) (int, map[
 		t.Fatalf("%s %s: %d %q is not JSON", method, path, res.StatusCode, b)
 	}
 	return res.StatusCode, m
+}
+
+// proxyServe is proxyCall straight through the API's handler, without the socket (a dirty
+// node's socket goes with its private directory when its process is stopped).
+func proxyServe(t testing.TB, in *instance, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	in.proxy.srv.Handler.ServeHTTP(rec, httptest.NewRequest(method, "http://proxy"+path, strings.NewReader(body)))
+	var m map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+		t.Fatalf("%s %s: %d %q is not JSON", method, path, rec.Code, rec.Body.Bytes())
+	}
+	return rec.Code, m
 }
 
 func TestProxyEnvironment(t *testing.T) {
