@@ -13,6 +13,7 @@ import (
 
 	"github.com/funcatron/funcatron/internal/options"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 	"github.com/funcatron/funcatron/runner"
 )
@@ -105,7 +106,7 @@ func TestBusyListenAddressExit1(t *testing.T) {
 // TestStopWhileWaitingForTheBroker: SIGTERM (ctx's end) before RabbitMQ is reachable is a
 // clean exit.
 func TestStopWhileWaitingForTheBroker(t *testing.T) {
-	ports, err := testenv.FreePorts(1)
+	ports, err := servers.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -109,7 +110,7 @@ func TestHelpDocumentsEveryOption(t *testing.T) {
 
 // A Tron whose broker is unreachable still serves /healthz (503) and stops cleanly.
 func TestRunStopsCleanlyWithoutBroker(t *testing.T) {
-	ports, err := testenv.FreePorts(1)
+	ports, err := servers.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func TestLooseTokenFileRefused(t *testing.T) {
 // unreachableBroker is an AMQP URL on a port nothing listens on: the admin API serves
 // without a broker.
 func unreachableBroker(t *testing.T) string {
-	ports, err := testenv.FreePorts(1)
+	ports, err := servers.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
