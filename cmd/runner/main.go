@@ -6,9 +6,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/funcatron/funcatron/internal/options"
 	"github.com/funcatron/funcatron/internal/version"
@@ -16,11 +13,7 @@ import (
 	"github.com/funcatron/funcatron/runner/kinds"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stderr))
-}
+func main() { options.Main(run) }
 
 // run is main without the process: flags and environment → runner.Options → runner.New →
 // Run, until ctx ends. It returns the exit code: 0 after a clean shutdown, 2 for bad

@@ -6,21 +6,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/funcatron/funcatron/internal/options"
 	"github.com/funcatron/funcatron/internal/version"
 	"github.com/funcatron/funcatron/tron"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stderr))
-}
+func main() { options.Main(run) }
 
 // run is main without the process: flags and environment → tron.Options → tron.New →
 // Run, until ctx ends. It returns the exit code: 0 after a clean shutdown, 2 for bad

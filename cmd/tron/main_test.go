@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -71,13 +70,8 @@ func TestBadOptionsStopWithExit2(t *testing.T) {
 // TestBusyListenAddressExit1: a listen address another process holds is a failure (1),
 // not a bad option (2).
 func TestBusyListenAddressExit1(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	var stderr testenv.SyncBuffer
-	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=" + ln.Addr().String()}
+	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=" + testenv.TakenAddr(t)}
 	if code := run(context.Background(), nil, env, &stderr); code != 1 || !strings.Contains(stderr.String(), "listening on") {
 		t.Errorf("exit %d, stderr %q; want 1 and a message about listening", code, stderr.String())
 	}

@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/funcatron/funcatron/internal/logging"
 )
@@ -43,6 +46,16 @@ func ExitCode(err error) int {
 // Aliases are the extra environment variables both daemons read (see Parse): the 2017
 // Funcatron's $TRON_QUEUE.
 var Aliases = map[string][]string{"tron-queue": {"TRON_QUEUE"}}
+
+// Main is a daemon's func main: it calls run (a Daemon's Run, bound to the daemon's
+// options) with the process's arguments, environment and stderr, until SIGINT or SIGTERM,
+// and exits with its code.
+func Main(run func(ctx context.Context, args, env []string, stderr io.Writer) int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Environ(), os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
 // Service is a daemon built from its options: Run serves until ctx ends.
 type Service interface {
