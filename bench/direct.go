@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/wait"
 )
 
@@ -111,7 +111,7 @@ func (d *direct) startNginx(dir, sock string, workers int) error {
 	for _, sub := range []string{"logs", "tmp"} {
 		os.MkdirAll(filepath.Join(dir, sub), 0o755)
 	}
-	ports, err := testenv.FreePorts(1)
+	ports, err := servers.FreePorts(1)
 	if err != nil {
 		return err
 	}

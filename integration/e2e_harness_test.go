@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/stack"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
@@ -61,8 +62,8 @@ func e2eBuild(t *testing.T, dir string) *e2eEnv {
 	if err := stack.Build(env.bin); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("bash", filepath.Join(testenv.RepoRoot(), "scripts", "build-samples.sh"), env.bundles)
-	cmd.Dir = testenv.RepoRoot()
+	cmd := exec.Command("bash", filepath.Join(servers.RepoRoot(), "scripts", "build-samples.sh"), env.bundles)
+	cmd.Dir = servers.RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the sample bundles: %v\n%s", err, out)
 	}

@@ -29,6 +29,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -342,7 +343,7 @@ func str(v any) string {
 // A frontend under test
 
 type frontend struct {
-	nginx  *testenv.Nginx
+	nginx  *servers.Nginx
 	tron   *fakeTron
 	awakes []msg // one per worker, in arrival order
 }
@@ -371,7 +372,7 @@ func startFrontend(t testing.TB, o frontendOptions) *frontend {
 	if o.heartbeat != "" {
 		env["FUNCATRON_HEARTBEAT"] = o.heartbeat
 	}
-	f.nginx = testenv.StartNginx(t, testenv.NginxOptions{
+	f.nginx = testenv.StartNginx(t, servers.NginxOptions{
 		RabbitPort: sharedRabbit.STOMPPort,
 		Workers:    max(o.workers, 1),
 		InstanceID: "it-" + strconv.Itoa(int(nameSeq.Add(1))),
@@ -1059,7 +1060,7 @@ func TestFrontendPooledConnections(t *testing.T) {
 
 // nginxBrokerConnections lists the local ports of nginx's established connections to the
 // broker's STOMP port (sockets of the nginx processes, matched in /proc/net/tcp).
-func nginxBrokerConnections(t testing.TB, n *testenv.Nginx) []string {
+func nginxBrokerConnections(t testing.TB, n *servers.Nginx) []string {
 	t.Helper()
 	inodes := map[string]bool{}
 	pids := nginxPids(t, n)
@@ -1087,7 +1088,7 @@ func nginxBrokerConnections(t testing.TB, n *testenv.Nginx) []string {
 }
 
 // nginxPids returns the pids of nginx's master and workers (the process group of the master).
-func nginxPids(t testing.TB, n *testenv.Nginx) []int {
+func nginxPids(t testing.TB, n *servers.Nginx) []int {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(n.Prefix, "nginx.pid"))
 	if err != nil {

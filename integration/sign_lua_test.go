@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -66,7 +67,7 @@ http {
 `
 
 func TestLuaSignatureGoldenVectors(t *testing.T) {
-	root := testenv.RepoRoot()
+	root := servers.RepoRoot()
 	vectors := filepath.Join(root, "internal", "protocol", "testdata", "sign-vectors.json")
 	var doc struct {
 		Vectors []struct{ Note, Sig string }
@@ -80,7 +81,7 @@ func TestLuaSignatureGoldenVectors(t *testing.T) {
 	loose := filepath.Join(prefix, "loose-key")
 	os.WriteFile(loose, []byte("0123456789abcdef0123456789abcdef\n"), 0o644)
 	os.Chmod(loose, 0o644)
-	ports, err := testenv.FreePorts(1)
+	ports, err := servers.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

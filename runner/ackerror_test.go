@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/protocol"
-	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/internal/servers"
 )
 
 // TestAckErrorsNameNoAddress: the Tron shows an enable's ack error to admin API clients, so
@@ -21,7 +21,7 @@ func TestAckErrorsNameNoAddress(t *testing.T) {
 	r := startRunner(t, tr, func(o *Options) { o.DataDir = dataDir })
 	host := uniq(t) + ".example"
 
-	ports, err := testenv.FreePorts(1)
+	ports, err := servers.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

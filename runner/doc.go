@@ -3,9 +3,12 @@
 // (tron-info, all-bundles, enable, disable, resend-awake; all signed with the runner key,
 // spec/protocol.md §7: anything else on its inbox is refused), and serves each enabled
 // route queue by running the route's Func Bundle (spec/protocol.md §3-4, spec/bundles.md
-// §3-4). cmd/runner is its thin main.
+// §3-4). cmd/runner is its thin main: an internal/options.Daemon (flags, environment,
+// logging, exit codes) around Options.Flags and New, as cmd/tron is around the Tron's. An
+// error about an option (Validate's, the runner key's, isolation's) wraps
+// ErrInvalidOptions: exit 2; any other (a taken --listen address) exits 1.
 //
-// Files: runner.go (lifecycle), control.go (control messages), heartbeat.go, bundle.go
+// Files: options.go (Options, flags, Validate), runner.go (lifecycle), control.go (control messages), heartbeat.go, bundle.go
 // (enable / disable), store.go (bundle cache), route.go (a route and its swap), serve.go
 // (one request: decode, dispatch, answer, settle), answer.go, metrics.go and
 // health_metric.go, health.go, transport.go (internal/amqpbus), isolation.go (may this
@@ -42,7 +45,7 @@
 //   - A disable of a sha its route no longer serves (it was replaced) leaves the route
 //     alone, and acks ok. A disable of a sha the runner never served acks ok.
 //   - One heartbeat loop per runner; resend-awake only sends awake. Besides every
-//     interval, a heartbeat follows each awake, enable and disable (coalesced). Stats are
+//     period, a heartbeat follows each awake, enable and disable (coalesced). Stats are
 //     per route queue since the previous heartbeat: count and errors (5xx answers and
 //     unusable messages), inflight now, total-ms summed (sub-millisecond remainders carry
 //     over to the next heartbeat).

@@ -69,7 +69,7 @@ func makeBundleWithout(t *testing.T) []byte {
 func TestCrashHangMalformed(t *testing.T) {
 	t.Parallel()
 	tr := newTron(t)
-	r := startRunner(t, tr, func(o *Options) { o.HeartbeatInterval = 500 * time.Millisecond })
+	r := startRunner(t, tr, func(o *Options) { o.HeartbeatPeriod = 500 * time.Millisecond })
 	host, path := uniq(t)+".example", "/fail"
 	sha := tr.upload(fnBundle(t, host, path, "workers: 1", "timeout: 1s"))
 	tr.enableOK(r.Inbox(), sha, host, path, nil)

@@ -28,13 +28,14 @@ import (
 
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 	"github.com/funcatron/funcatron/runner/kind"
 	"github.com/funcatron/funcatron/runner/kinds"
 )
 
 var (
-	rabbit *testenv.RabbitMQ
+	rabbit *servers.RabbitMQ
 	// fnProg is what test bundles hold as bin/fn: a script that runs the test function
 	// (testdata/fn, built once). Bundles stay a few hundred bytes, which keeps zip work
 	// out of the test time (it is slow under -race).
@@ -77,7 +78,7 @@ func testMain(m *testing.M) int {
 	}()
 	rdir := filepath.Join(dir, "rabbit")
 	os.Mkdir(rdir, 0o755)
-	rabbit, err = testenv.NewRabbitMQ(rdir)
+	rabbit, err = servers.NewRabbitMQ(rdir)
 	wg.Wait()
 	if err != nil || buildErr != nil {
 		fmt.Fprintln(os.Stderr, "runner tests:", err, buildErr)

@@ -1,4 +1,4 @@
-// The heartbeat: one loop per runner, every HeartbeatInterval and right after a change.
+// The heartbeat: one loop per runner, every HeartbeatPeriod and right after a change.
 
 package runner
 
@@ -10,10 +10,10 @@ import (
 	"github.com/funcatron/funcatron/internal/protocol"
 )
 
-// heartbeats sends a heartbeat every interval, and at once when beatNow asks, until ctx
+// heartbeats sends a heartbeat every period, and at once when beatNow asks, until ctx
 // ends. It is the runner's only heartbeat loop: resend-awake does not start another.
 func (r *Runner) heartbeats(ctx context.Context) {
-	t := time.NewTicker(r.opts.HeartbeatInterval)
+	t := time.NewTicker(r.opts.HeartbeatPeriod)
 	defer t.Stop()
 	for {
 		select {

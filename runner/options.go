@@ -4,14 +4,13 @@ package runner
 
 import (
 	"errors"
-	"fmt"
+	"flag"
 	"log/slog"
-	"net/url"
 	"time"
 
 	"github.com/funcatron/funcatron/bundles"
-	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/buskey"
+	"github.com/funcatron/funcatron/internal/options"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/runner/kind"
 )
@@ -35,8 +34,9 @@ type Options struct {
 	Codec protocol.Codec
 	// Logger receives the runner's logs (component=runner). Default slog.Default().
 	Logger *slog.Logger
-	// HeartbeatInterval is the time between two heartbeats. Default 10s.
-	HeartbeatInterval time.Duration
+	// HeartbeatPeriod is the time between two heartbeats (the Tron drops a node silent for
+	// 3 of its own --heartbeat-period). Default 10s.
+	HeartbeatPeriod time.Duration
 	// StopGrace is how long a bundle process has between SIGTERM and SIGKILL. Default 5s.
 	StopGrace time.Duration
 	// DisableLinger is how long a disabled route is still served before its consumer stops.
@@ -81,15 +81,15 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultRabbitURL         = "amqp://guest:guest@127.0.0.1:5672/"
-	DefaultListen            = "127.0.0.1:4000"
-	DefaultDataDir           = "./data/runner"
-	DefaultHeartbeatInterval = 10 * time.Second
-	DefaultStopGrace         = 5 * time.Second
-	DefaultDisableLinger     = time.Second
-	DefaultPublishTimeout    = 10 * time.Second
-	DefaultMaxBundleBytes    = 256 << 20
-	DefaultMaxUnpackedBytes  = 1 << 30
+	DefaultRabbitURL        = "amqp://guest:guest@127.0.0.1:5672/"
+	DefaultListen           = "127.0.0.1:4000"
+	DefaultDataDir          = "./data/runner"
+	DefaultHeartbeatPeriod  = 10 * time.Second
+	DefaultStopGrace        = 5 * time.Second
+	DefaultDisableLinger    = time.Second
+	DefaultPublishTimeout   = 10 * time.Second
+	DefaultMaxBundleBytes   = 256 << 20
+	DefaultMaxUnpackedBytes = 1 << 30
 )
 
 // NewOptions returns the default options.
@@ -114,12 +114,14 @@ func (o *Options) setDefaults() {
 	}
 	if o.Codec == "" {
 		o.Codec = protocol.EDN
+	} else if c, ok := protocol.ParseCodec(string(o.Codec)); ok {
+		o.Codec = c
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.HeartbeatInterval <= 0 {
-		o.HeartbeatInterval = DefaultHeartbeatInterval
+	if o.HeartbeatPeriod <= 0 {
+		o.HeartbeatPeriod = DefaultHeartbeatPeriod
 	}
 	if o.StopGrace <= 0 {
 		o.StopGrace = DefaultStopGrace
@@ -147,6 +149,26 @@ func (o *Options) setDefaults() {
 	}
 }
 
+// Flags binds every option that has a flag to fs, with the current values as defaults.
+// The logging options (--log-level, --log-format) belong to internal/options.Daemon.
+func (o *Options) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&o.RabbitURL, "rabbit-url", o.RabbitURL, "AMQP URL of RabbitMQ")
+	fs.StringVar(&o.TronQueue, "tron-queue", o.TronQueue, "the Tron's queue (also $TRON_QUEUE)")
+	fs.StringVar(&o.Listen, "listen", o.Listen, "address of /healthz and /metrics")
+	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "bundle cache and unpacked bundles")
+	options.CodecVar(fs, &o.Codec, "codec", "codec of messages to the Tron: edn or json")
+	fs.DurationVar(&o.HeartbeatPeriod, "heartbeat-period", o.HeartbeatPeriod, "time between heartbeats (the Tron drops a node silent for 3 periods)")
+	fs.DurationVar(&o.StopGrace, "stop-grace", o.StopGrace, "time between SIGTERM and SIGKILL for bundle processes")
+	fs.DurationVar(&o.DisableLinger, "disable-linger", o.DisableLinger, "how long a disabled route is still served, for requests queued before frontends dropped it")
+	fs.Int64Var(&o.MaxBundleBytes, "max-bundle-bytes", o.MaxBundleBytes, "largest bundle download")
+	fs.Int64Var(&o.MaxUnpackedBytes, "max-unpacked-bytes", o.MaxUnpackedBytes, "most bytes one bundle may unpack to")
+	fs.StringVar(&o.BusKeyFile, "bus-key-file", o.BusKeyFile, "file holding the runner key that signs control messages (the Tron's <data-dir>/bus-key; mode 0600; required)")
+	fs.DurationVar(&o.MaxClockSkew, "max-clock-skew", o.MaxClockSkew, "how far a control message's time may be from this clock")
+	fs.Var(&o.BundleUIDs, "bundle-uids", "uids for bundle processes, one per started bundle, e.g. 61000-61999 (needs root or CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_CHOWN, CAP_DAC_OVERRIDE; as root it is required)")
+	fs.Int64Var(&o.MaxManifestBytes, "max-manifest-bytes", o.MaxManifestBytes, "most bytes a bundle's manifest may decode to, YAML aliases expanded (at least the Tron's)")
+	fs.IntVar(&o.MaxMessageBytes, "max-message-bytes", o.MaxMessageBytes, "largest bus message read, and largest answer sent (a larger one becomes a 502)")
+}
+
 // busKey returns the runner key: BusKey, else the content of BusKeyFile.
 func (o *Options) busKey() ([]byte, error) {
 	if len(o.BusKey) > 0 {
@@ -158,20 +180,21 @@ func (o *Options) busKey() ([]byte, error) {
 	return buskey.Load(o.BusKeyFile, "bus-key-file")
 }
 
-// Validate reports the first option that cannot work.
+// ErrInvalidOptions is wrapped by every error of Validate (and so of New) about an option;
+// it is the Tron's too (options.ErrInvalid): the daemons exit 2 for it.
+var ErrInvalidOptions = options.ErrInvalid
+
+// Validate reports every option that cannot work, at once, in an error wrapping
+// ErrInvalidOptions; nil when all can. New runs it after filling the defaults.
 func (o *Options) Validate() error {
-	u, err := url.Parse(o.RabbitURL)
-	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
-		return fmt.Errorf("rabbit-url %q: want amqp://user:pass@host:port/vhost", amqpbus.RedactURL(o.RabbitURL))
-	}
+	var p options.Problems
+	p.AMQPURL(o.RabbitURL)
 	if o.TronQueue == "" {
-		return errors.New("tron-queue must not be empty")
+		p.Add("--tron-queue: must not be empty")
 	}
-	if _, ok := protocol.ParseCodec(string(o.Codec)); !ok {
-		return fmt.Errorf("codec %q: want edn or json", o.Codec)
-	}
+	p.Codec(o.Codec)
 	if len(o.Kinds) == 0 {
-		return errors.New("no bundle kinds to serve (Options.Kinds; runner/kinds.All())")
+		p.Add("no bundle kinds to serve (Options.Kinds; runner/kinds.All())")
 	}
-	return nil
+	return p.Err()
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/funcatron/funcatron/internal/bus"
+	"github.com/funcatron/funcatron/internal/options"
 	"github.com/funcatron/funcatron/internal/protocol"
 )
 
@@ -58,10 +59,10 @@ func New(opts *Options) (*Runner, error) {
 	}
 	key, err := o.busKey()
 	if err != nil {
-		return nil, err
+		return nil, options.Invalid(err)
 	}
 	if err := checkIsolation(&o, o.Logger.With("component", "runner")); err != nil {
-		return nil, err
+		return nil, options.Invalid(err)
 	}
 	st, err := newStore(o.DataDir, o.MaxBundleBytes)
 	if err != nil {

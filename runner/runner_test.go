@@ -20,7 +20,7 @@ import (
 func TestAwakeHeartbeatResendAwake(t *testing.T) {
 	t.Parallel()
 	tr := newTron(t)
-	r := startRunner(t, tr, func(o *Options) { o.HeartbeatInterval = 300 * time.Millisecond })
+	r := startRunner(t, tr, func(o *Options) { o.HeartbeatPeriod = 300 * time.Millisecond })
 	a := tr.awake(r.Inbox())
 	if a.Type != protocol.TypeRunner || a.MsgID == "" || a.At == 0 || a.Version == "" || !strings.HasPrefix(a.From, "RU-") {
 		t.Errorf("awake = %+v", a)

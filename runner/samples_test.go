@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -176,7 +177,7 @@ func TestSampleGilmour(t *testing.T) {
 	}
 	sha := tr.upload(b)
 	// A Redis that does not answer fails the enable, saying so.
-	ports, _ := testenv.FreePorts(1)
+	ports, _ := servers.FreePorts(1)
 	dead := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	ack := tr.ack(tr.enable(r.Inbox(), sha, "", "/gilmour", protocol.Props{"redis": "redis://" + dead + "/0"}), 15*time.Second)
 	if ack == nil || ack.Status != protocol.AckError || !strings.Contains(ack.Error, "the Gilmour Redis at "+dead+" is unreachable") {

@@ -3,7 +3,7 @@
 # frontend, and creates the prefix directory it runs in (pid, logs, temp paths: nothing under
 # /var, so nginx can run as root or as a user from a temp dir).
 #
-# The one renderer: `make run` calls it, and so do the Go tests (internal/testenv.StartNginx).
+# The one renderer: `make run` calls it, and so do the Go tests (internal/servers.NewNginx).
 #
 #   scripts/render-nginx.sh --prefix DIR [--listen ADDR] [--workers N] [--rabbit-host H]
 #       [--rabbit-port P] [--instance-id ID] [--max-body SIZE] [--log-level L]

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -42,7 +41,7 @@ func (t *Tron) newServer() *fasthttp.Server {
 		// headers alone, handlers read what it let through from the stream.
 		HeaderReceived:               t.admit,
 		StreamRequestBody:            true,
-		MaxRequestBodySize:           t.opts.MaxBundleBytes,
+		MaxRequestBodySize:           int(t.opts.MaxBundleBytes),
 		DisablePreParseMultipartForm: true,
 		ReadTimeout:                  10 * time.Minute, // a 256 MiB upload over a slow link
 		WriteTimeout:                 10 * time.Minute,
@@ -131,8 +130,7 @@ func (t *Tron) serveError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeError(ctx, http.StatusRequestEntityTooLarge,
-			"request body larger than --max-bundle-bytes ("+strconv.Itoa(t.opts.MaxBundleBytes)+" bytes)")
+		writeError(ctx, http.StatusRequestEntityTooLarge, t.uploadTooLarge())
 	case errors.As(err, &small):
 		writeError(ctx, http.StatusRequestHeaderFieldsTooLarge, "request headers too large")
 	case isTimeout(err):

@@ -52,6 +52,11 @@ func (t *Tron) admit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	return fasthttp.RequestConfig{}
 }
 
+// uploadTooLarge is the 413 message for an upload over --max-bundle-bytes.
+func (t *Tron) uploadTooLarge() string {
+	return "request body larger than --max-bundle-bytes (" + strconv.FormatInt(t.opts.MaxBundleBytes, 10) + " bytes)"
+}
+
 // bodyVerdict says why the body announced by h is refused ("": it is not).
 func (t *Tron) bodyVerdict(h *fasthttp.RequestHeader) string {
 	n := h.ContentLength() // -1: chunked, of unknown length; -2: none
@@ -63,7 +68,7 @@ func (t *Tron) bodyVerdict(h *fasthttp.RequestHeader) string {
 	case needsToken(method, path) && !t.authorizedHeader(h):
 		return refusedToken
 	case isUpload(method, path):
-		if n > t.opts.MaxBundleBytes {
+		if int64(n) > t.opts.MaxBundleBytes {
 			return refusedUpload
 		}
 	case n > maxSmallBody:
@@ -123,7 +128,7 @@ func (t *Tron) refuseBody(ctx *fasthttp.RequestCtx) bool {
 		t.unauthorized(ctx, "missing or wrong bearer token")
 	case refusedUpload:
 		writeError(ctx, http.StatusRequestEntityTooLarge,
-			"request body larger than --max-bundle-bytes ("+strconv.Itoa(t.opts.MaxBundleBytes)+" bytes)", "accepted", false)
+			t.uploadTooLarge(), "accepted", false)
 	default:
 		writeError(ctx, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxSmallBody))
 	}
@@ -163,7 +168,7 @@ func (t *Tron) receiveUpload(ctx *fasthttp.RequestCtx) (*upload, error) {
 	}
 	os.Remove(f.Name()) // the open file stays ours; nothing is left behind
 	u := &upload{file: f}
-	if err := u.fill(ctx, int64(t.opts.MaxBundleBytes)); err != nil {
+	if err := u.fill(ctx, t.opts.MaxBundleBytes); err != nil {
 		u.close()
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -85,7 +86,7 @@ func (p *tronProc) stop(t *testing.T, sig syscall.Signal) error {
 
 func TestCrashAndRestartKeepsBundlesAndRoutes(t *testing.T) {
 	bin := buildTron(t)
-	ports, err := testenv.FreePorts(1)
+	ports, err := servers.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,15 @@
 // (spec/tron-api.md), the bundle store, membership of runners and frontends, route tables
 // for frontends and enable / disable for runners (spec/protocol.md §3).
 //
-//	t, err := tron.New(opts) // validates opts, opens the data dir, binds the listener
+//	t, err := tron.New(opts) // validates opts (Options.Validate), opens the data dir, binds the listener
 //	addr := t.Addr()         // the real address, also after ":0"
 //	err = t.Run(ctx)         // connects to RabbitMQ, serves until ctx ends
 //
-// Files: options.go (Options, flags), tron.go (life cycle), api.go + handlers.go (HTTP),
+// cmd/tron is its thin main: an internal/options.Daemon (flags, environment, logging, exit
+// codes) around Options.Flags and New, as cmd/runner is around the runner's. An error about
+// an option (Validate's, or a refused token or key file) wraps ErrInvalidOptions: exit 2.
+//
+// Files: options.go (Options, flags, Validate), tron.go (life cycle), api.go + handlers.go (HTTP),
 // sse.go (the event stream), dashboard.go + web/ (the page at GET /), resolve.go (sha
 // prefixes), apibody.go (request bodies, bounded before they are read),
 // catalog.go + store.go + inspect.go (bundles), state.go + atomic.go (durable state),

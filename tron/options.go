@@ -3,18 +3,16 @@
 package tron
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/funcatron/funcatron/bundles"
-	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/bus"
+	"github.com/funcatron/funcatron/internal/options"
 	"github.com/funcatron/funcatron/internal/protocol"
 )
 
@@ -45,7 +43,7 @@ type Options struct {
 	Token string
 	// MaxBundleBytes bounds an uploaded bundle, in bytes; a larger upload gets 413.
 	// Default 256 MiB.
-	MaxBundleBytes int
+	MaxBundleBytes int64
 	// MaxUnpackedBytes bounds what an uploaded bundle may unpack to, in bytes; a larger one
 	// is refused (400). Default 1 GiB.
 	MaxUnpackedBytes int64
@@ -66,10 +64,10 @@ type Options struct {
 	HeartbeatPeriod time.Duration
 	// URLTTL is how long a signed bundle download URL stays valid. Default 1h, at most 24h.
 	URLTTL time.Duration
-	// Codec is what the Tron speaks to runners until they spoke to it: "edn" or "json"
-	// (replies always use the codec the node spoke in its awake; frontends always get JSON).
-	// Default "edn".
-	Codec string
+	// Codec is what the Tron speaks to runners until they spoke to it (--codec edn or json;
+	// replies always use the codec the node spoke in its awake; frontends always get JSON).
+	// Default protocol.EDN.
+	Codec protocol.Codec
 	// BusKeyFile holds the runner key, which signs the control messages between the Tron
 	// and the runners (spec/protocol.md §7). Default "": DataDir/bus-key, generated (mode
 	// 0600) on first start. A key file readable by group or others is refused.
@@ -134,7 +132,7 @@ func NewOptions() *Options {
 		EnableWait:       DefaultEnableWait,
 		HeartbeatPeriod:  DefaultHeartbeatPeriod,
 		URLTTL:           DefaultURLTTL,
-		Codec:            "edn",
+		Codec:            protocol.EDN,
 		MaxClockSkew:     protocol.DefaultMaxClockSkew,
 		EventBuffer:      DefaultEventBuffer,
 	}
@@ -149,7 +147,7 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Advertise, "advertise", o.Advertise, "host:port runners download bundles from (tron-host); default: the listen address")
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the bundle store, the state, the token and the URL-signing key")
 	fs.StringVar(&o.TokenFile, "token-file", o.TokenFile, "file holding the admin bearer token, mode 0600 (wins over $FUNCATRON_TOKEN; without either, one is generated in the data dir)")
-	fs.IntVar(&o.MaxBundleBytes, "max-bundle-bytes", o.MaxBundleBytes, "largest bundle upload accepted, in bytes")
+	fs.Int64Var(&o.MaxBundleBytes, "max-bundle-bytes", o.MaxBundleBytes, "largest bundle upload accepted, in bytes")
 	fs.Int64Var(&o.MaxUnpackedBytes, "max-unpacked-bytes", o.MaxUnpackedBytes, "most bytes an uploaded bundle may unpack to")
 	fs.Int64Var(&o.MaxManifestBytes, "max-manifest-bytes", o.MaxManifestBytes, "most bytes a bundle's manifest may decode to, YAML aliases expanded")
 	fs.IntVar(&o.MaxUploads, "max-uploads", o.MaxUploads, "most bundle uploads read at once")
@@ -157,7 +155,7 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.EnableWait, "enable-wait", o.EnableWait, "how long an enable call waits for a runner's ack")
 	fs.DurationVar(&o.HeartbeatPeriod, "heartbeat-period", o.HeartbeatPeriod, "nodes' heartbeat period; a node silent for 3 periods is dropped")
 	fs.DurationVar(&o.URLTTL, "url-ttl", o.URLTTL, "validity of signed bundle download URLs (at most 24h)")
-	fs.StringVar(&o.Codec, "codec", o.Codec, "codec toward runners before they spoke: edn or json")
+	options.CodecVar(fs, &o.Codec, "codec", "codec toward runners before they spoke: edn or json")
 	fs.StringVar(&o.BusKeyFile, "bus-key-file", o.BusKeyFile, "file holding the runner key that signs Tron <-> runner messages (mode 0600; default: generated as <data-dir>/bus-key)")
 	fs.StringVar(&o.FrontendKeyFile, "frontend-key-file", o.FrontendKeyFile, "file holding the frontend key that signs Tron <-> frontend messages (mode 0600; default: generated as <data-dir>/frontend-key)")
 	fs.DurationVar(&o.MaxClockSkew, "max-clock-skew", o.MaxClockSkew, "how far a signed message's time may be from this clock")
@@ -165,62 +163,16 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 		"RISK: accept unsigned frontend messages (the 2017 frontend); such a node can claim any instance-id")
 }
 
-// ErrInvalidOptions wraps the problems New finds in its options.
-var ErrInvalidOptions = errors.New("invalid options")
+// ErrInvalidOptions is wrapped by every error of Validate (and so of New) about an option;
+// it is the runner's too (options.ErrInvalid): the daemons exit 2 for it.
+var ErrInvalidOptions = options.ErrInvalid
 
-// validate checks the options and fills derived defaults; it returns every problem at once.
-func (o *Options) validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if o.Bus == nil {
-		if u, err := url.Parse(o.RabbitURL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
-			bad("--rabbit-url %q: want amqp://user:pass@host:port/vhost", amqpbus.RedactURL(o.RabbitURL))
-		}
+// setDefaults fills the options whose zero value means "the default".
+func (o *Options) setDefaults() {
+	if c, ok := protocol.ParseCodec(string(o.Codec)); ok {
+		o.Codec = c
 	}
-	if o.TronQueue == "" {
-		bad("--tron-queue: must not be empty")
-	}
-	if _, _, err := splitHostPort(o.Listen); err != nil {
-		bad("--listen %q: %v", o.Listen, err)
-	}
-	if o.Advertise != "" {
-		if h, p, err := splitHostPort(o.Advertise); err != nil || h == "" || p == 0 {
-			bad("--advertise %q: want host:port with a host and a non-zero port", o.Advertise)
-		}
-	}
-	if o.DataDir == "" {
-		bad("--data-dir: must not be empty")
-	}
-	if o.MaxBundleBytes <= 0 {
-		bad("--max-bundle-bytes %d: must be positive", o.MaxBundleBytes)
-	}
-	if o.MaxUnpackedBytes <= 0 {
-		bad("--max-unpacked-bytes %d: must be positive", o.MaxUnpackedBytes)
-	}
-	if o.MaxManifestBytes <= 0 {
-		bad("--max-manifest-bytes %d: must be positive", o.MaxManifestBytes)
-	}
-	if o.MaxUploads <= 0 {
-		bad("--max-uploads %d: must be positive", o.MaxUploads)
-	}
-	if o.MaxMessageBytes <= 0 {
-		bad("--max-message-bytes %d: must be positive", o.MaxMessageBytes)
-	}
-	if o.EnableWait <= 0 {
-		bad("--enable-wait %s: must be positive", o.EnableWait)
-	}
-	if o.HeartbeatPeriod <= 0 {
-		bad("--heartbeat-period %s: must be positive", o.HeartbeatPeriod)
-	}
-	if o.URLTTL <= 0 || o.URLTTL > maxURLTTL {
-		bad("--url-ttl %s: must be positive and at most %s", o.URLTTL, maxURLTTL)
-	}
-	if _, ok := protocol.ParseCodec(o.Codec); !ok {
-		bad("--codec %q: want edn or json", o.Codec)
-	}
-	if o.MaxClockSkew < 0 {
-		bad("--max-clock-skew %s: must be positive", o.MaxClockSkew)
-	} else if o.MaxClockSkew == 0 {
+	if o.MaxClockSkew == 0 {
 		o.MaxClockSkew = protocol.DefaultMaxClockSkew
 	}
 	if o.EventBuffer <= 0 {
@@ -232,7 +184,62 @@ func (o *Options) validate() error {
 	if o.Inspect == nil {
 		o.Inspect = inspector(bundles.Limits{MaxUnpackedBytes: o.MaxUnpackedBytes, MaxManifestBytes: o.MaxManifestBytes})
 	}
-	return errors.Join(errs...)
+}
+
+// Validate reports every option that cannot work, at once, in an error wrapping
+// ErrInvalidOptions; nil when all can.
+func (o *Options) Validate() error {
+	var p options.Problems
+	if o.Bus == nil {
+		p.AMQPURL(o.RabbitURL)
+	}
+	if o.TronQueue == "" {
+		p.Add("--tron-queue: must not be empty")
+	}
+	if _, _, err := splitHostPort(o.Listen); err != nil {
+		p.Add("--listen %q: %v", o.Listen, err)
+	}
+	if o.Advertise != "" {
+		if h, port, err := splitHostPort(o.Advertise); err != nil || h == "" || port == 0 {
+			p.Add("--advertise %q: want host:port with a host and a non-zero port", o.Advertise)
+		}
+	}
+	if o.DataDir == "" {
+		p.Add("--data-dir: must not be empty")
+	}
+	o.validateBounds(&p)
+	if o.URLTTL <= 0 || o.URLTTL > maxURLTTL {
+		p.Add("--url-ttl %s: must be positive and at most %s", o.URLTTL, maxURLTTL)
+	}
+	p.Codec(o.Codec)
+	if o.MaxClockSkew < 0 {
+		p.Add("--max-clock-skew %s: must be positive", o.MaxClockSkew)
+	}
+	return p.Err()
+}
+
+// validateBounds checks the options that must be positive.
+func (o *Options) validateBounds(p *options.Problems) {
+	for _, b := range []struct {
+		flag string
+		n    int64
+	}{
+		{"max-bundle-bytes", o.MaxBundleBytes}, {"max-unpacked-bytes", o.MaxUnpackedBytes},
+		{"max-manifest-bytes", o.MaxManifestBytes}, {"max-uploads", int64(o.MaxUploads)},
+		{"max-message-bytes", int64(o.MaxMessageBytes)},
+	} {
+		if b.n <= 0 {
+			p.Add("--%s %d: must be positive", b.flag, b.n)
+		}
+	}
+	for _, d := range []struct {
+		flag string
+		d    time.Duration
+	}{{"enable-wait", o.EnableWait}, {"heartbeat-period", o.HeartbeatPeriod}} {
+		if d.d <= 0 {
+			p.Add("--%s %s: must be positive", d.flag, d.d)
+		}
+	}
 }
 
 // splitHostPort splits "host:port" and checks the port is a number in 0-65535.

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/funcatron/funcatron/internal/bus"
+	"github.com/funcatron/funcatron/internal/options"
 	"github.com/funcatron/funcatron/internal/protocol"
 )
 
@@ -70,15 +71,16 @@ func New(opts *Options) (*Tron, error) {
 		opts = NewOptions()
 	}
 	o := *opts
-	if err := o.validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	o.setDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	t := &Tron{
 		opts: &o, log: o.Logger.With("component", "tron"),
 		nodes: map[string]*node{}, routeStats: map[string]*protocol.RouteStats{}, warned: map[string]bool{},
 		events: bus.NewReplay[Event](o.EventBuffer),
 	}
-	t.codec, _ = protocol.ParseCodec(o.Codec)
+	t.codec = o.Codec
 	t.metrics = newMetrics(t)
 	t.streams = newEventStreams(t.metrics.reg)
 	if err := t.openData(); err != nil {
@@ -108,13 +110,13 @@ func (t *Tron) openData() error {
 	}
 	var err error
 	if t.token, err = loadToken(t.opts, t.log); err != nil {
-		return err
+		return options.Invalid(err) // as the runner's key: a refused secret is a bad option
 	}
 	if t.signer, err = loadSigner(dir, t.opts.URLTTL); err != nil {
 		return err
 	}
 	if err = t.loadBusKeys(); err != nil {
-		return err
+		return options.Invalid(err)
 	}
 	t.verifier = t.newVerifier()
 	st, metas, err := openStore(filepath.Join(dir, "bundles"), metaLimit(t.opts.MaxManifestBytes), t.log)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/options"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/runner"
 )
 
 func TestBadOptionsExit2(t *testing.T) {
@@ -20,7 +24,7 @@ func TestBadOptionsExit2(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{"unknown codec", []string{"--codec=xml"}, nil, `--codec "xml"`},
+		{"unknown codec", []string{"--codec=xml"}, nil, `"xml" for flag -codec`},
 		{"not an amqp url", []string{"--rabbit-url=http://x"}, nil, "rabbit-url"},
 		{"bad env value", nil, []string{"FUNCATRON_HEARTBEAT_PERIOD=often"}, "FUNCATRON_HEARTBEAT_PERIOD"},
 		{"bad log level", []string{"--log-level=loud"}, nil, "log level"},
@@ -28,7 +32,6 @@ func TestBadOptionsExit2(t *testing.T) {
 		{"unknown flag", []string{"--frobnicate"}, nil, "frobnicate"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
 		{"bad bundle uids", []string{"--bundle-uids=9-1"}, nil, "bundle-uids"},
-		{"busy listen address", []string{"--listen=256.0.0.1:1"}, nil, "listening on"},
 		{"no bus key", []string{"--bus-key-file="}, nil, "bus-key-file"},
 		{"bus key readable by others", nil, []string{"FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o644)}, "mode 0644"},
 	}
@@ -71,21 +74,33 @@ func TestHelpExit0(t *testing.T) {
 }
 
 func TestEnvAndFlags(t *testing.T) {
-	var out testenv.SyncBuffer
-	o, level, format, err := parse([]string{"--codec=json"},
-		[]string{"TRON_QUEUE=from_env", "FUNCATRON_CODEC=edn", "FUNCATRON_LOG_LEVEL=debug", "FUNCATRON_LOG_FORMAT=json"}, &out)
-	if err != nil {
+	o := runner.NewOptions()
+	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
+	o.Flags(fs)
+	env := []string{"TRON_QUEUE=from_env", "FUNCATRON_CODEC=edn", "FUNCATRON_HEARTBEAT_PERIOD=3s"}
+	if err := options.Parse(fs, []string{"--codec=json"}, env, options.Aliases); err != nil {
 		t.Fatal(err)
 	}
-	if o.TronQueue != "from_env" || o.Codec != protocol.JSON || level != "debug" || format != "json" || o.Listen != "127.0.0.1:4000" {
-		t.Errorf("options %+v, log %s %s", o, level, format)
+	if o.TronQueue != "from_env" || o.Codec != protocol.JSON || o.HeartbeatPeriod != 3*time.Second || o.Listen != "127.0.0.1:4000" {
+		t.Errorf("options %+v", o)
+	}
+}
+
+// TestBusyListenAddressExit1: a listen address another process holds is a failure (1),
+// not a bad option (2).
+func TestBusyListenAddressExit1(t *testing.T) {
+	var stderr testenv.SyncBuffer
+	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=" + testenv.TakenAddr(t),
+		"FUNCATRON_BUNDLE_UIDS=61000-61999", "FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o600)}
+	if code := run(context.Background(), nil, env, &stderr); code != 1 || !strings.Contains(stderr.String(), "listening on") {
+		t.Errorf("exit %d, stderr %q; want 1 and a message about listening", code, stderr.String())
 	}
 }
 
 // TestStopWhileWaitingForTheBroker: SIGTERM (ctx's end) before RabbitMQ is reachable is a
 // clean exit.
 func TestStopWhileWaitingForTheBroker(t *testing.T) {
-	ports, err := testenv.FreePorts(1)
+	ports, err := servers.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -38,7 +39,7 @@ func TestBadOptionsStopWithExit2(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{"unknown codec", []string{"--codec=xml"}, nil, `--codec "xml"`},
+		{"unknown codec", []string{"--codec=xml"}, nil, `"xml" for flag -codec`},
 		{"listen without port", []string{"--listen=localhost"}, nil, "--listen"},
 		{"zero enable wait", []string{"--enable-wait=0s"}, nil, "--enable-wait"},
 		{"url ttl too long", []string{"--url-ttl=48h"}, nil, "--url-ttl"},
@@ -59,10 +60,20 @@ func TestBadOptionsStopWithExit2(t *testing.T) {
 			var stderr testenv.SyncBuffer
 			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"}, tt.env...)
 			code := run(context.Background(), tt.args, env, &stderr)
-			if code == 0 || !strings.Contains(stderr.String(), tt.want) {
-				t.Errorf("run(%v, %v) = %d, stderr %q; want non-zero and a message naming %q", tt.args, tt.env, code, stderr.String(), tt.want)
+			if code != 2 || !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("run(%v, %v) = %d, stderr %q; want 2 and a message naming %q", tt.args, tt.env, code, stderr.String(), tt.want)
 			}
 		})
+	}
+}
+
+// TestBusyListenAddressExit1: a listen address another process holds is a failure (1),
+// not a bad option (2).
+func TestBusyListenAddressExit1(t *testing.T) {
+	var stderr testenv.SyncBuffer
+	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=" + testenv.TakenAddr(t)}
+	if code := run(context.Background(), nil, env, &stderr); code != 1 || !strings.Contains(stderr.String(), "listening on") {
+		t.Errorf("exit %d, stderr %q; want 1 and a message about listening", code, stderr.String())
 	}
 }
 
@@ -93,7 +104,7 @@ func TestHelpDocumentsEveryOption(t *testing.T) {
 
 // A Tron whose broker is unreachable still serves /healthz (503) and stops cleanly.
 func TestRunStopsCleanlyWithoutBroker(t *testing.T) {
-	ports, err := testenv.FreePorts(1)
+	ports, err := servers.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +206,8 @@ func TestLooseTokenFileRefused(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		code := run(ctx, []string{"--token-file", path}, env, &stderr)
 		cancel()
-		if code == 0 || !strings.Contains(stderr.String(), "group or others") || !strings.Contains(stderr.String(), "chmod 600") {
-			t.Errorf("mode %04o: exit %d, stderr %q; want non-zero and a message about group or others and chmod 600", mode, code, stderr.String())
+		if code != 2 || !strings.Contains(stderr.String(), "group or others") || !strings.Contains(stderr.String(), "chmod 600") {
+			t.Errorf("mode %04o: exit %d, stderr %q; want 2 and a message about group or others and chmod 600", mode, code, stderr.String())
 		}
 	}
 }
@@ -204,7 +215,7 @@ func TestLooseTokenFileRefused(t *testing.T) {
 // unreachableBroker is an AMQP URL on a port nothing listens on: the admin API serves
 // without a broker.
 func unreachableBroker(t *testing.T) string {
-	ports, err := testenv.FreePorts(1)
+	ports, err := servers.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

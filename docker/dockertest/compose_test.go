@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/internal/servers"
 )
 
 // project is one docker-compose project of docker/docker-compose.yml: its own name, so its
@@ -40,7 +40,7 @@ var bundleUIDs = fmt.Sprintf("%d-%d", bundleUIDFirst, bundleUIDLast)
 // and registers its teardown, which also checks that nothing of the project is left.
 func composeUp(t *testing.T) *project {
 	t.Helper()
-	ports, err := testenv.FreePorts(2)
+	ports, err := servers.FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func composeUp(t *testing.T) *project {
 }
 
 func (p *project) compose(args ...string) (string, error) {
-	file := filepath.Join(testenv.RepoRoot(), "docker", "docker-compose.yml")
+	file := filepath.Join(servers.RepoRoot(), "docker", "docker-compose.yml")
 	return run(p.env, "docker-compose", append([]string{"-f", file, "-p", p.name, "--no-ansi"}, args...)...)
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/stack"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
@@ -58,8 +59,8 @@ func buildCLIAndSamples(t *testing.T) (cli, bundles string) {
 		t.Fatal(err)
 	}
 	bundles = filepath.Join(dir, "bundles")
-	cmd := exec.Command("bash", filepath.Join(testenv.RepoRoot(), "scripts", "build-samples.sh"), bundles)
-	cmd.Dir = testenv.RepoRoot()
+	cmd := exec.Command("bash", filepath.Join(servers.RepoRoot(), "scripts", "build-samples.sh"), bundles)
+	cmd.Dir = servers.RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the sample bundles: %v\n%s", err, out)
 	}

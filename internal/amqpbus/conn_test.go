@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -33,7 +34,7 @@ func generation(c *Conn) uint64 {
 }
 
 func TestDialBrokerDownReturnsWhenCtxEnds(t *testing.T) {
-	ports, err := testenv.FreePorts(1)
+	ports, err := servers.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

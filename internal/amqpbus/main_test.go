@@ -12,12 +12,13 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
 // broker is the one RabbitMQ node every test of the package shares (starting one takes
 // seconds). Tests that read funcatron.dead do not run in parallel.
-var broker *testenv.RabbitMQ
+var broker *servers.RabbitMQ
 
 func TestMain(m *testing.M) {
 	os.Exit(testenv.MainWithRabbitMQ(m, &broker))

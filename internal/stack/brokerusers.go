@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/internal/servers"
 )
 
 // Broker roles (spec/protocol.md §7 "Least privilege on the broker"): each process gets
@@ -27,8 +27,8 @@ type BrokerUser struct {
 // brokerUsers runs scripts/broker-users.sh against node (per-role users, guest deleted),
 // with the passwords kept in secrets (a second run of the same directory reuses them), and
 // returns each role's login.
-func brokerUsers(node *testenv.RabbitMQ, secrets string) (map[string]BrokerUser, error) {
-	script := filepath.Join(testenv.RepoRoot(), "scripts", "broker-users.sh")
+func brokerUsers(node *servers.RabbitMQ, secrets string) (map[string]BrokerUser, error) {
+	script := filepath.Join(servers.RepoRoot(), "scripts", "broker-users.sh")
 	cmd := exec.Command("bash", script, secrets)
 	cmd.Env = append(os.Environ(), "RABBITMQCTL="+strings.Join(node.CtlCommand(), " "))
 	if out, err := cmd.CombinedOutput(); err != nil {

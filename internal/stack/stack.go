@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/buskey"
-	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/internal/servers"
 )
 
 // Options says what to bring up. Zero values give one runner, one nginx worker, free ports.
@@ -46,9 +46,9 @@ type Options struct {
 // Stack is a running system.
 type Stack struct {
 	opts    Options
-	Rabbit  *testenv.RabbitMQ
-	Redis   *testenv.Redis
-	Nginx   *testenv.Nginx
+	Rabbit  *servers.RabbitMQ
+	Redis   *servers.Redis
+	Nginx   *servers.Nginx
 	Tron    *Proc
 	Runners []*Proc
 	Token   string // the Tron's admin token
@@ -67,7 +67,7 @@ type Stack struct {
 func Build(dir string) error {
 	// -trimpath as in the Makefile: the tests run the binaries a user runs.
 	cmd := exec.Command("go", "build", "-trimpath", "-o", dir+"/", "./cmd/tron", "./cmd/runner", "./cmd/funcatron")
-	cmd.Dir = testenv.RepoRoot()
+	cmd.Dir = servers.RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building the binaries: %v\n%s", err, out)
 	}
@@ -92,7 +92,7 @@ func Start(o Options) (s *Stack, err error) {
 			s = nil
 		}
 	}()
-	if s.Rabbit, err = testenv.NewRabbitMQ(s.dir("rabbitmq")); err != nil {
+	if s.Rabbit, err = servers.NewRabbitMQ(s.dir("rabbitmq")); err != nil {
 		return s, err
 	}
 	if s.BrokerUsers, err = brokerUsers(s.Rabbit, s.dir("secrets")); err != nil {
@@ -101,7 +101,7 @@ func Start(o Options) (s *Stack, err error) {
 	tron := s.BrokerUsers[RoleTron]
 	s.Rabbit.SetLogin(tron.Name, tron.Password)
 	if o.Redis {
-		if s.Redis, err = testenv.NewRedis(s.dir("redis")); err != nil {
+		if s.Redis, err = servers.NewRedis(s.dir("redis")); err != nil {
 			return s, err
 		}
 	}
@@ -132,7 +132,7 @@ func (s *Stack) dir(name string) string {
 func (s *Stack) startTron() error {
 	port := s.opts.TronPort
 	if port == 0 {
-		ports, err := testenv.FreePorts(1)
+		ports, err := servers.FreePorts(1)
 		if err != nil {
 			return err
 		}
@@ -200,7 +200,7 @@ func (s *Stack) ensureToken(path string) error {
 // StartRunner starts one more runner and waits until the Tron counts it.
 func (s *Stack) StartRunner() (*Proc, error) {
 	i := len(s.Runners)
-	ports, err := testenv.FreePorts(1)
+	ports, err := servers.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +233,7 @@ func (s *Stack) startNginx() error {
 	env := map[string]string{"FUNCATRON_FRONTEND_KEY_FILE": s.FrontendKeyFile,
 		"RABBIT_USER": front.Name, "RABBIT_PWD": front.Password}
 	maps.Copy(env, s.opts.NginxEnv)
-	s.Nginx, err = testenv.NewNginx(s.dir("nginx"), testenv.NginxOptions{
+	s.Nginx, err = servers.NewNginx(s.dir("nginx"), servers.NginxOptions{
 		RabbitPort: s.Rabbit.STOMPPort, Workers: workers, Env: env, Port: s.opts.HTTPPort,
 	})
 	if err != nil {

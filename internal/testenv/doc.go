@@ -1,4 +1,6 @@
-// Package testenv starts real servers for tests: a private RabbitMQ node (AMQP and STOMP),
-// Redis and nginx, each on free loopback ports in a temp dir, waited for by polling and
-// stopped in cleanup. A server that cannot be started fails the test: nothing here skips.
+// Package testenv is what only tests need: the testing.TB wrappers of internal/servers
+// (StartRabbitMQ, StartRedis, StartNginx: started for one test, stopped in its cleanup; a
+// server that cannot be started fails the test: nothing here skips), a TestMain sharing one
+// broker (MainWithRabbitMQ), test logs (LogWriter, Logger), polling with a deadline (Poll,
+// WaitFor) and SyncBuffer.
 package testenv

@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 	"github.com/funcatron/funcatron/runner/kind"
 )
 
 func TestRedisUnreachableAtEnable(t *testing.T) {
-	ports, _ := testenv.FreePorts(1)
+	ports, _ := servers.FreePorts(1)
 	url := fmt.Sprintf("redis://127.0.0.1:%d/0", ports[0])
 	start := time.Now()
 	_, err := tryStart(t, httpManifest, map[string]any{"redis": url})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -108,7 +109,7 @@ func jsonEqual(a, b json.RawMessage) bool {
 
 // monitor records every command Redis runs (MONITOR on a connection of its own) until the
 // returned stop, which first waits for a sentinel command to come through.
-func monitor(t testing.TB, r *testenv.Redis) func() []string {
+func monitor(t testing.TB, r *servers.Redis) func() []string {
 	t.Helper()
 	c, err := net.Dial("tcp", r.Addr())
 	if err != nil {

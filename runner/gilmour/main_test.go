@@ -15,7 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/funcatron/funcatron/bundles"
-	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/runner/kind"
 )
 
@@ -71,7 +71,7 @@ func openBundle(t testing.TB, manifest string, props map[string]any) (*bundles.B
 
 // startBundle starts an instance of manifest (props: redis = r's URL) and stops it in
 // t.Cleanup.
-func startBundle(t testing.TB, r *testenv.Redis, manifest string) *instance {
+func startBundle(t testing.TB, r *servers.Redis, manifest string) *instance {
 	t.Helper()
 	return startWith(t, manifest, map[string]any{"redis": r.URL()})
 }
@@ -103,7 +103,7 @@ func tryStart(t testing.TB, manifest string, props map[string]any) (*instance, e
 }
 
 // client is a plain Redis client for the tests' peers.
-func client(t testing.TB, r *testenv.Redis) *redis.Client {
+func client(t testing.TB, r *servers.Redis) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	t.Cleanup(func() { c.Close() })

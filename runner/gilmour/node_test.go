@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 	"github.com/funcatron/funcatron/runner/kind"
 )
@@ -41,7 +42,7 @@ paths:
 `
 
 // startNode starts an instance of nodeManifest named name, its marks in marks.
-func startNode(t testing.TB, r *testenv.Redis, marks, name string) *instance {
+func startNode(t testing.TB, r *servers.Redis, marks, name string) *instance {
 	t.Helper()
 	return startWith(t, nodeManifest, map[string]any{"redis": r.URL(), "marks": marks, "name": name, "policy": "queue"})
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 	"github.com/funcatron/funcatron/runner/kind"
 	"github.com/redis/go-redis/v9"
@@ -48,7 +49,7 @@ func TestMain(m *testing.M) {
 var fast = Kind{RetryInterval: 200 * time.Millisecond, LeaseTTL: 600 * time.Millisecond, ScrubInterval: 100 * time.Millisecond}
 
 // config is a zbus section for twin on r, serving serve (cmd -> node path) when given.
-func config(r *testenv.Redis, twin int, serve map[string]string) *bundles.ZbusConfig {
+func config(r *servers.Redis, twin int, serve map[string]string) *bundles.ZbusConfig {
 	c := &bundles.ZbusConfig{Redis: r.URL(), Twin: twin, Concurrency: 8, Routes: map[string]bundles.ZbusRoute{}}
 	if len(serve) > 0 {
 		c.Node = &bundles.ExecConfig{Command: []string{"bin/node"}, Mode: bundles.ModeHTTP, Workers: 1,
@@ -86,7 +87,7 @@ func startErr(t *testing.T, k Kind, cfg *bundles.ZbusConfig, route string) (*ins
 }
 
 // client is a plain Redis client for the test's side of the bus.
-func client(t *testing.T, r *testenv.Redis) *redis.Client {
+func client(t *testing.T, r *servers.Redis) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: r.Addr(), Protocol: 2, DisableIdentity: true})
 	t.Cleanup(func() { c.Close() })
@@ -147,7 +148,7 @@ type peer struct {
 	served chan map[string]any
 }
 
-func startPeer(t *testing.T, r *testenv.Redis, cmd string, left bool, handle func(string) (string, error)) *peer {
+func startPeer(t *testing.T, r *servers.Redis, cmd string, left bool, handle func(string) (string, error)) *peer {
 	c := client(t, r)
 	p := &peer{served: make(chan map[string]any, 100)}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/bundles"
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 	"github.com/google/uuid"
 )
@@ -86,7 +87,7 @@ func TestRemoteRoundTrip(t *testing.T) {
 	if status != 200 || body != `{"sum":42}` {
 		t.Errorf("HTTP call: %d %s", status, body)
 	}
-	c := client(t, &testenv.Redis{Port: portOf(a)})
+	c := client(t, &servers.Redis{Port: portOf(a)})
 	ret := uuid.NewString()
 	c.LPush(context.Background(), queueLocal, seedRequest("calc.add", []int{1002}, 10, `{"a":1,"b":2}`, ret))
 	got := blpop(t, c, ret, 10*time.Second)

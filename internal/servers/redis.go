@@ -1,4 +1,4 @@
-package testenv
+package servers
 
 import (
 	"bufio"
@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/funcatron/funcatron/internal/wait"
@@ -23,18 +22,8 @@ type Redis struct {
 	done chan struct{}
 }
 
-// StartRedis starts a redis-server for one test and stops it in t.Cleanup.
-func StartRedis(t testing.TB) *Redis {
-	t.Helper()
-	r, err := NewRedis(t.TempDir())
-	if err != nil {
-		t.Fatalf("starting Redis: %v", err)
-	}
-	t.Cleanup(r.Close)
-	return r
-}
-
-// NewRedis starts a redis-server whose files live under dir. Close stops it.
+// NewRedis starts a redis-server whose files live under dir (testenv.StartRedis is the
+// test's wrapper). Close stops it.
 func NewRedis(dir string) (*Redis, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {

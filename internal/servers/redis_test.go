@@ -1,4 +1,4 @@
-package testenv
+package servers
 
 import (
 	"bufio"
@@ -9,7 +9,11 @@ import (
 )
 
 func TestRedisStartsAndStops(t *testing.T) {
-	r := StartRedis(t)
+	r, err := NewRedis(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
 	c, err := net.DialTimeout("tcp", r.Addr(), time.Second)
 	if err != nil {
 		t.Fatal(err)

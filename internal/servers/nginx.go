@@ -1,4 +1,4 @@
-package testenv
+package servers
 
 import (
 	"errors"
@@ -13,14 +13,13 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/funcatron/funcatron/internal/buskey"
 	"github.com/funcatron/funcatron/internal/wait"
 )
 
-// NginxOptions configures a frontend nginx started by StartNginx or NewNginx.
+// NginxOptions configures a frontend nginx started by NewNginx (or testenv.StartNginx).
 type NginxOptions struct {
 	// RabbitHost is the RabbitMQ STOMP host; default 127.0.0.1.
 	RabbitHost string
@@ -59,27 +58,10 @@ type Nginx struct {
 	done chan struct{}
 }
 
-// StartNginx renders the repository's nginx configuration (scripts/render-nginx.sh) for a
-// free port and a temp prefix, starts nginx, waits until it answers HTTP, and stops it in
-// t.Cleanup (dumping the end of its error log if the test failed). A missing nginx or Lua
-// module fails the test with the packages to install.
-func StartNginx(t testing.TB, o NginxOptions) *Nginx {
-	t.Helper()
-	n, err := NewNginx(t.TempDir(), o)
-	if err != nil {
-		t.Fatalf("starting nginx: %v", err)
-	}
-	t.Cleanup(func() {
-		n.Stop()
-		if t.Failed() {
-			t.Logf("--- nginx error log (%s) ---\n%s", n.ErrorLogPath(), tail([]byte(n.ErrorLog()), 6000))
-		}
-	})
-	return n
-}
-
-// NewNginx is StartNginx for callers without a testing.TB: prefix is the directory nginx runs
-// in. Stop it with Stop.
+// NewNginx renders the repository's nginx configuration (scripts/render-nginx.sh) for a
+// free port (or o.Port) and prefix, the directory nginx runs in, starts nginx and waits until
+// it answers HTTP (testenv.StartNginx is the test's wrapper). A missing nginx or Lua module is
+// an error naming the packages to install. Stop it with Stop.
 func NewNginx(prefix string, o NginxOptions) (*Nginx, error) {
 	bin, err := nginxBinary()
 	if err != nil {
@@ -247,6 +229,9 @@ func (n *Nginx) ErrorLog() string {
 	b, _ := os.ReadFile(n.ErrorLogPath())
 	return string(b)
 }
+
+// ErrorLogTail is the last max bytes of the error log, for a failed test's output.
+func (n *Nginx) ErrorLogTail(max int) string { return tail([]byte(n.ErrorLog()), max) }
 
 // Stop shuts nginx down gracefully (SIGQUIT: workers send `died`), killing it after 10 s.
 // Safe to call more than once.

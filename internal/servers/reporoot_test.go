@@ -1,4 +1,4 @@
-package testenv
+package servers
 
 import (
 	"os/exec"
@@ -15,7 +15,7 @@ func TestRepoRootInTrimmedBinary(t *testing.T) {
 		t.Fatalf("building: %v\n%s", err, out)
 	}
 	want := RepoRoot()
-	for _, dir := range []string{want, filepath.Join(want, "internal", "testenv")} {
+	for _, dir := range []string{want, filepath.Join(want, "internal", "servers")} {
 		run := exec.Command(bin)
 		run.Dir = dir
 		out, err := run.Output()

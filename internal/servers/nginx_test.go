@@ -1,4 +1,4 @@
-package testenv
+package servers
 
 import (
 	"encoding/json"
@@ -24,10 +24,14 @@ func closedPort(t *testing.T) int {
 	return p[0]
 }
 
-// TestStartNginxWithoutBroker starts the frontend with two workers and no RabbitMQ: nginx
+// TestNewNginxWithoutBroker starts the frontend with two workers and no RabbitMQ: nginx
 // serves, says it is not connected, answers 503, and is gone after Stop.
-func TestStartNginxWithoutBroker(t *testing.T) {
-	n := StartNginx(t, NginxOptions{RabbitPort: closedPort(t), Workers: 2})
+func TestNewNginxWithoutBroker(t *testing.T) {
+	n, err := NewNginx(t.TempDir(), NginxOptions{RabbitPort: closedPort(t), Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
 	client := &http.Client{Timeout: 10 * time.Second}
 
 	resp, err := client.Get(n.URL() + "/__funcatron/health")

@@ -1,4 +1,4 @@
-package testenv
+package servers
 
 import (
 	"errors"
@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/funcatron/funcatron/internal/protocol"
@@ -41,19 +40,8 @@ type RabbitMQ struct {
 	password string
 }
 
-// StartRabbitMQ starts a node for one test and stops it in t.Cleanup.
-func StartRabbitMQ(t testing.TB) *RabbitMQ {
-	t.Helper()
-	r, err := NewRabbitMQ(t.TempDir())
-	if err != nil {
-		t.Fatalf("starting RabbitMQ: %v", err)
-	}
-	t.Cleanup(r.Close)
-	return r
-}
-
-// NewRabbitMQ starts a node whose files live under dir, for callers without a testing.TB
-// (a TestMain sharing one broker across a package's tests). Close stops it.
+// NewRabbitMQ starts a node whose files live under dir (testenv.StartRabbitMQ is the test's
+// wrapper, testenv.MainWithRabbitMQ a package's). Close stops it.
 func NewRabbitMQ(dir string) (*RabbitMQ, error) {
 	if _, err := os.Stat(rabbitServerBin); err != nil {
 		return nil, fmt.Errorf("%s not found: run scripts/deps.sh (package rabbitmq-server)", rabbitServerBin)
@@ -255,25 +243,4 @@ func tail(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return strings.TrimSpace(string(b))
-}
-
-// MainWithRabbitMQ is the body of a TestMain for a package whose tests share one broker
-// (a node takes seconds to start): it starts a node in a temp dir, stores it in *r, runs the
-// tests and stops the node. Its result is the exit code: os.Exit(MainWithRabbitMQ(m, &r)).
-// A node that does not start fails the whole package, never skips it.
-func MainWithRabbitMQ(m *testing.M, r **RabbitMQ) int {
-	dir, err := os.MkdirTemp("", "funcatron-rabbitmq-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	node, err := NewRabbitMQ(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting RabbitMQ:", err)
-		return 1
-	}
-	defer node.Close()
-	*r = node
-	return m.Run()
 }

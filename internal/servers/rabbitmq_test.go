@@ -1,10 +1,14 @@
-package testenv
+package servers
 
 import "testing"
 
 // TestRabbitMQRestart shows the node comes back on the same ports after a stop and a kill.
 func TestRabbitMQRestart(t *testing.T) {
-	r := StartRabbitMQ(t)
+	r, err := NewRabbitMQ(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
 	if !r.amqpReady() || !portOpen(r.STOMPPort) {
 		t.Fatal("node not reachable after start")
 	}
