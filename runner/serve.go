@@ -83,7 +83,10 @@ func (r *Runner) handle(rt *route, d delivery) {
 		rt.stats.end(time.Since(start), false)
 		return
 	}
-	ans := &protocol.Answer{RequestID: svc.ReplyTo}
+	// Headers as pairs only for a frontend that asks (ours does); the map form otherwise,
+	// the one the 2017 frontend reads (spec/protocol.md §3).
+	ans := &protocol.Answer{RequestID: svc.ReplyTo,
+		Answer: protocol.AnswerBody{MapHeaders: svc.AnswerHeaders != protocol.AnswerHeadersPairs}}
 	if ans.RequestID == "" {
 		ans.RequestID = svc.RequestID
 	}

@@ -147,6 +147,7 @@ func (t *Tron) dropMissingEnabled() error {
 		return nil
 	}
 	t.state.Enabled = kept
+	t.state.routesChanged()
 	return saveState(t.opts.DataDir, t.state)
 }
 
