@@ -12,6 +12,7 @@ import (
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/buskey"
+	"github.com/funcatron/funcatron/internal/logging"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/runner/kind"
 )
@@ -33,8 +34,13 @@ type Options struct {
 	// Codec is the codec of messages to the Tron. Answers to frontends are always JSON.
 	// Default EDN.
 	Codec protocol.Codec
-	// Logger receives the runner's logs (component=runner). Default slog.Default().
+	// Logger receives the runner's logs (component=runner). Default slog.Default(), or
+	// Logs.Logger.
 	Logger *slog.Logger
+	// Logs, when set, is the logging Logger belongs to: the runner ships its records (and
+	// so its bundles' output) to funcatron.logging with Logs.Shipper once connected, and
+	// the configuration RPC changes Logs.Level. Default nil: neither.
+	Logs *logging.Logs
 	// HeartbeatInterval is the time between two heartbeats. Default 10s.
 	HeartbeatInterval time.Duration
 	// StopGrace is how long a bundle process has between SIGTERM and SIGKILL. Default 5s.
@@ -114,6 +120,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Codec == "" {
 		o.Codec = protocol.EDN
+	}
+	if o.Logger == nil && o.Logs != nil {
+		o.Logger = o.Logs.Logger
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -2,11 +2,16 @@ package runner
 
 import (
 	"bytes"
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/funcatron/funcatron/internal/logging"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/testenv"
 )
 
 // TestAnswerHeaderForms (issue 14 c): a request that says "answer-headers": "pairs" (our
@@ -45,4 +50,70 @@ func TestAnswerHeaderForms(t *testing.T) {
 			t.Errorf("answer-headers %q: Set-Cookie = %q", tc.form, got)
 		}
 	}
+}
+
+// TestBundleOutputShipped: a runner with Options.Logs ships its records to funcatron.logging,
+// the bundles' output among them, with the bundle's sha and route (host, path) in attrs.
+func TestBundleOutputShipped(t *testing.T) {
+	t.Parallel()
+	got := loggingQueue(t)
+	tr := newTron(t)
+	logs, err := logging.Open(testenv.NewLogWriter(t), "runner", "info", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRunner(t, tr, func(o *Options) { o.Logs, o.Logger = logs, logs.Logger })
+	host, path := uniq(t)+".example", "/out"
+	sha := tr.upload(fnBundle(t, host, path, "env: {START: exit}"))
+	tr.enable(r.Inbox(), sha, host, path, nil)
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case d := <-got:
+			var rec logging.Record
+			if err := json.Unmarshal(d.Body, &rec); err != nil {
+				t.Fatalf("%v: %s", err, d.Body)
+			}
+			if rec.Msg != "fn: refusing to start" {
+				continue
+			}
+			if d.RoutingKey != "info" || rec.Component != "runner" || rec.ID != r.Inbox() ||
+				rec.Attrs["sha"] != sha || rec.Attrs["host"] != host || rec.Attrs["path"] != path || rec.Attrs["stream"] != "stderr" {
+				t.Errorf("bundle output record: key %q %s", d.RoutingKey, d.Body)
+			}
+			return
+		case <-deadline:
+			t.Fatal("the bundle's stderr line did not reach funcatron.logging within 20s")
+		}
+	}
+}
+
+// loggingQueue declares funcatron.logging (the Tron's, in production) and binds a fresh
+// queue to all of it.
+func loggingQueue(t *testing.T) <-chan amqp.Delivery {
+	t.Helper()
+	conn, err := amqp.Dial(rabbit.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.ExchangeDeclare(logging.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err == nil {
+		err = ch.QueueBind(q.Name, "#", logging.Exchange, false, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -78,6 +78,9 @@ func New(opts *Options) (*Runner, error) {
 		beat: make(chan struct{}, 1),
 	}
 	r.metrics.reg.MustRegister(healthCollector{r})
+	if o.Logs != nil {
+		r.metrics.reg.MustRegister(o.Logs.Shipper.Metrics()...)
+	}
 	r.log = o.Logger.With("component", "runner", "inbox", r.inbox)
 	return r, nil
 }
@@ -108,6 +111,9 @@ func (r *Runner) Run(ctx context.Context) error {
 // run serves with a connected transport.
 func (r *Runner) run(ctx context.Context, t *transport) error {
 	r.broker, r.bus = t.broker, t.bus
+	if l := r.opts.Logs; l != nil {
+		defer l.Shipper.Start(r.inbox, t.bus.Publish)()
+	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	jobCtx, cancelJobs := context.WithCancel(context.Background())

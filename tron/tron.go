@@ -80,6 +80,9 @@ func New(opts *Options) (*Tron, error) {
 	}
 	t.codec, _ = protocol.ParseCodec(o.Codec)
 	t.metrics = newMetrics(t)
+	if o.Logs != nil {
+		t.metrics.reg.MustRegister(o.Logs.Shipper.Metrics()...)
+	}
 	t.streams = newEventStreams(t.metrics.reg)
 	if err := t.openData(); err != nil {
 		return nil, err
@@ -181,6 +184,12 @@ func (t *Tron) Addr() net.Addr { return t.ln.Addr() }
 // TronHost is what runners are told in tron-host.
 func (t *Tron) TronHost() protocol.HostPort { return t.tronHost }
 
+// nodeID names this Tron in its log records and configuration answers: "tron@" and the
+// address runners are told (two Trons on one broker advertise different ones).
+func (t *Tron) nodeID() string {
+	return "tron@" + net.JoinHostPort(t.tronHost.Host, strconv.Itoa(int(t.tronHost.Port)))
+}
+
 // Run connects to the bus, handles control messages and serves the admin API until ctx
 // ends; then it shuts down and returns nil, or the first error that stopped it.
 func (t *Tron) Run(ctx context.Context) error {
@@ -229,6 +238,9 @@ func (t *Tron) runBus(ctx context.Context) error {
 	t.handle(bc)
 	t.bus.Store(&busRef{bc.Bus})
 	t.log.Info("bus connected", "queue", bc.Inbox())
+	if l := t.opts.Logs; l != nil {
+		defer l.Shipper.Start(t.nodeID(), bc.Publish)()
+	}
 	if bc.run != nil {
 		err = bc.run(ctx)
 	} else {

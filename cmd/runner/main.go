@@ -36,12 +36,13 @@ func run(ctx context.Context, args, env []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "runner: %v\n", err)
 		return 2
 	}
-	log, err := logging.New(stderr, logLevel, logFormat)
+	logs, err := logging.Open(stderr, "runner", logLevel, logFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "runner: %v\n", err)
 		return 2
 	}
-	opts.Logger = log
+	log := logs.Logger
+	opts.Logger, opts.Logs = log, logs
 	r, err := runner.New(opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "runner: %v\n", err)
@@ -68,7 +69,7 @@ func parse(args, env []string, out io.Writer) (*runner.Options, string, string, 
 	fs.StringVar(&o.Listen, "listen", o.Listen, "address of /healthz and /metrics")
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "bundle cache and unpacked bundles")
 	fs.StringVar(&codec, "codec", codec, "codec of messages to the Tron: edn or json")
-	fs.StringVar(&logLevel, "log-level", logLevel, "debug, info, warn or error")
+	fs.StringVar(&logLevel, "log-level", logLevel, "silly, debug, info, notice, warn, error, alert or emerg")
 	fs.StringVar(&logFormat, "log-format", logFormat, "text or json")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-period", o.HeartbeatInterval, "time between heartbeats (the Tron drops a node silent for 3 periods)")
 	fs.DurationVar(&o.StopGrace, "stop-grace", o.StopGrace, "time between SIGTERM and SIGKILL for bundle processes")

@@ -31,7 +31,7 @@ func run(ctx context.Context, args, env []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tron", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	opts.Flags(fs)
-	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	level := fs.String("log-level", "info", "log level: silly, debug, info, notice, warn, error, alert or emerg")
 	format := fs.String("log-format", "text", "log format: text or json")
 	fs.Usage = options.Usage(fs, "tron "+version.Version+": the Funcatron control plane (admin API, bundle store, membership, routes).\n\n"+
 		"The admin token comes from --token-file (refused when group or others can read it), else $FUNCATRON_TOKEN,\n"+
@@ -48,12 +48,13 @@ func run(ctx context.Context, args, env []string, stderr io.Writer) int {
 		return 2
 	}
 	opts.Token = lookupEnv(env, "FUNCATRON_TOKEN")
-	log, err := logging.New(stderr, *level, *format)
+	logs, err := logging.Open(stderr, "tron", *level, *format)
 	if err != nil {
 		fmt.Fprintf(stderr, "tron: %v\n", err)
 		return 2
 	}
-	opts.Logger = log
+	log := logs.Logger
+	opts.Logger, opts.Logs = log, logs
 	t, err := tron.New(opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "tron: %v\n", err)
