@@ -43,6 +43,7 @@ type Runner struct {
 	closing  bool              // shutdown began: no new jobs
 
 	tronHost atomic.Pointer[protocol.HostPort]
+	statsd   statsdSender   // run-time configuration (config.go, statsd.go)
 	beat     chan struct{}  // a heartbeat now, please (after enable / disable)
 	jobs     sync.WaitGroup // enable, disable and prefetch jobs
 	jobCtx   context.Context
@@ -113,6 +114,12 @@ func (r *Runner) run(ctx context.Context, t *transport) error {
 	r.broker, r.bus = t.broker, t.bus
 	if l := r.opts.Logs; l != nil {
 		defer l.Shipper.Start(r.inbox, t.bus.Publish)()
+	}
+	if t.conn != nil {
+		cfgCtx, stopCfg := context.WithCancel(ctx)
+		cfgDone := make(chan struct{})
+		go func() { defer close(cfgDone); r.serveConfig(cfgCtx, t.conn) }()
+		defer func() { stopCfg(); <-cfgDone }()
 	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()

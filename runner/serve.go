@@ -91,6 +91,7 @@ func (r *Runner) handle(rt *route, d delivery) {
 		ans.RequestID = svc.RequestID
 	}
 	r.dispatch(s, svc, &ans.Answer)
+	host, basePath := s.host, s.basePath
 	s.release()
 
 	outcome := r.publishAnswer(svc.ReplyQueue, ans)
@@ -99,6 +100,7 @@ func (r *Runner) handle(rt *route, d delivery) {
 	failed := ans.Answer.Status >= 500
 	rt.stats.end(elapsed, failed)
 	rt.m.answered(rt.queue, ans.Answer.Status, elapsed)
+	r.statsd.request(host, basePath, ans.Answer.Status, elapsed)
 }
 
 // dispatch runs s.dispatch; a panic in it (a runner bug) becomes a 500 answer and a log

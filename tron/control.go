@@ -136,8 +136,8 @@ func (t *Tron) onAwake(ctx context.Context, m bus.Message) {
 	case protocol.TypeRunner:
 		t.announceBundles(ctx, n.dest())
 	}
-	if st := t.statsdTarget(); st != nil {
-		t.sendOnly(ctx, &protocol.SetStatsd{Statsd: *st}, n.dest())
+	if n.Type == protocol.TypeRunner {
+		t.tellStatsd(t.runCtx, n.Inbox)
 	}
 	t.publish(ctx, Event{Key: n.Type + ".awake." + n.Inbox, Node: n.Inbox, NodeType: n.Type, InstanceID: n.InstanceID})
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/funcatron/funcatron/internal/bus"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/rtconfig"
 )
 
 // Tron is the control plane: admin API, bundle store, membership, route tables.
@@ -43,7 +44,8 @@ type Tron struct {
 	baseURL  string // http://<advertise>
 	bus      atomic.Pointer[busRef]
 	ran      atomic.Bool
-	streams  *eventStreams // sse.go
+	streams  *eventStreams                     // sse.go
+	config   atomic.Pointer[rtconfig.Endpoint] // config.go; nil while the bus is down
 	// runCtx is Run's context, set before anything is served: the admin API's operations
 	// run under it (never under fasthttp's RequestCtx, which is recycled after a handler).
 	runCtx context.Context
@@ -240,6 +242,12 @@ func (t *Tron) runBus(ctx context.Context) error {
 	t.log.Info("bus connected", "queue", bc.Inbox())
 	if l := t.opts.Logs; l != nil {
 		defer l.Shipper.Start(t.nodeID(), bc.Publish)()
+	}
+	if bc.conn != nil {
+		cfgCtx, stopCfg := context.WithCancel(ctx)
+		cfgDone := make(chan struct{})
+		go func() { defer close(cfgDone); t.serveConfig(cfgCtx, bc.conn) }()
+		defer func() { stopCfg(); <-cfgDone }()
 	}
 	if bc.run != nil {
 		err = bc.run(ctx)
