@@ -17,8 +17,8 @@ import (
 
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/logging"
-	"github.com/funcatron/funcatron/internal/rtconfig"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/rtconfig"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
