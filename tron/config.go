@@ -196,9 +196,15 @@ func (t *Tron) tellStatsd(ctx context.Context, runner string) {
 		return
 	}
 	value := net.JoinHostPort(st.Host, strconv.Itoa(int(st.Port)))
+	// A few tries: the runner binds its configuration queue while it sends its awake, so
+	// the first request may reach no queue of it.
 	go func() {
-		if _, err := t.setEverywhere(ctx, configSetRequest{Key: rtconfig.KeyStatsd, Value: value, Nodes: []string{runner}}); err != nil {
-			t.log.Warn("giving a runner the StatsD target", "node", runner, "err", err)
+		var err error
+		for try := 0; try < 3 && ctx.Err() == nil; try++ {
+			if _, err = t.setEverywhere(ctx, configSetRequest{Key: rtconfig.KeyStatsd, Value: value, Nodes: []string{runner}}); err == nil {
+				return
+			}
 		}
+		t.log.Warn("giving a runner the StatsD target", "node", runner, "err", err)
 	}()
 }

@@ -2,14 +2,20 @@ package tron
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
+	"maps"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/funcatron/funcatron/internal/logging"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/rtconfig"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -96,4 +102,68 @@ func TestAckedTableIsNotResent(t *testing.T) {
 	if r := again.Data.(*protocol.Route); r.TableVersion != first.Data.(*protocol.Route).TableVersion || len(r.Routes) != 1 || r.Routes[0].Host != "h.example" {
 		t.Errorf("re-sent table %+v, want the broadcast one", r)
 	}
+}
+
+// fakeConfigNode is a runner's configuration endpoint on the shared broker, named id.
+func fakeConfigNode(t *testing.T, id string) (values func() map[string]string) {
+	t.Helper()
+	var mu sync.Mutex
+	vals := map[string]string{rtconfig.KeyLogLevel: "info", rtconfig.KeyStatsd: "off"}
+	node := rtconfig.Node{ID: id, Component: "runner",
+		Get: func() map[string]string { mu.Lock(); defer mu.Unlock(); return maps.Clone(vals) },
+		Set: func(k, v string) error { mu.Lock(); defer mu.Unlock(); vals[k] = v; return nil }}
+	e := rtconfig.NewEndpoint(dialBroker(t), testRunnerKey, id+".config", node, testLogger(t), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return node.Get
+}
+
+// TestConfigAPI (issue 14 part 3): GET /api/v1/config gathers every node's values over
+// funcatron.configuration (the Tron's own and a runner's), POST /api/v1/config sets one and
+// says who took it (the Tron's log level changes at run time), and POST /api/v1/stats goes
+// the same way: the runner gets the StatsD target, the Tron keeps it.
+func TestConfigAPI(t *testing.T) {
+	logs, err := logging.Open(testenv.NewLogWriter(t), "tron", "info", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := startAMQPTron(t, func(o *Options) { o.Logs, o.Logger = logs, logs.Logger })
+	runner := amqpNode(t, tr.opts.TronQueue, protocol.TypeRunner, "", protocol.EDN)
+	runner.awake(t)
+	runner.expect(t, protocol.ActionTronInfo)
+	values := fakeConfigNode(t, runner.Inbox())
+
+	var nodes map[string]any
+	testenv.WaitFor(t, 10*time.Second, "GET /api/v1/config answered by the Tron and the runner", func() bool {
+		status, res := tr.api(t, "GET", "/api/v1/config", nil)
+		nodes, _ = res["nodes"].(map[string]any)
+		return status == 200 && len(nodes) == 2
+	})
+	tronNode, _ := nodes[tr.nodeID()].(map[string]any)
+	if v, _ := tronNode["values"].(map[string]any); tronNode["component"] != "tron" || v["log-level"] != "info" || v["statsd"] != "off" {
+		t.Errorf("the Tron's entry: %v (all: %v)", tronNode, nodes)
+	}
+
+	status, res := tr.api(t, "POST", "/api/v1/config", map[string]any{"key": "log-level", "value": "debug"})
+	if status != 200 || len(anyStrings(res["took"])) != 2 || logs.Level.Level() != slog.LevelDebug || values()["log-level"] != "debug" {
+		t.Errorf("POST /api/v1/config = %d %v; Tron level %v, runner %v", status, res, logs.Level.Level(), values())
+	}
+	if status, res := tr.api(t, "POST", "/api/v1/config", map[string]any{"key": "colour", "value": "red"}); status != 400 {
+		t.Errorf("unknown key: %d %v", status, res)
+	}
+	status, res = tr.api(t, "POST", "/api/v1/stats", map[string]any{"enable": true, "host": "127.0.0.1", "port": 8125})
+	if status != 200 || values()["statsd"] != "127.0.0.1:8125" {
+		t.Errorf("POST /api/v1/stats = %d %v; runner's statsd %q", status, res, values()["statsd"])
+	}
+	if st := tr.statsdTarget(); st == nil || !st.Enabled || st.Port != 8125 {
+		t.Errorf("the Tron keeps StatsD target %+v", st)
+	}
+	late := amqpNode(t, tr.opts.TronQueue, protocol.TypeRunner, "", protocol.EDN)
+	lateValues := fakeConfigNode(t, late.Inbox())
+	late.awake(t)
+	testenv.WaitFor(t, 15*time.Second, "a runner that awakes later gets the StatsD target", func() bool {
+		return lateValues()["statsd"] == "127.0.0.1:8125"
+	})
 }

@@ -99,13 +99,16 @@ func NewEndpoint(conn *amqpbus.Conn, key []byte, queue string, node Node, log *s
 	}
 }
 
+// QueueSpec is a node's configuration queue: exclusive, deleted with its connection,
+// bound to funcatron.configuration for both methods.
+func QueueSpec(name string) amqpbus.QueueSpec {
+	return amqpbus.QueueSpec{Name: name, Exclusive: true, AutoDelete: true,
+		Bindings: []amqpbus.Binding{{Exchange: protocol.ConfigurationExchange, Key: "methods.*"}}}
+}
+
 // Run consumes the endpoint's queue until ctx ends.
 func (e *Endpoint) Run(ctx context.Context) error {
-	spec := amqpbus.ConsumeSpec{
-		Queue: amqpbus.QueueSpec{Name: e.queue, Exclusive: true, AutoDelete: true,
-			Bindings: []amqpbus.Binding{{Exchange: protocol.ConfigurationExchange, Key: "methods.*"}}},
-		Prefetch: 8, Sequential: true,
-	}
+	spec := amqpbus.ConsumeSpec{Queue: QueueSpec(e.queue), Prefetch: 8, Sequential: true}
 	return e.conn.Consume(ctx, spec, func(ctx context.Context, d *amqpbus.Delivery) {
 		defer d.Settle(amqpbus.Ack)
 		if d.Exchange == protocol.ConfigurationExchange {
