@@ -149,6 +149,7 @@ type configSetResult struct {
 	Value   string            `json:"value"`
 	Took    []string          `json:"took"`
 	Refused map[string]string `json:"refused"`
+	Error   string            `json:"error,omitempty"` // when no node took it
 }
 
 func (t *Tron) postConfig(ctx *fasthttp.RequestCtx) {
@@ -164,7 +165,7 @@ func (t *Tron) postConfig(ctx *fasthttp.RequestCtx) {
 	}
 	status := http.StatusOK
 	if len(res.Took) == 0 {
-		status = http.StatusUnprocessableEntity
+		status, res.Error = http.StatusUnprocessableEntity, fmt.Sprintf("no node took %s=%q: %v", req.Key, req.Value, res.Refused)
 	}
 	writeJSON(ctx, status, res)
 }
