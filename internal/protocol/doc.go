@@ -29,4 +29,7 @@
 //     other value or none for the map form. In the map form, names that differ only in case
 //     are one header (nginx's ngx.header is case-insensitive), spelt as first given, values in
 //     order; decoding a map yields pairs in name order (answerheaders.go).
+//   - `set-statsd` is decoded (the catalogue names it) but no longer sent: the StatsD target
+//     travels as the configuration key `statsd` over funcatron.configuration
+//     (internal/rtconfig), the one way to change configuration at run time.
 package protocol
