@@ -115,6 +115,7 @@ func (r *Runner) run(ctx context.Context, t *transport) error {
 	if l := r.opts.Logs; l != nil {
 		defer l.Shipper.Start(r.inbox, t.bus.Publish)()
 	}
+	defer r.statsd.set("") // closes its socket
 	if t.conn != nil {
 		cfgCtx, stopCfg := context.WithCancel(ctx)
 		cfgDone := make(chan struct{})
