@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/buskey"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/testenv"
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -129,11 +130,22 @@ func e2eDialBroker(t *testing.T, s *e2eStack) *e2eBroker {
 	return &e2eBroker{t: t, conn: conn, ch: ch}
 }
 
-func (b *e2eBroker) publish(queue string, msgs []e2eHostile) {
+// publish puts msgs on queue; with a key, signed for queue as the action the bodies name, so
+// that they pass the signature check and reach the decoder (control queues: unsigned ones
+// are refused before decoding, see TestForged*).
+func (b *e2eBroker) publish(queue string, msgs []e2eHostile, key []byte, action string) {
 	b.t.Helper()
-	for _, m := range msgs {
+	for i, m := range msgs {
+		var headers amqp.Table
+		if key != nil {
+			h := &protocol.Header{Action: action, MsgID: fmt.Sprintf("hostile-%d-%d", time.Now().UnixNano(), i), At: time.Now().UnixMilli()}
+			headers = amqp.Table{}
+			for k, v := range protocol.SignHeaders(key, queue, h, m.body) {
+				headers[k] = v
+			}
+		}
 		err := b.ch.PublishWithContext(context.Background(), "", queue, true, false, amqp.Publishing{
-			ContentType: m.contentType, Body: m.body, Expiration: "60000",
+			ContentType: m.contentType, Body: m.body, Expiration: "60000", Headers: headers,
 		})
 		if err != nil {
 			b.t.Fatalf("publishing %s to %s: %v", m.what, queue, err)
@@ -182,11 +194,15 @@ func e2eTestBoundedBus(t *testing.T, s *e2eStack) {
 	runnerBefore := e2eMetric(t, runnerURL, "funcatron_runner_undecodable_total", nil)
 	deadBefore := b.ready("funcatron.dead")
 
-	b.publish("for_tron", e2eHostiles("heartbeat"))
-	b.publish(runnerInbox, e2eHostiles("enable"))
-	b.publish(routeQueue, e2eHostiles("service"))
+	busKey, err := buskey.Load(s.BusKeyFile, "bus key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.publish("for_tron", e2eHostiles("heartbeat"), busKey, "heartbeat")
+	b.publish(runnerInbox, e2eHostiles("enable"), busKey, "enable")
+	b.publish(routeQueue, e2eHostiles("service"), nil, "")
 	for _, w := range workers {
-		b.publish(w.Inbox, e2eHostiles("answer"))
+		b.publish(w.Inbox, e2eHostiles("answer"), nil, "")
 	}
 
 	testenv.WaitFor(t, 30*time.Second, "the Tron and the runner counting 3 and 6 refused messages", func() bool {
@@ -279,7 +295,7 @@ func e2eTestOversizeFrame(t *testing.T, s *e2eStack) {
 		return true
 	})
 	for _, w := range before {
-		b.publish(w.Inbox, []e2eHostile{{"15 MiB frame", protocol.ContentTypeJSON, make([]byte, 15<<20)}})
+		b.publish(w.Inbox, []e2eHostile{{"15 MiB frame", protocol.ContentTypeJSON, make([]byte, 15<<20)}}, nil, "")
 	}
 	wait()
 	e2eRequireSameListeners(t, s, before)

@@ -3,6 +3,7 @@ package runner
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -234,10 +235,17 @@ func TestAnswerBeforeAck(t *testing.T) {
 	}
 	t.Cleanup(func() { conn.Close() })
 	ch, _ := conn.Channel()
-	// A reply queue that refuses every message: the broker nacks the answer's publish.
+	// A reply queue that refuses every message (a policy: max-length 0, reject-publish): the
+	// broker nacks the answer's publish. The queue itself stays, so that making it accept
+	// again (clearing the policy) leaves no moment in which an answer would be unroutable.
 	reply := "FRNT-refusing-" + uniq(t)
-	if _, err := ch.QueueDeclare(reply, false, false, false, false,
-		amqp.Table{"x-max-length": int64(0), "x-overflow": "reject-publish"}); err != nil {
+	if _, err := ch.QueueDeclare(reply, false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ch.QueueDelete(reply, false, false, false) })
+	policy := "refuse-" + reply
+	if _, err := rabbit.Ctl("", "set_policy", "--apply-to", "queues", policy, "^"+reply+"$",
+		`{"max-length":0,"overflow":"reject-publish"}`); err != nil {
 		t.Fatal(err)
 	}
 	fe := newFrontend(t)
@@ -248,17 +256,12 @@ func TestAnswerBeforeAck(t *testing.T) {
 	testenv.WaitFor(t, 10*time.Second, "answers refused by the broker", func() bool {
 		return metricValue(metricsText(t, r), "funcatron_runner_answers_unpublished_total") >= 2
 	})
-	// The request is still held (unacked or back in the queue).
-	if q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil); err != nil {
-		t.Fatal(err)
-	} else if q.Messages+consumerHeld(t, r) == 0 {
-		t.Errorf("the request left the queue although its answer was never published")
+	// The broker still holds the request (ready or unacked: `messages` counts both).
+	if n := queueMessages(t, queue); n != 1 {
+		t.Errorf("the route queue holds %d messages, want the request (1): it left although its answer was never published", n)
 	}
 	// Make the reply queue accept: the next try goes through, and the request is acked.
-	if _, err := ch.QueueDelete(reply, false, false, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ch.QueueDeclare(reply, false, false, false, false, nil); err != nil {
+	if _, err := rabbit.Ctl("", "clear_policy", policy); err != nil {
 		t.Fatal(err)
 	}
 	var got amqp.Delivery
@@ -272,10 +275,25 @@ func TestAnswerBeforeAck(t *testing.T) {
 		t.Errorf("answer %+v (%v)", ans, err)
 	}
 	testenv.WaitFor(t, 10*time.Second, "the request to be acked", func() bool {
-		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-		return err == nil && q.Messages == 0 && consumerHeld(t, r) == 0
+		return queueMessages(t, queue) == 0
 	})
-	ch.QueueDelete(reply, false, false, false)
+}
+
+// queueMessages is the broker's count of queue's messages, ready and unacked.
+func queueMessages(t *testing.T, queue string) int {
+	t.Helper()
+	out, err := rabbit.Ctl("", "list_queues", "--quiet", "--no-table-headers", "name", "messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == queue {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	t.Fatalf("queue %s not listed by rabbitmqctl: %s", queue, out)
+	return 0
 }
 
 // consumerHeld is the number of requests the runner has in flight on all routes.

@@ -28,6 +28,14 @@ type project struct {
 // waits through the broker restart is answered 504 quickly rather than after 30 s.
 const frontendTimeout = 5
 
+// The bundle uids of the test's runner containers: a range of their own (see composeUp).
+const (
+	bundleUIDFirst = 63000
+	bundleUIDLast  = 63999
+)
+
+var bundleUIDs = fmt.Sprintf("%d-%d", bundleUIDFirst, bundleUIDLast)
+
 // composeUp brings the stack up (`up -d` returns once every service's dependencies are met)
 // and registers its teardown, which also checks that nothing of the project is left.
 func composeUp(t *testing.T) *project {
@@ -42,7 +50,11 @@ func composeUp(t *testing.T) *project {
 	p.env = append(os.Environ(),
 		fmt.Sprintf("FUNCATRON_TRON_PORT=%d", p.tronPort),
 		fmt.Sprintf("FUNCATRON_HTTP_PORT=%d", p.httpPort),
-		fmt.Sprintf("FUNCATRON_TIMEOUT=%d", frontendTimeout))
+		fmt.Sprintf("FUNCATRON_TIMEOUT=%d", frontendTimeout),
+		// Not the host's range (internal/stack.BundleUIDs): runners on the host, such as the
+		// integration tests running beside this one, kill what runs under an unleased uid
+		// of their range, and they see the containers' processes.
+		"FUNCATRON_BUNDLE_UIDS="+bundleUIDs)
 	t.Cleanup(func() { p.down(t) })
 	start := time.Now()
 	if _, err := p.compose("up", "-d", "--no-build"); err != nil {

@@ -34,7 +34,7 @@ printf 'Content-Type: text/plain\r\n\r\n%s %s %s\n' "$!" "$(cat /etc/hostname)" 
 // leaves a process behind; once it has exited (after 2 s, or sooner when the runner kills
 // what a bundle left), nothing of it remains in the container's process table: not even a
 // zombie, which is what an unreaped orphan of PID 1 becomes. And the bundle ran under a uid
-// of FUNCATRON_BUNDLE_UIDS (61000-61999 in the compose file), not as the root runner.
+// of FUNCATRON_BUNDLE_UIDS (bundleUIDs for the test's project), not as the root runner.
 func isolation(t *testing.T, p *project, cli, front string) {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "orphan", "bin"), 0o755); err != nil {
@@ -58,8 +58,8 @@ func isolation(t *testing.T, p *project, cli, front string) {
 		return err == nil && resp.StatusCode == 200
 	})
 	t.Logf("the bundle ran as uid %d and left pid %s behind in container %s", uid, pid, host)
-	if uid < 61000 || uid > 61999 {
-		t.Errorf("the bundle ran as uid %d, want one of FUNCATRON_BUNDLE_UIDS 61000-61999", uid)
+	if uid < bundleUIDFirst || uid > bundleUIDLast {
+		t.Errorf("the bundle ran as uid %d, want one of FUNCATRON_BUNDLE_UIDS %s", uid, bundleUIDs)
 	}
 	var state string
 	if !testenv.Poll(10*time.Second, func() bool {

@@ -104,7 +104,7 @@ func TestRenderNginx(t *testing.T) {
 		"env FUNCATRON_TIMEOUT;",
 		"client_max_body_size 10m;",
 		`lua_package_path "` + filepath.Join(RepoRoot(), "frontend-lua", "lib") + `/?.lua;;";`,
-		`init_worker_by_lua_block { require("funcatron.frontend").start() }`,
+		`init_worker_by_lua_block { require("funcatron.startup").start() }`,
 	} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("rendered nginx.conf lacks %q", want)

@@ -80,14 +80,12 @@ func (n *Node) Socket() string { return n.h.workers[0].sock }
 
 // Do sends req (its method, URI, headers and body as the caller built them; Host is
 // "localhost" when unset) to the ready process with the fewest calls in flight and reads
-// the response into resp, within the node's timeout or ctx's deadline when sooner. It
-// fails at once with ErrNotRunning while no process is ready (starting or restarting: the
-// caller answers at once rather than waiting out its time). A request is never retried;
-// on a timeout (fasthttp.ErrTimeout) the connection is closed.
+// the response into resp, within the node's timeout or ctx's deadline when sooner. As for
+// an exec bundle's request, it waits for a process while none is ready (one restarting)
+// and fails with ErrNotRunning when none became ready in time; a caller that must answer
+// at once checks Ready first. A request is never retried; on a timeout
+// (fasthttp.ErrTimeout) the connection is closed.
 func (n *Node) Do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) error {
-	if !n.Ready() {
-		return ErrNotRunning
-	}
 	if len(req.Header.Host()) == 0 {
 		req.Header.SetHost("localhost")
 	}

@@ -78,9 +78,13 @@ func (n *nodeSide) call(s sub, topic string, env envelope) result {
 	req.SetRequestURI(s.Path)
 	req.Header.SetContentType("application/json")
 	req.SetBody(body)
-	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
-	defer cancel()
-	err := n.proc.Do(ctx, req, resp)
+	// A node that is not running is answered at once (503-like code), not waited for.
+	err := exec.ErrNotRunning
+	if n.proc.Ready() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+		defer cancel()
+		err = n.proc.Do(ctx, req, resp)
+	}
 	switch {
 	case errors.Is(err, exec.ErrNotRunning):
 		return result{Data: stringData("the node is not available"), Code: codeNoOne}

@@ -66,6 +66,9 @@ func (n *nodeSide) ping() bool {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(n.in.cfg.Node.HealthCheck)
+	if !n.proc.Ready() {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), min(n.in.every, 2*time.Second))
 	defer cancel()
 	if err := n.proc.Do(ctx, req, resp); err != nil {

@@ -74,7 +74,8 @@ func bodyData(body []byte) json.RawMessage {
 	case len(trimmed) == 0:
 		return jsonNull
 	case json.Valid(trimmed):
-		return json.RawMessage(trimmed)
+		// A copy: body is often a pooled response buffer, reused once released.
+		return json.RawMessage(bytes.Clone(trimmed))
 	}
 	return stringData(string(body))
 }
