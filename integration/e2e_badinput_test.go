@@ -360,6 +360,8 @@ func e2eTestUnauthenticated(t *testing.T, s *e2eStack) {
 		{"GET", "/api/v1/routes", nil},
 		{"GET", "/api/v1/stats", nil},
 		{"POST", "/api/v1/stats", []byte(`{"enable":false}`)},
+		{"GET", "/api/v1/config", nil},
+		{"POST", "/api/v1/config", []byte(`{"key":"log-level","value":"silly"}`)},
 		{"GET", "/api/v1/bundle/" + sha, nil},
 		{"GET", "/api/v1/bundle/" + sha + "?exp=9999999999&sig=00", nil},
 		{"DELETE", "/api/v1/bundle/" + sha, nil},

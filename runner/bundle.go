@@ -106,7 +106,7 @@ func (r *Runner) startBundle(ctx context.Context, m *protocol.Enable) (*served, 
 		SHA: m.SHA, Host: host, BasePath: basePath, Queue: queue, Bundle: b, Dir: dir,
 		Props: props, PropsJSON: propsJSON, Log: r.log.With("queue", queue, "sha", m.SHA),
 		Grace: r.opts.StopGrace, OnRestart: r.metrics.restarts.WithLabelValues(queue).Inc,
-		UIDs: r.opts.BundleUIDs, Output: r.bundleOutput(queue, m.SHA),
+		UIDs: r.opts.BundleUIDs, Output: r.bundleOutput(queue, m.SHA, host, basePath),
 	})
 	if err != nil {
 		return nil, err
@@ -115,11 +115,12 @@ func (r *Runner) startBundle(ctx context.Context, m *protocol.Enable) (*served, 
 }
 
 // bundleOutput is where bundle sha's stdout and stderr lines go: the runner's log, with
-// queue and sha, and the dropped lines counted. (Publishing them to funcatron.logging is
-// another kind.Output.)
-func (r *Runner) bundleOutput(queue, sha string) kind.Output {
+// the bundle's sha, its route (host, path) and queue, and the dropped lines counted. The
+// runner's log ships them to funcatron.logging with those attributes (Options.Logs).
+func (r *Runner) bundleOutput(queue, sha, host, path string) kind.Output {
 	dropped := r.metrics.outDropped.WithLabelValues(queue)
-	return kind.LogOutput(r.log.With("queue", queue, "sha", sha, "bundle_output", true), func(n int) { dropped.Add(float64(n)) })
+	log := r.log.With("queue", queue, "sha", sha, "host", host, "path", path, "bundle_output", true)
+	return kind.LogOutput(log, func(n int) { dropped.Add(float64(n)) })
 }
 
 // routerMatcher adapts the bundle's router to a matcher.

@@ -12,7 +12,9 @@
 // (enable / disable), store.go (bundle cache), route.go (a route and its swap), serve.go
 // (one request: decode, dispatch, answer, settle), answer.go, metrics.go and
 // health_metric.go, health.go, transport.go (internal/amqpbus), isolation.go (may this
-// runner isolate bundles; what it does without --bundle-uids).
+// runner isolate bundles; what it does without --bundle-uids), config.go (run-time
+// configuration over funcatron.configuration: log level, StatsD target), statsd.go (the
+// per-route StatsD datagrams).
 //
 // Bundle kinds are plug-ins (spec/architecture.md): runner/kind is the interface (a Kind
 // starts an Instance; the core sends it Calls, reads its Health, stops it), runner/exec,

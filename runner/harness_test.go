@@ -440,6 +440,7 @@ type frontend struct {
 
 	mu      sync.Mutex
 	answers map[string][]*protocol.Answer
+	raw     map[string][]byte // the first answer's body as it came, per request id
 }
 
 func newFrontend(t testing.TB) *frontend {
@@ -453,7 +454,7 @@ func newFrontend(t testing.TB) *frontend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &frontend{t: t, ch: ch, queue: "FRNT" + uuid.NewString(), answers: map[string][]*protocol.Answer{}}
+	f := &frontend{t: t, ch: ch, queue: "FRNT" + uuid.NewString(), answers: map[string][]*protocol.Answer{}, raw: map[string][]byte{}}
 	if _, err := ch.QueueDeclare(f.queue, false, true, true, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -473,6 +474,9 @@ func newFrontend(t testing.TB) *frontend {
 			}
 			f.mu.Lock()
 			f.answers[a.RequestID] = append(f.answers[a.RequestID], a)
+			if f.raw[a.RequestID] == nil {
+				f.raw[a.RequestID] = d.Body
+			}
 			f.mu.Unlock()
 		}
 	}()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/buskey"
+	"github.com/funcatron/funcatron/internal/logging"
 	"github.com/funcatron/funcatron/internal/options"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/runner/kind"
@@ -32,8 +33,13 @@ type Options struct {
 	// Codec is the codec of messages to the Tron. Answers to frontends are always JSON.
 	// Default EDN.
 	Codec protocol.Codec
-	// Logger receives the runner's logs (component=runner). Default slog.Default().
+	// Logger receives the runner's logs (component=runner). Default slog.Default(), or
+	// Logs.Logger.
 	Logger *slog.Logger
+	// Logs, when set, is the logging Logger belongs to: the runner ships its records (and
+	// so its bundles' output) to funcatron.logging with Logs.Shipper once connected, and
+	// the configuration RPC changes Logs.Level. Default nil: neither.
+	Logs *logging.Logs
 	// HeartbeatPeriod is the time between two heartbeats (the Tron drops a node silent for
 	// 3 of its own --heartbeat-period). Default 10s.
 	HeartbeatPeriod time.Duration
@@ -116,6 +122,9 @@ func (o *Options) setDefaults() {
 		o.Codec = protocol.EDN
 	} else if c, ok := protocol.ParseCodec(string(o.Codec)); ok {
 		o.Codec = c
+	}
+	if o.Logger == nil && o.Logs != nil {
+		o.Logger = o.Logs.Logger
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -44,6 +44,7 @@ type Runner struct {
 	closing  bool              // shutdown began: no new jobs
 
 	tronHost atomic.Pointer[protocol.HostPort]
+	statsd   statsdSender   // run-time configuration (config.go, statsd.go)
 	beat     chan struct{}  // a heartbeat now, please (after enable / disable)
 	jobs     sync.WaitGroup // enable, disable and prefetch jobs
 	jobCtx   context.Context
@@ -79,6 +80,9 @@ func New(opts *Options) (*Runner, error) {
 		beat: make(chan struct{}, 1),
 	}
 	r.metrics.reg.MustRegister(healthCollector{r})
+	if o.Logs != nil {
+		r.metrics.reg.MustRegister(o.Logs.Shipper.Metrics()...)
+	}
 	r.log = o.Logger.With("component", "runner", "inbox", r.inbox)
 	return r, nil
 }
@@ -109,6 +113,16 @@ func (r *Runner) Run(ctx context.Context) error {
 // run serves with a connected transport.
 func (r *Runner) run(ctx context.Context, t *transport) error {
 	r.broker, r.bus = t.broker, t.bus
+	if l := r.opts.Logs; l != nil {
+		defer l.Shipper.Start(r.inbox, t.bus.Publish)()
+	}
+	defer r.statsd.set("") // closes its socket
+	if t.conn != nil {
+		cfgCtx, stopCfg := context.WithCancel(ctx)
+		cfgDone := make(chan struct{})
+		go func() { defer close(cfgDone); r.serveConfig(cfgCtx, t.conn) }()
+		defer func() { stopCfg(); <-cfgDone }()
+	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	jobCtx, cancelJobs := context.WithCancel(context.Background())

@@ -83,11 +83,15 @@ func (r *Runner) handle(rt *route, d delivery) {
 		rt.stats.end(time.Since(start), false)
 		return
 	}
-	ans := &protocol.Answer{RequestID: svc.ReplyTo}
+	// Headers as pairs only for a frontend that asks (ours does); the map form otherwise,
+	// the one the 2017 frontend reads (spec/protocol.md §3).
+	ans := &protocol.Answer{RequestID: svc.ReplyTo,
+		Answer: protocol.AnswerBody{MapHeaders: svc.AnswerHeaders != protocol.AnswerHeadersPairs}}
 	if ans.RequestID == "" {
 		ans.RequestID = svc.RequestID
 	}
 	r.dispatch(s, svc, &ans.Answer)
+	host, basePath := s.host, s.basePath
 	s.release()
 
 	outcome := r.publishAnswer(svc.ReplyQueue, ans)
@@ -96,6 +100,7 @@ func (r *Runner) handle(rt *route, d delivery) {
 	failed := ans.Answer.Status >= 500
 	rt.stats.end(elapsed, failed)
 	rt.m.answered(rt.queue, ans.Answer.Status, elapsed)
+	r.statsd.request(host, basePath, ans.Answer.Status, elapsed)
 }
 
 // dispatch runs s.dispatch; a panic in it (a runner bug) becomes a 500 answer and a log

@@ -17,6 +17,7 @@ import (
 // transport is a connected broker: the route-queue side, the control bus, the loop that
 // consumes the bus's inbox, and how to close it all.
 type transport struct {
+	conn   *amqpbus.Conn // nil for a transport of tests without a broker
 	broker broker
 	bus    bus.Bus
 	runBus func(ctx context.Context) error
@@ -55,6 +56,7 @@ func (r *Runner) connect(ctx context.Context) (*transport, error) {
 		return nil, err
 	}
 	return &transport{
+		conn:   conn,
 		broker: &amqpBroker{conn: conn},
 		bus:    b,
 		runBus: b.Run,

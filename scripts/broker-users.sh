@@ -26,10 +26,14 @@
 #   tron:     declares the exchanges funcatron.{dead,events,logging,configuration}, the queue
 #             funcatron.dead (bound to its exchange), for_tron and route queues (both
 #             dead-lettered to funcatron.dead); consumes for_tron; publishes through the
-#             default exchange (inboxes) and to funcatron.events and funcatron.logging.
+#             default exchange (inboxes) and to funcatron.events and funcatron.logging;
+#             declares, binds to funcatron.configuration and consumes its TR-<uuid>.config
+#             and publishes configuration requests to funcatron.configuration.
 #   runner:   declares its exclusive inbox RU-<uuid> and route queues (dead-lettered to
 #             funcatron.dead); consumes them; publishes through the default exchange
-#             (answers, for_tron) and to funcatron.logging (bundle output). It cannot
+#             (answers, for_tron, configuration answers) and to funcatron.logging (its
+#             log and bundle output); declares, binds to funcatron.configuration and
+#             consumes its RU-<uuid>.config. It cannot ask funcatron.configuration, and it cannot
 #             consume for_tron or a frontend inbox, nor declare or delete for_tron or an
 #             exchange (for_tron and the exchanges are the Tron's).
 #   frontend: its STOMP SUBSCRIBE to /queue/FRNT<uuid> declares and consumes that exclusive
@@ -49,10 +53,13 @@ secrets="$1"
 read -r -a ctl <<<"$RABBITMQCTL"
 
 route='[A-Za-z0-9]{16}'
+# the configuration queues of internal/rtconfig (binding one needs write on it)
+tronconf='TR-[0-9a-f-]{36}\.config'
+runnerconf='RU-[0-9a-f-]{36}\.config'
 # role → "configure<TAB>write<TAB>read"
 declare -A perms=(
-    [tron]="^(for_tron|funcatron\.(dead|events|logging|configuration)|$route)\$	^(amq\.default|funcatron\.(dead|events|logging))\$	^(for_tron|funcatron\.dead|$route)\$"
-    [runner]="^(RU-.*|$route)\$	^(amq\.default|funcatron\.(dead|logging))\$	^(RU-.*|$route)\$"
+    [tron]="^(for_tron|funcatron\.(dead|events|logging|configuration)|$route|$tronconf)\$	^(amq\.default|funcatron\.(dead|events|logging|configuration)|$tronconf)\$	^(for_tron|funcatron\.(dead|configuration)|$route|$tronconf)\$"
+    [runner]="^(RU-.*|$route)\$	^(amq\.default|funcatron\.(dead|logging)|$runnerconf)\$	^(RU-.*|$route|funcatron\.configuration)\$"
     [frontend]="^FRNT	^amq\.default\$	^FRNT"
 )
 

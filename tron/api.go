@@ -64,6 +64,8 @@ func (t *Tron) routes() []route {
 		{method: "GET", path: apiPrefix + "routes", h: t.getRoutes},
 		{method: "GET", path: apiPrefix + "stats", h: t.getStats},
 		{method: "POST", path: apiPrefix + "stats", h: t.postStats},
+		{method: "GET", path: apiPrefix + "config", h: t.getConfig},
+		{method: "POST", path: apiPrefix + "config", h: t.postConfig},
 		{method: "GET", path: apiPrefix + "events", h: t.getEvents},
 		{method: "GET", path: bundlePrefix, prefix: true, open: true, h: t.getBundle},
 		{method: "DELETE", path: bundlePrefix, prefix: true, h: t.deleteBundleHandler},

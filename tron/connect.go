@@ -17,6 +17,7 @@ import (
 // Options, which its owner closes).
 type busConn struct {
 	bus.Bus
+	conn  *amqpbus.Conn // nil for a bus given in Options
 	run   func(ctx context.Context) error
 	close func() error
 }
@@ -48,8 +49,9 @@ func (t *Tron) connect(ctx context.Context) (*busConn, error) {
 		return nil, fmt.Errorf("declaring the Tron queue %s: %w", t.opts.TronQueue, err)
 	}
 	return &busConn{
-		Bus: b,
-		run: b.Run,
+		Bus:  b,
+		conn: conn,
+		run:  b.Run,
 		close: func() error {
 			b.Close()
 			return conn.Close()

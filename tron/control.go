@@ -127,7 +127,7 @@ func (t *Tron) onAwake(ctx context.Context, m bus.Message) {
 	t.sendOnly(ctx, &protocol.TronInfo{TronHost: t.tronHost}, n.dest())
 	switch n.Type {
 	case protocol.TypeFrontend:
-		t.sendOnly(ctx, &protocol.Route{Routes: t.currentRoutes()}, n.dest())
+		t.sendRoutesTo(ctx, n.Inbox)
 		for _, o := range superseded {
 			t.log.Warn("two frontends claim one instance-id: telling the older one to die",
 				"instance_id", o.InstanceID, "older", o.Inbox, "newer", n.Inbox)
@@ -136,8 +136,8 @@ func (t *Tron) onAwake(ctx context.Context, m bus.Message) {
 	case protocol.TypeRunner:
 		t.announceBundles(ctx, n.dest())
 	}
-	if st := t.statsdTarget(); st != nil {
-		t.sendOnly(ctx, &protocol.SetStatsd{Statsd: *st}, n.dest())
+	if n.Type == protocol.TypeRunner {
+		t.tellStatsd(t.runCtx, n.Inbox)
 	}
 	t.publish(ctx, Event{Key: n.Type + ".awake." + n.Inbox, Node: n.Inbox, NodeType: n.Type, InstanceID: n.InstanceID})
 }
@@ -197,8 +197,11 @@ func (t *Tron) onHeartbeat(ctx context.Context, m bus.Message) {
 		return
 	}
 	t.sendOnly(ctx, &protocol.TronInfo{TronHost: t.tronHost}, n.dest())
-	if n.Type == protocol.TypeRunner {
+	switch n.Type {
+	case protocol.TypeRunner:
 		t.disableStale(ctx, n.dest(), hb.Routes)
+	case protocol.TypeFrontend:
+		t.resendStaleRoutes(ctx, n.Inbox)
 	}
 }
 
@@ -258,7 +261,7 @@ func (t *Tron) onAck(ctx context.Context, m bus.Message) {
 	if a == nil {
 		return
 	}
-	t.touch(m.ReplyTo, m.SignedBy, time.Now(), nil)
+	t.touch(m.ReplyTo, m.SignedBy, time.Now(), func(n *node) { n.routeAcked(a.AckID) })
 	if a.Status == protocol.AckError {
 		t.log.Warn("a node failed a control message", "node", m.ReplyTo, "ack_id", a.AckID, "err", a.Error)
 		return

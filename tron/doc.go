@@ -15,8 +15,10 @@
 // prefixes), apibody.go (request bodies, bounded before they are read),
 // catalog.go + store.go + inspect.go (bundles), state.go + atomic.go (durable state),
 // secret.go (token, URL signing), membership.go + control.go (nodes and their messages),
-// enable.go + routes.go (enable, disable, route table), events.go, metrics.go, stats.go,
-// connect.go (amqpbus).
+// enable.go + routes.go (enable, disable, route table), routetable.go (table-version and
+// re-sending the table to frontends that have not acked it), events.go, metrics.go,
+// stats.go, config.go (run-time configuration: funcatron.configuration, GET|POST
+// /api/v1/config, POST /api/v1/stats), connect.go (amqpbus).
 //
 // # Decisions where the spec is silent
 //

@@ -115,6 +115,7 @@ func (t *Tron) enableLocked(ctx context.Context, b bus.Bus, sha string, req enab
 	st.Seq++
 	e.Seq = st.Seq
 	st.Enabled = append(st.Enabled, e)
+	st.routesChanged()
 	if err := saveState(t.opts.DataDir, st); err != nil {
 		t.log.Error("saving state", "err", err)
 		return e, "", nil, nil, newAPIError(http.StatusInternalServerError, "could not save the state; nothing was changed")
@@ -237,6 +238,7 @@ func (t *Tron) disable(ctx context.Context, rawSHA string) (*disableResult, erro
 	}
 	e := st.Enabled[i]
 	st.Enabled = removeSHA(st.Enabled, sha)
+	st.routesChanged()
 	if err := saveState(t.opts.DataDir, st); err != nil {
 		t.log.Error("saving state", "err", err)
 		return nil, newAPIError(http.StatusInternalServerError, "could not save the state; nothing was changed")
@@ -287,12 +289,8 @@ func (t *Tron) sendDisable(ctx context.Context, sha string) bool {
 // broadcastRoutes sends the current route table to every live frontend as one message.
 // Caller holds ctl, so tables go out in the order of the changes.
 func (t *Tron) broadcastRoutes(ctx context.Context) {
-	t.mu.Lock()
-	table := routeTable(t.state.Enabled)
-	fronts := t.nodesOf(protocol.TypeFrontend)
-	t.mu.Unlock()
-	t.sendOnly(ctx, &protocol.Route{Routes: table}, fronts...)
-	t.publish(ctx, Event{Key: "route.updated", Routes: len(table)})
+	m := t.sendRoutesTo(ctx)
+	t.publish(ctx, Event{Key: "route.updated", Routes: len(m.Routes)})
 }
 
 // currentRoutes is the route table of the current state.

@@ -102,12 +102,12 @@ func (t *Tron) postStats(ctx *fasthttp.RequestCtx) {
 		t.writeErr(ctx, err, "accepted", false)
 		return
 	}
-	msg, err := t.setStatsd(t.runCtx, req)
+	msg, took, err := t.setStatsd(t.runCtx, req)
 	if err != nil {
 		t.writeErr(ctx, err, "accepted", false)
 		return
 	}
-	writeJSON(ctx, http.StatusOK, map[string]any{"accepted": true, "msg": msg})
+	writeJSON(ctx, http.StatusOK, map[string]any{"accepted": true, "msg": msg, "nodes": took})
 }
 
 // getBundle answers the exact uploaded bytes. It is open to a request with a valid signed

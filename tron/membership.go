@@ -29,6 +29,13 @@ type node struct {
 	LastSeen   time.Time
 	Routes     []protocol.RouteEntry // what a runner said it serves in its last heartbeat
 	Inflight   map[string]int64      // requests in flight per route queue, from that heartbeat
+	// RouteMsgID and RouteVersion are the last route message sent to a frontend and the
+	// table version it carried; AckedVersion is the version of the last one it acked
+	// (Acked: it acked one at all). routetable.go.
+	RouteMsgID   string
+	RouteVersion uint64
+	AckedVersion uint64
+	Acked        bool
 }
 
 // dest is where messages to n go, signed with the key of its type.

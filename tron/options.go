@@ -12,6 +12,7 @@ import (
 
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/bus"
+	"github.com/funcatron/funcatron/internal/logging"
 	"github.com/funcatron/funcatron/internal/options"
 	"github.com/funcatron/funcatron/internal/protocol"
 )
@@ -85,8 +86,12 @@ type Options struct {
 	AcceptUnsignedFrontends bool
 	// EventBuffer is how many recent lifecycle events GET /api/v1/events keeps. Default 256.
 	EventBuffer int
-	// Logger receives the Tron's logs. Default slog.Default().
+	// Logger receives the Tron's logs. Default slog.Default(), or Logs.Logger.
 	Logger *slog.Logger
+	// Logs, when set, is the logging Logger belongs to: the Tron ships its records to
+	// funcatron.logging with Logs.Shipper once its bus is connected, and the configuration
+	// RPC changes Logs.Level. Default nil: neither.
+	Logs *logging.Logs
 	// Bus, when set, is used instead of connecting to RabbitMQ at RabbitURL (unit tests use
 	// bus.Memory). The Tron does not close a Bus it was given. Default nil.
 	Bus bus.Bus
@@ -177,6 +182,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.EventBuffer <= 0 {
 		o.EventBuffer = DefaultEventBuffer
+	}
+	if o.Logger == nil && o.Logs != nil {
+		o.Logger = o.Logs.Logger
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

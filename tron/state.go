@@ -35,10 +35,13 @@ func (e enabledBundle) Queue() string { return protocol.RouteQueue(e.Host, e.Pat
 
 // state is the content of the state file.
 type state struct {
-	Version int                    `json:"version"`
-	Seq     uint64                 `json:"seq"` // the last Seq handed out
-	Enabled []enabledBundle        `json:"enabled"`
-	Statsd  *protocol.StatsdTarget `json:"statsd,omitempty"`
+	Version int    `json:"version"`
+	Seq     uint64 `json:"seq"` // the last Seq handed out
+	// TableVersion is the route table's version, raised with every change of Enabled
+	// (routetable.go).
+	TableVersion uint64                 `json:"table-version"`
+	Enabled      []enabledBundle        `json:"enabled"`
+	Statsd       *protocol.StatsdTarget `json:"statsd,omitempty"`
 }
 
 // clone returns a deep enough copy to be changed without touching s.

@@ -5,9 +5,12 @@ package tron
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/rtconfig"
 )
 
 // statsView is the answer of GET /api/v1/stats. routes holds, per route queue, the runners'
@@ -63,31 +66,23 @@ func (t *Tron) statsdTarget() *protocol.StatsdTarget {
 	return &st
 }
 
-// setStatsd saves the StatsD target and tells every live node (one message).
-func (t *Tron) setStatsd(ctx context.Context, req statsdRequest) (string, error) {
+// setStatsd is POST /api/v1/stats, the original's StatsD switch: a methods.set of the
+// statsd key on every node (config.go), the one way to change configuration at run time.
+func (t *Tron) setStatsd(ctx context.Context, req statsdRequest) (string, []string, error) {
 	if req.Enable == nil || (*req.Enable && (req.Host == "" || req.Port <= 0 || req.Port > 65535)) {
-		return "", newAPIError(http.StatusBadRequest, "must be either enable=false or enable=true with host and port (1-65535)")
+		return "", nil, newAPIError(http.StatusBadRequest, "must be either enable=false or enable=true with host and port (1-65535)")
 	}
-	target := protocol.StatsdTarget{Enabled: *req.Enable}
-	msg := "StatsD disabled"
-	if target.Enabled {
-		target.Host, target.Port = req.Host, req.Port
+	value, msg := rtconfig.StatsdOff, "StatsD disabled"
+	if *req.Enable {
+		value = net.JoinHostPort(req.Host, strconv.Itoa(int(req.Port)))
 		msg = fmt.Sprintf("StatsD enabled. Host: %s port: %d", req.Host, req.Port)
 	}
-	t.ctl.Lock()
-	defer t.ctl.Unlock()
-	t.mu.Lock()
-	st := t.state.clone()
-	t.mu.Unlock()
-	st.Statsd = &target
-	if err := saveState(t.opts.DataDir, st); err != nil {
-		t.log.Error("saving state", "err", err)
-		return "", newAPIError(http.StatusInternalServerError, "could not save the state; nothing was changed")
+	res, err := t.setEverywhere(ctx, configSetRequest{Key: rtconfig.KeyStatsd, Value: value})
+	if err != nil {
+		return "", nil, err
 	}
-	t.mu.Lock()
-	t.state = st
-	to := append(t.nodesOf(protocol.TypeRunner), t.nodesOf(protocol.TypeFrontend)...)
-	t.mu.Unlock()
-	t.sendOnly(ctx, &protocol.SetStatsd{Statsd: target}, to...)
-	return msg, nil
+	if len(res.Took) == 0 {
+		return "", nil, newAPIError(http.StatusUnprocessableEntity, "no node took the StatsD target: %v", res.Refused)
+	}
+	return msg, res.Took, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/funcatron/funcatron/internal/bus"
 	"github.com/funcatron/funcatron/internal/options"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/rtconfig"
 )
 
 // Tron is the control plane: admin API, bundle store, membership, route tables.
@@ -44,7 +45,8 @@ type Tron struct {
 	baseURL  string // http://<advertise>
 	bus      atomic.Pointer[busRef]
 	ran      atomic.Bool
-	streams  *eventStreams // sse.go
+	streams  *eventStreams                     // sse.go
+	config   atomic.Pointer[rtconfig.Endpoint] // config.go; nil while the bus is down
 	// runCtx is Run's context, set before anything is served: the admin API's operations
 	// run under it (never under fasthttp's RequestCtx, which is recycled after a handler).
 	runCtx context.Context
@@ -82,6 +84,9 @@ func New(opts *Options) (*Tron, error) {
 	}
 	t.codec = o.Codec
 	t.metrics = newMetrics(t)
+	if o.Logs != nil {
+		t.metrics.reg.MustRegister(o.Logs.Shipper.Metrics()...)
+	}
 	t.streams = newEventStreams(t.metrics.reg)
 	if err := t.openData(); err != nil {
 		return nil, err
@@ -149,6 +154,7 @@ func (t *Tron) dropMissingEnabled() error {
 		return nil
 	}
 	t.state.Enabled = kept
+	t.state.routesChanged()
 	return saveState(t.opts.DataDir, t.state)
 }
 
@@ -181,6 +187,12 @@ func (t *Tron) Addr() net.Addr { return t.ln.Addr() }
 
 // TronHost is what runners are told in tron-host.
 func (t *Tron) TronHost() protocol.HostPort { return t.tronHost }
+
+// nodeID names this Tron in its log records and configuration answers: "tron@" and the
+// address runners are told (two Trons on one broker advertise different ones).
+func (t *Tron) nodeID() string {
+	return "tron@" + net.JoinHostPort(t.tronHost.Host, strconv.Itoa(int(t.tronHost.Port)))
+}
 
 // Run connects to the bus, handles control messages and serves the admin API until ctx
 // ends; then it shuts down and returns nil, or the first error that stopped it.
@@ -230,6 +242,15 @@ func (t *Tron) runBus(ctx context.Context) error {
 	t.handle(bc)
 	t.bus.Store(&busRef{bc.Bus})
 	t.log.Info("bus connected", "queue", bc.Inbox())
+	if l := t.opts.Logs; l != nil {
+		defer l.Shipper.Start(t.nodeID(), bc.Publish)()
+	}
+	if bc.conn != nil {
+		cfgCtx, stopCfg := context.WithCancel(ctx)
+		cfgDone := make(chan struct{})
+		go func() { defer close(cfgDone); t.serveConfig(cfgCtx, bc.conn) }()
+		defer func() { stopCfg(); <-cfgDone }()
+	}
 	if bc.run != nil {
 		err = bc.run(ctx)
 	} else {

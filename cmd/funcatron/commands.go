@@ -26,7 +26,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		packCommand, uploadCommand, enableCommand, deployCommand, disableCommand, rmCommand,
-		lsCommand, routesCommand, statusCommand, eventsCommand, statsCommand, versionCommand, helpCommand,
+		lsCommand, routesCommand, statusCommand, eventsCommand, statsCommand, configCommand, versionCommand, helpCommand,
 	}
 }
 

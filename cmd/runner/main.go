@@ -4,8 +4,8 @@ package main
 
 import (
 	"context"
+	"github.com/funcatron/funcatron/internal/logging"
 	"io"
-	"log/slog"
 
 	"github.com/funcatron/funcatron/internal/options"
 	"github.com/funcatron/funcatron/internal/version"
@@ -25,8 +25,9 @@ func run(ctx context.Context, args, env []string, stderr io.Writer) int {
 		Name:    "runner",
 		Summary: "runner " + version.Version + ": Funcatron's worker; serves the route queues the Tron enables",
 		Flags:   opts.Flags,
-		New: func(log *slog.Logger) (options.Service, error) {
-			opts.Logger = log
+		New: func(logs *logging.Logs) (options.Service, error) {
+			log := logs.Logger
+			opts.Logger, opts.Logs = log, logs
 			r, err := runner.New(opts)
 			if err != nil {
 				return nil, err

@@ -4,8 +4,8 @@ package main
 
 import (
 	"context"
+	"github.com/funcatron/funcatron/internal/logging"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/funcatron/funcatron/internal/options"
@@ -26,8 +26,9 @@ func run(ctx context.Context, args, env []string, stderr io.Writer) int {
 			"The admin token comes from --token-file (refused when group or others can read it), else $FUNCATRON_TOKEN,\n" +
 			"else one generated in --data-dir. A broker password belongs in $FUNCATRON_RABBIT_URL, not on the command line.",
 		Flags: opts.Flags,
-		New: func(log *slog.Logger) (options.Service, error) {
-			opts.Logger = log
+		New: func(logs *logging.Logs) (options.Service, error) {
+			log := logs.Logger
+			opts.Logger, opts.Logs = log, logs
 			opts.Token = lookupEnv(env, "FUNCATRON_TOKEN")
 			t, err := tron.New(opts)
 			if err != nil {

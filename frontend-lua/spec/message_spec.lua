@@ -71,6 +71,10 @@ describe("service", function()
         assert.are.equal("FRNTabc", m.from)
     end)
 
+    it("asks for the answer's headers as pairs", function()
+        assert.are.equal("pairs", message.service(full_var(), params())["answer-headers"])
+    end)
+
     it("adds the common fields", function()
         local m = message.service(full_var(), params())
         assert.are.equal("m-1", m["msg-id"])

@@ -1,4 +1,5 @@
-// Package logging builds the daemons' slog loggers from --log-level and --log-format.
+// Package logging builds the daemons' slog loggers from --log-level and --log-format, and
+// ships their records to funcatron.logging (ship.go).
 package logging
 
 import (
@@ -8,19 +9,34 @@ import (
 	"strings"
 )
 
-// New returns a logger writing to w at level ("debug", "info", "warn", "error") in format
-// ("text" or "json").
-func New(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+// Logs is a daemon's logging: its Logger, the Level the logger and the shipping share
+// (a LevelVar: the configuration RPC changes it at run time), and the Shipper that puts
+// the records at or above that level on funcatron.logging once the daemon runs it.
+type Logs struct {
+	Logger  *slog.Logger
+	Level   *slog.LevelVar
+	Shipper *Shipper
+}
+
+// Open returns the logging of component ("tron", "runner") writing to w at level (a
+// ParseLevel name) in format ("text" or "json").
+func Open(w io.Writer, component, level, format string) (*Logs, error) {
+	lv, err := ParseLevel(level)
+	if err != nil {
+		return nil, err
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	l := &Logs{Level: new(slog.LevelVar), Shipper: NewShipper(component)}
+	l.Level.Set(lv)
+	opts := &slog.HandlerOptions{Level: l.Level}
+	var h slog.Handler
 	switch strings.ToLower(format) {
 	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", format)
 	}
-	return nil, fmt.Errorf("log format %q: want text or json", format)
+	l.Logger = slog.New(l.Shipper.Handler(h, l.Level))
+	return l, nil
 }

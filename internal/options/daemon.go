@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -72,19 +71,20 @@ type Daemon struct {
 	Summary string
 	// Flags binds the daemon's options (tron.Options.Flags, runner.Options.Flags).
 	Flags func(fs *flag.FlagSet)
-	// New builds the daemon with the parsed options and the logger. An error wrapping
-	// ErrInvalid is a bad option (exit 2); another is a failure (exit 1).
-	New func(log *slog.Logger) (Service, error)
+	// New builds the daemon with the parsed options and its logging (logs.Logger, and
+	// logs for funcatron.logging and the run-time log level). An error wrapping ErrInvalid
+	// is a bad option (exit 2); another is a failure (exit 1).
+	New func(logs *logging.Logs) (Service, error)
 }
 
 // Run is the daemon's main without the process: it returns the exit code (ExitCode).
 // A failure before the logger exists, or while building, is one line on stderr; a failed
 // run is logged.
 func (d Daemon) Run(ctx context.Context, args, env []string, stderr io.Writer) int {
-	log, err := d.parse(args, env, stderr)
+	logs, err := d.parse(args, env, stderr)
 	var svc Service
 	if err == nil {
-		svc, err = d.New(log)
+		svc, err = d.New(logs)
 	}
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -93,7 +93,7 @@ func (d Daemon) Run(ctx context.Context, args, env []string, stderr io.Writer) i
 		return ExitCode(err)
 	}
 	if err := svc.Run(ctx); err != nil {
-		log.Error(d.Name+" failed", "err", err)
+		logs.Logger.Error(d.Name+" failed", "err", err)
 		return 1
 	}
 	return 0
@@ -101,11 +101,11 @@ func (d Daemon) Run(ctx context.Context, args, env []string, stderr io.Writer) i
 
 // parse binds and parses the flags and the environment and builds the logger; every error
 // but flag.ErrHelp wraps ErrInvalid.
-func (d Daemon) parse(args, env []string, stderr io.Writer) (*slog.Logger, error) {
+func (d Daemon) parse(args, env []string, stderr io.Writer) (*logging.Logs, error) {
 	fs := flag.NewFlagSet(d.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	d.Flags(fs)
-	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	level := fs.String("log-level", "info", "log level: silly, debug, info, notice, warn, error, alert or emerg")
 	format := fs.String("log-format", "text", "log format: text or json")
 	fs.Usage = Usage(fs, d.Summary)
 	if err := Parse(fs, args, env, Aliases); err != nil {
@@ -117,6 +117,6 @@ func (d Daemon) parse(args, env []string, stderr io.Writer) (*slog.Logger, error
 	if fs.NArg() > 0 {
 		return nil, Invalid(fmt.Errorf("unexpected arguments: %s (options start with --)", strings.Join(fs.Args(), " ")))
 	}
-	log, err := logging.New(stderr, *level, *format)
-	return log, Invalid(err)
+	logs, err := logging.Open(stderr, d.Name, *level, *format)
+	return logs, Invalid(err)
 }

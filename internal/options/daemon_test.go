@@ -5,8 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/funcatron/funcatron/internal/logging"
 	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -23,7 +23,7 @@ func daemon(codec *protocol.Codec, newErr error) Daemon {
 		Name:    "d",
 		Summary: "d: a test daemon",
 		Flags:   func(fs *flag.FlagSet) { CodecVar(fs, codec, "codec", "a codec") },
-		New:     func(*slog.Logger) (Service, error) { return service{}, newErr },
+		New:     func(*logging.Logs) (Service, error) { return service{}, newErr },
 	}
 }
 
@@ -56,7 +56,7 @@ func TestDaemonExitCodes(t *testing.T) {
 func TestDaemonRunFailureExit1(t *testing.T) {
 	codec := protocol.EDN
 	d := daemon(&codec, nil)
-	d.New = func(*slog.Logger) (Service, error) { return service{errors.New("broker gone")}, nil }
+	d.New = func(*logging.Logs) (Service, error) { return service{errors.New("broker gone")}, nil }
 	var out strings.Builder
 	if got := d.Run(context.Background(), nil, nil, &out); got != 1 || !strings.Contains(out.String(), "broker gone") {
 		t.Errorf("exit %d, log %q; want 1 and the error logged", got, out.String())

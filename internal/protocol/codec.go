@@ -77,10 +77,11 @@ func Encode(c Codec, m Message) ([]byte, error) {
 	if a := ActionOf(m); a != "" {
 		m.Head().Action = a
 	}
+	v := wireForm(m)
 	if c == EDN {
-		return edn.Marshal(m)
+		return edn.Marshal(v)
 	}
-	return json.Marshal(m)
+	return json.Marshal(v)
 }
 
 // Decode reads any message of the catalogue. Errors are *Error: CodeUnknownAction for an

@@ -190,3 +190,58 @@ func TestCodecOf(t *testing.T) {
 		})
 	}
 }
+
+// TestGoldenAnswerMapHeaders pins the map form of an answer's headers, the one the 2017
+// frontend reads (spec/protocol.md §3): name → string, or → array for a repeated header,
+// names differing in case merged, and the body still last. It decodes back to pairs.
+func TestGoldenAnswerMapHeaders(t *testing.T) {
+	m := examples()[ActionAnswer].(*Answer)
+	m.Answer.MapHeaders = true
+	m.Answer.Headers = append(m.Answer.Headers, [2]string{"set-cookie", "c=3"})
+	got, err := Encode(JSON, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "golden", "answer-map-headers.json")
+	if *update {
+		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, bytes.TrimSuffix(want, []byte("\n"))) {
+		t.Errorf("wire form changed:\n got %s\nwant %s", got, want)
+	}
+	if !bytes.HasSuffix(got, []byte(`"body":"aGk="}}`)) {
+		t.Errorf("the body is not the last field: %s", got)
+	}
+	back, err := Decode(ContentTypeJSON, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPairs := HeaderPairs{{"Content-Type", "text/plain"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}, {"Set-Cookie", "c=3"}}
+	if h := back.(*Answer).Answer.Headers; !reflect.DeepEqual(h, wantPairs) {
+		t.Errorf("decoded headers %v, want %v", h, wantPairs)
+	}
+}
+
+// TestRouteHostNull: a route without a host goes out as null in both codecs (what the
+// 2017 frontend matches as "any host") and null decodes as "".
+func TestRouteHostNull(t *testing.T) {
+	r := examples()[ActionRoute]
+	j, _ := Encode(JSON, r)
+	e, _ := Encode(EDN, r)
+	if !bytes.Contains(j, []byte(`{"host":null,"path":"/api"`)) || !bytes.Contains(e, []byte(`{:host nil :path"/api"`)) {
+		t.Errorf("host-less route not null:\n%s\n%s", j, e)
+	}
+	m, err := Decode(ContentTypeJSON, []byte(`{"action":"route","routes":[{"host":null,"path":"/a","queue":"q"},{"path":"/b","queue":"r"}],"table-version":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt := m.(*Route); rt.Routes[0].Host != "" || rt.Routes[1].Host != "" || rt.TableVersion != 2 {
+		t.Errorf("decoded %+v", rt)
+	}
+}

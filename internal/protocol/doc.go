@@ -18,4 +18,18 @@
 //     are written with string keys; message fields are always keywords.
 //   - `body` fields are base64 strings in both codecs (EDN gets a plain string, not #base64),
 //     and `body-base64-encoded` false is refused rather than guessed at.
+//   - A route entry without a host is written `"host": null` (EDN nil) wherever a route entry
+//     goes (route tables, runners' heartbeats, GET /api/v1/routes): one spelling of "any
+//     host" on the wire; null and an absent host decode as "" (routehost.go).
+//   - `table-version` is an unsigned counter that starts at 1 with the first change; the Tron
+//     persists it with its state, so it never goes backwards across a restart. A frontend's
+//     `ack` of a route message names the message (ack-id = its msg-id), not the version: the
+//     Tron maps the one to the other per frontend.
+//   - `answer-headers` is an addition to the service message: "pairs" asks for pairs, any
+//     other value or none for the map form. In the map form, names that differ only in case
+//     are one header (nginx's ngx.header is case-insensitive), spelt as first given, values in
+//     order; decoding a map yields pairs in name order (answerheaders.go).
+//   - `set-statsd` is decoded (the catalogue names it) but no longer sent: the StatsD target
+//     travels as the configuration key `statsd` over funcatron.configuration
+//     (internal/rtconfig), the one way to change configuration at run time.
 package protocol

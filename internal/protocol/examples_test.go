@@ -21,7 +21,7 @@ func examples() map[string]Message {
 		ActionResendAwake: &ResendAwake{Header: h(ActionResendAwake)},
 		ActionRoute: &Route{Header: h(ActionRoute), Routes: []RouteEntry{
 			{Host: "example.com", Path: "/api/v2", Queue: "q2", SHA: "cd34"},
-			{Host: "", Path: "/api", Queue: "ch8NQk38yRVeiOo2", SHA: "ab12"}}},
+			{Host: "", Path: "/api", Queue: "ch8NQk38yRVeiOo2", SHA: "ab12"}}, TableVersion: 7},
 		ActionDie:       &Die{Header: h(ActionDie), InstanceID: "web1-0"},
 		ActionSetStatsd: &SetStatsd{Header: h(ActionSetStatsd), Statsd: StatsdTarget{Enabled: true, Host: "127.0.0.1", Port: 8125}},
 		ActionService: &Service{Header: Header{Action: ActionService},
@@ -31,7 +31,7 @@ func examples() map[string]Message {
 			ServerPort: "8080", ServerAddr: "127.0.0.1", RemotePort: "52044", RequestURI: "/api/echo?x=1&x=2&y=z&flag",
 			RequestID: "c535cddd4675d79b3b80a8678513103b", Args: "x=1&x=2&y=z&flag", Request: "POST /api/echo?x=1&x=2&y=z&flag HTTP/1.1",
 			HTTPUserAgent: "curl/8", Scheme: "http", URI: "/api/echo", ReplyTo: "c535cddd4675d79b3b80a8678513103b",
-			ReplyQueue: "FRNT41c01e80-c693-4dc5-8cdd-4dfd9b3d4d2e", BodyBase64Encoded: true, Body: Base64("hello\x00world")},
+			ReplyQueue: "FRNT41c01e80-c693-4dc5-8cdd-4dfd9b3d4d2e", BodyBase64Encoded: true, AnswerHeaders: AnswerHeadersPairs, Body: Base64("hello\x00world")},
 		ActionAnswer: &Answer{Header: h(ActionAnswer), RequestID: "c535cddd4675d79b3b80a8678513103b",
 			Answer: AnswerBody{Status: 200, Headers: [][2]string{{"Content-Type", "text/plain"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}}, Body: Base64("hi")}},
 	}

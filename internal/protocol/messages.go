@@ -145,10 +145,14 @@ type ResendAwake struct {
 type Route struct {
 	Header
 	Routes []RouteEntry `json:"routes" edn:"routes"`
+	// TableVersion is raised by the Tron on every change of the table; a frontend that has
+	// not acked the current one gets the table again with its next heartbeat's reply.
+	TableVersion uint64 `json:"table-version" edn:"table-version"`
 }
 
 // RouteEntry is one route: requests for Host (empty or "*" = any) under Path go to Queue,
-// served by bundle SHA. Runners report the routes they serve in the same shape.
+// served by bundle SHA. Runners report the routes they serve in the same shape. An empty
+// Host goes on the wire as null (routehost.go), and null decodes as "".
 type RouteEntry struct {
 	Host  string `json:"host" edn:"host"`
 	Path  string `json:"path" edn:"path"`
@@ -204,7 +208,10 @@ type Service struct {
 	ReplyTo           string  `json:"reply-to,omitempty" edn:"reply-to,omitempty"`
 	ReplyQueue        string  `json:"reply-queue,omitempty" edn:"reply-queue,omitempty"`
 	BodyBase64Encoded bool    `json:"body-base64-encoded" edn:"body-base64-encoded"`
-	Body              Base64  `json:"body,omitempty" edn:"body,omitempty"`
+	// AnswerHeaders is "pairs" (AnswerHeadersPairs) when the sender wants the answer's
+	// headers as pairs; absent, the map form (the 2017 frontend). An addition to the catalogue.
+	AnswerHeaders string `json:"answer-headers,omitempty" edn:"answer-headers,omitempty"`
+	Body          Base64 `json:"body,omitempty" edn:"body,omitempty"`
 }
 
 // Answer is a runner's response to a Service, put on the frontend's reply-queue.
@@ -216,16 +223,19 @@ type Answer struct {
 }
 
 // AnswerBody is the HTTP response: Headers are [name, value] pairs, so repeated headers
-// (Set-Cookie) stay separate.
+// (Set-Cookie) stay separate. On the wire they are pairs or, with MapHeaders, a map name →
+// string | array (spec/protocol.md §3; the runner sets it from the request's
+// `answer-headers`). Decoding accepts both forms.
 //
 // Body must stay the last field: encoding/json writes fields in order, so an encoded
 // answer ends `"body":"<base64>"}}`, and our Lua frontend's fast path relies on that to
 // cut the body out of the text before decoding the rest (funcatron.message, the first
 // `,"body":"` of the answer). Moving a field after Body breaks the frontend.
 type AnswerBody struct {
-	Status  int         `json:"status" edn:"status"`
-	Headers [][2]string `json:"headers" edn:"headers"`
-	Body    Base64      `json:"body" edn:"body"`
+	Status     int         `json:"status" edn:"status"`
+	MapHeaders bool        `json:"-" edn:"-"`
+	Headers    HeaderPairs `json:"headers" edn:"headers"`
+	Body       Base64      `json:"body" edn:"body"`
 }
 
 // newMessage returns an empty message for action, or nil when the action is unknown.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/protocol"
+	"github.com/funcatron/funcatron/internal/rtconfig"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -71,6 +72,8 @@ func TestBrokerUsers(t *testing.T) {
 			{"bind its inbox to funcatron.dead", bindInbox(inbox+"-b", protocol.DeadLetterExchange)},
 			{"publish to funcatron.events", publish(protocol.EventsExchange)},
 			{"declare a queue of another name", declareQueue("RU-x")},
+			{"publish to funcatron.configuration", publish(protocol.ConfigurationExchange)},
+			{"bind its inbox to funcatron.configuration", bindInbox(inbox+"-b", protocol.ConfigurationExchange)},
 		})
 	})
 	t.Run("RunnerCannot", func(t *testing.T) {
@@ -86,6 +89,8 @@ func TestBrokerUsers(t *testing.T) {
 			{"bind its inbox to funcatron.events", bindInbox("RU-bind-test", protocol.EventsExchange)},
 			{"bind its inbox to funcatron.dead", bindInbox("RU-bind-test", protocol.DeadLetterExchange)},
 			{"publish to funcatron.events", publish(protocol.EventsExchange)},
+			{"publish to funcatron.configuration (only the Tron asks)", publish(protocol.ConfigurationExchange)},
+			{"bind its inbox to funcatron.configuration", bindInbox("RU-bind-test", protocol.ConfigurationExchange)},
 		})
 	})
 	t.Run("TronCannot", func(t *testing.T) {
@@ -144,6 +149,37 @@ func tronDoesItsPart(t *testing.T, url, route string) {
 		t.Fatalf("publishing through the default exchange: %v", err)
 	}
 	mustConsume(t, url, protocol.DefaultTronQueue)
+	configQueue(t, url, "TR-0b9f1f7e-2222-4a2b-8c3d-000000000002.config")
+	if err := c.Publish(ctx, amqpbus.Publishing{Exchange: protocol.ConfigurationExchange, Key: rtconfig.MethodGet, Body: []byte("{}")}); err != nil {
+		t.Fatalf("publishing a configuration request: %v", err)
+	}
+}
+
+// configQueue declares a node's configuration queue as internal/rtconfig does (exclusive,
+// bound to funcatron.configuration) and consumes it, on one connection.
+func configQueue(t *testing.T, url, name string) {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := rtconfig.QueueSpec(name)
+	if _, err := ch.QueueDeclare(q.Name, q.Durable, q.AutoDelete, q.Exclusive, false, q.Args); err != nil {
+		t.Fatalf("declaring its configuration queue: %v", err)
+	}
+	for _, b := range q.Bindings {
+		if err := ch.QueueBind(q.Name, b.Key, b.Exchange, false, nil); err != nil {
+			t.Fatalf("binding its configuration queue: %v", err)
+		}
+	}
+	if _, err := ch.Consume(q.Name, "", true, true, false, false, nil); err != nil {
+		t.Fatalf("consuming its configuration queue: %v", err)
+	}
 }
 
 // runnerDoesItsPart: the runner's inbox, a route queue it serves, answers and control
@@ -167,6 +203,7 @@ func runnerDoesItsPart(t *testing.T, url, route string) {
 		t.Fatalf("publishing to funcatron.logging: %v", err)
 	}
 	mustConsume(t, url, route)
+	configQueue(t, url, "RU-0b9f1f7e-1111-4a2b-8c3d-000000000001.config")
 }
 
 // frontendDoesItsPart: what the STOMP plugin does for the frontend's SUBSCRIBE to

@@ -63,6 +63,9 @@ function _M.service(var, r)
         ["reply-to"] = r.request_id,
         ["reply-queue"] = r.inbox,
         ["body-base64-encoded"] = true,
+        -- the answer's headers as [name, value] pairs (repeated ones stay apart); without
+        -- it a runner answers with the 2017 frontend's map form (protocol.md §3)
+        ["answer-headers"] = "pairs",
     }
     for i = 1, #SERVICE_VARS do
         local pair = SERVICE_VARS[i]

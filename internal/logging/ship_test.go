@@ -1,0 +1,137 @@
+package logging_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/funcatron/funcatron/internal/amqpbus"
+	"github.com/funcatron/funcatron/internal/logging"
+	"github.com/funcatron/funcatron/internal/testenv"
+)
+
+// syncBuffer is the process's stderr: the text handler writes to it from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Count(s.b.Bytes(), []byte("\n"))
+}
+
+// bindAll binds a fresh queue to funcatron.logging with "#" and returns its deliveries.
+func bindAll(t *testing.T, url string) <-chan amqp.Delivery {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclare("logs-"+uuid.NewString(), false, true, true, false, nil)
+	if err == nil {
+		err = ch.QueueBind(q.Name, "#", logging.Exchange, false, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestShipToRabbitMQ: records at or above the level reach funcatron.logging on a real
+// broker, keyed by their RackHD level name, with {component, id, at, msg, attrs}; below the
+// level nothing is shipped. Then the broker is stopped: logging goes on at full speed (the
+// text handler gets every line), and what cannot be shipped is counted as dropped.
+func TestShipToRabbitMQ(t *testing.T) {
+	rabbit := testenv.StartRabbitMQ(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := amqpbus.Dial(ctx, rabbit.URL(), amqpbus.Options{Logger: testenv.Logger(t), MaxBackoff: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := amqpbus.DeclareBase(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	got := bindAll(t, rabbit.URL())
+	var stderr syncBuffer
+	logs, err := logging.Open(&stderr, "runner", "info", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := logs.Shipper.Start("RU-test", func(ctx context.Context, exchange, key string, body []byte) error {
+		return conn.Publish(ctx, amqpbus.Publishing{Exchange: exchange, Key: key, ContentType: "application/json", Body: body})
+	})
+	defer stop()
+
+	log := logs.Logger.With("sha", "ab12").WithGroup("req")
+	log.Debug("not shipped: below info")
+	log.Info("hello", "n", 3)
+	log.Warn("careful", "err", errors.New("boom"))
+	log.Error("broken")
+	log.Log(ctx, logging.LevelEmerg, "on fire")
+	want := []struct{ key, msg string }{{"info", "hello"}, {"warning", "careful"}, {"error", "broken"}, {"emerg", "on fire"}}
+	for i, w := range want {
+		select {
+		case d := <-got:
+			var r logging.Record
+			if err := json.Unmarshal(d.Body, &r); err != nil {
+				t.Fatalf("record %d: %v: %s", i, err, d.Body)
+			}
+			if d.RoutingKey != w.key || r.Msg != w.msg || r.Component != "runner" || r.ID != "RU-test" || r.At == 0 || r.Attrs["sha"] != "ab12" {
+				t.Errorf("record %d: key %q body %s, want key %q msg %q", i, d.RoutingKey, d.Body, w.key, w.msg)
+			}
+			if i == 0 && r.Attrs["req.n"] != 3.0 {
+				t.Errorf("grouped attribute: %v", r.Attrs)
+			}
+			if i == 1 && r.Attrs["req.err"] != "boom" {
+				t.Errorf("error attribute: %v", r.Attrs)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("record %d (%s) did not arrive", i, w.msg)
+		}
+	}
+
+	rabbit.Stop()
+	const n = 5000
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		logs.Logger.Info("while the broker is gone", "i", i)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("%d records took %v with the broker stopped: logging waited for it", n, took)
+	}
+	if lines := stderr.lines(); lines < n+4 {
+		t.Errorf("stderr has %d lines, want at least %d", lines, n+4)
+	}
+	testenv.WaitFor(t, 10*time.Second, "the records that could not be shipped counted", func() bool {
+		return logs.Shipper.Dropped() >= n-1024-1
+	})
+	if s := logs.Shipper.Shipped(); s < 4 {
+		t.Errorf("shipped %d, want at least the 4 confirmed", s)
+	}
+}
