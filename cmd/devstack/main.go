@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"syscall"
 
 	"github.com/funcatron/funcatron/internal/stack"
@@ -61,19 +60,27 @@ func run(dir, bin, samples string, tronPort, httpPort, runners, workers int) err
 	return nil
 }
 
-func deploySamples(s *stack.Stack, dir string) ([]string, error) {
-	zips, _ := filepath.Glob(filepath.Join(dir, "*.zip"))
-	sort.Strings(zips)
-	for _, z := range zips {
-		// Every sample gets every prop: the gilmour one fills redis: ${props.redis}.
-		if _, err := s.Deploy(z, map[string]any{"greeting": "Hello", "redis": s.Redis.URL()}); err != nil {
-			return nil, err
-		}
+// deploySamples deploys the samples a first run deploys, and leaves alone what the user
+// did with them since (stack.DeploySamples); it prints what it did with each.
+func deploySamples(s *stack.Stack, dir string) (int, error) {
+	// Every sample gets every prop: the gilmour one fills redis: ${props.redis}.
+	results, err := s.DeploySamples(dir, map[string]any{"greeting": "Hello", "redis": s.Redis.URL()})
+	if err != nil {
+		return 0, err
 	}
-	return zips, nil
+	n := 0
+	for _, r := range results {
+		if r.Deployed {
+			n++
+			fmt.Printf("  deployed %s (%.12s)\n", r.Name, r.SHA)
+			continue
+		}
+		fmt.Printf("  %s: %s\n", r.Name, r.Note)
+	}
+	return n, nil
 }
 
-func printWelcome(s *stack.Stack, dir string, deployed []string) {
+func printWelcome(s *stack.Stack, dir string, deployed int) {
 	front := s.FrontURL()
 	fmt.Printf(`
 Funcatron is up.
@@ -83,7 +90,7 @@ Funcatron is up.
   Redis:             %s  (the gilmour and zbus samples; the zbus sample is twin 1001)
   logs:              %s/*/
   bus keys:          %s (runners get bus-key, nginx frontend-key)
-Deployed %d sample bundles. Try:
+Deployed %d sample bundles now (docs/troubleshooting.md: a second make run). Try:
   curl -i %s/hello/greet/world
   curl -i '%s/py/args?x=1&x=2'
   curl -i -X POST -d 'hi there' %s/sh/echo
@@ -94,5 +101,5 @@ Deployed %d sample bundles. Try:
   FUNCATRON_TRON=%s FUNCATRON_TOKEN_FILE=%s bin/funcatron ls
 Ctrl-C stops everything.
 `, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"), s.Rabbit.AMQPPort, s.Rabbit.STOMPPort,
-		filepath.Join(dir, "secrets"), s.Redis.URL(), dir, filepath.Dir(s.BusKeyFile), len(deployed), front, front, front, front, front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
+		filepath.Join(dir, "secrets"), s.Redis.URL(), dir, filepath.Dir(s.BusKeyFile), deployed, front, front, front, front, front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
 }

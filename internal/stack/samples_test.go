@@ -1,0 +1,136 @@
+package stack
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/funcatron/funcatron/bundles"
+)
+
+// TestSecondRunKeepsUserState is the second `make run` after a user changed the samples:
+// disabled one, replaced another's route with a bundle of their own, enabled a third again
+// with other props. The second run comes up, changes none of it, and deploys only a new
+// sample whose route is free (docs/troubleshooting.md).
+func TestSecondRunKeepsUserState(t *testing.T) {
+	bin, dir := t.TempDir(), t.TempDir()
+	if err := Build(bin); err != nil {
+		t.Fatal(err)
+	}
+	samples, mine := t.TempDir(), t.TempDir()
+	for _, name := range []string{"a", "b", "c"} {
+		writeCGIBundle(t, filepath.Join(samples, name+".zip"), name, "/"+name, "sample "+name)
+	}
+	writeCGIBundle(t, filepath.Join(mine, "mine.zip"), "mine", "/b", "mine")
+	props := map[string]any{"greeting": "Hello"}
+
+	s := startSampleStack(t, bin, dir)
+	res, err := s.DeploySamples(samples, props)
+	if err != nil || countDeployed(res) != 3 {
+		t.Fatalf("first run: %+v, %v; want 3 deployed", res, err)
+	}
+	if err := s.Disable(res[0].SHA); err != nil {
+		t.Fatal(err)
+	}
+	sha, err := s.Upload(filepath.Join(mine, "mine.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Enable(sha, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Enable(res[2].SHA, map[string]any{"greeting": "Hi"}, false); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	// The second run has two more samples: d's route is free, e's is the user's /b.
+	writeCGIBundle(t, filepath.Join(samples, "d.zip"), "d", "/d", "sample d")
+	writeCGIBundle(t, filepath.Join(samples, "e.zip"), "e", "/b", "sample e")
+	s = startSampleStack(t, bin, dir)
+	res, err = s.DeploySamples(samples, props)
+	if err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if got := deployedNames(res); got != "d" {
+		t.Errorf("second run deployed %q, want only d: %+v", got, res)
+	}
+	want := map[string]string{"/a/x": "404", "/b/x": "mine", "/c/x": `"greeting":"Hi"`, "/d/x": "sample d"}
+	for path, body := range want {
+		if got := frontGet(t, s, path); !strings.Contains(got, body) {
+			t.Errorf("GET %s after the second run: %q, want %q in it", path, got, body)
+		}
+	}
+}
+
+func startSampleStack(t *testing.T, bin, dir string) *Stack {
+	t.Helper()
+	s, err := Start(Options{Dir: dir, BinDir: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// writeCGIBundle packs an exec CGI bundle titled title on basePath whose every answer is
+// "<says> <props>".
+func writeCGIBundle(t *testing.T, zipPath, title, basePath, says string) {
+	t.Helper()
+	src := t.TempDir()
+	manifest := fmt.Sprintf(`swagger: "2.0"
+info: {title: %s, version: "1.0.0"}
+basePath: %s
+x-funcatron:
+  kind: exec
+  exec: {command: [bin/run.sh], mode: cgi}
+paths:
+  /x:
+    get: {operationId: x}
+`, title, basePath)
+	script := "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho \"" + says + " $FUNCATRON_PROPS\"\n"
+	os.MkdirAll(filepath.Join(src, "bin"), 0o755)
+	if err := os.WriteFile(filepath.Join(src, "funcatron.yaml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "bin", "run.sh"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := bundles.Pack(&buf, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(zipPath, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// frontGet is "<status> <body>" of a GET through nginx.
+func frontGet(t *testing.T, s *Stack, path string) string {
+	t.Helper()
+	resp, err := http.Get(s.FrontURL() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return fmt.Sprintf("%d %s", resp.StatusCode, b)
+}
+
+func countDeployed(res []SampleResult) int { return len(strings.Fields(deployedNames(res))) }
+
+func deployedNames(res []SampleResult) string {
+	var names []string
+	for _, r := range res {
+		if r.Deployed {
+			names = append(names, r.Name)
+		}
+	}
+	return strings.Join(names, " ")
+}
+
