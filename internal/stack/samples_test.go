@@ -133,4 +133,3 @@ func deployedNames(res []SampleResult) string {
 	}
 	return strings.Join(names, " ")
 }
-
