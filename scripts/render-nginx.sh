@@ -71,7 +71,7 @@ done
 mkdir -p "$prefix/logs" "$prefix/tmp"
 prefix="$(cd "$prefix" && pwd)"
 [[ -f "$template" ]] || die "template $template not found"
-[[ -f "$lua_lib/funcatron/frontend.lua" ]] || die "no funcatron Lua modules under $lua_lib"
+[[ -f "$lua_lib/funcatron/startup.lua" ]] || die "no funcatron Lua modules under $lua_lib"
 
 safe "$prefix" prefix
 safe "$listen" listen

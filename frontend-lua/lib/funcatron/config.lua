@@ -7,7 +7,7 @@
 --   answer, default 30)  FUNCATRON_HEARTBEAT (seconds between heartbeats to the Tron, default
 --   10; tests shorten it)  DEV_MODE (set, and not 0/false/no/off: any host matches, the routes
 --   dump is allowed from anywhere)  FUNCATRON_FRONTEND_KEY_FILE (the file holding the frontend
---   key that signs control messages, spec/protocol.md §7; required: funcatron.frontend's
+--   key that signs control messages, spec/protocol.md §7; required: funcatron.startup's
 --   init reads it and refuses to start without it)  FUNCATRON_MAX_CLOCK_SKEW (seconds a signed
 --   message's fc-at may be from this clock, default 300, as the daemons' --max-clock-skew).
 --
@@ -18,6 +18,8 @@ local type     = type
 local floor    = math.floor
 local lower    = string.lower
 
+
+local os_getenv = os.getenv
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -109,7 +111,7 @@ end
 
 -- load parses the process environment and keeps the result for get.
 function _M.load()
-    local c, err = _M.parse(os.getenv)
+    local c, err = _M.parse(os_getenv)
     if not c then
         return nil, err
     end

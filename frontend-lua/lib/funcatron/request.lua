@@ -16,7 +16,7 @@
 -- routes from anywhere in DEV_MODE).
 --
 -- Every error is JSON {"error": "..."}. Per-request state stays in locals.
-local frontend = require "funcatron.frontend"
+local worker   = require "funcatron.worker"
 local stomp    = require "funcatron.stomp"
 local message  = require "funcatron.message"
 local config   = require "funcatron.config"
@@ -52,6 +52,8 @@ local POOL_SIZE        = 64     -- pooled STOMP connections per worker
 local POOL_BACKLOG     = 1024   -- requests queued for a pooled connection beyond that
 local POOL_IDLE_MS     = 60000
 local INTERNAL         = "the frontend failed on this request" -- details in the error log
+local QUEUE_TTL        = 30     -- seconds a route queue seen to exist is not probed again
+local MAX_QUEUES_KNOWN = 1024   -- the probe cache starts over beyond this many queues
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -116,6 +118,37 @@ local function pool_opts(c)
 end
 
 
+-- The probe cache: route queue → ngx.now() when it was last seen to exist. Per worker,
+-- bounded (it starts over past MAX_QUEUES_KNOWN queues).
+local queues, queues_n = {}, 0
+
+
+-- queue_known says whether route queue q was seen to exist in the last QUEUE_TTL seconds.
+local function queue_known(q)
+    local t = queues[q]
+    return t ~= nil and now() - t < QUEUE_TTL
+end
+
+
+-- queue_seen records that q exists; queue_forget makes the next request probe it again.
+local function queue_seen(q)
+    if queues[q] == nil then
+        if queues_n >= MAX_QUEUES_KNOWN then
+            queues, queues_n = {}, 0
+        end
+        queues_n = queues_n + 1
+    end
+    queues[q] = now()
+end
+
+
+local function queue_forget(q)
+    if queues[q] ~= nil then
+        queues[q], queues_n = nil, queues_n - 1
+    end
+end
+
+
 -- probe checks that route queue q exists, on a connection of its own (see stomp.probe_queue).
 -- Returns true, or false, text when it does not, or nil, err.
 local function probe(opts, q)
@@ -143,7 +176,7 @@ local function probe(opts, q)
         end
     end
     if ok then
-        frontend.queue_seen(q)
+        queue_seen(q)
     end
     return ok, err
 end
@@ -183,7 +216,7 @@ local function publish(c, queue, payload, expiration_ms, request_id)
         { "expiration", tostring(expiration_ms) },
     }
     local ok, err, retry
-    if not frontend.queue_known(queue) then
+    if not queue_known(queue) then
         ok, err = probe(opts, queue)
         if not ok then
             return ok, err
@@ -238,7 +271,7 @@ local function exchange(c, w, route, payload, request_id)
             return false, 503, "the message bus refused the request",
                 "broker refused the request for queue " .. route.queue .. ": " .. tostring(perr)
         end
-        return false, 503, frontend.BUS_UNREACHABLE, "message broker unreachable: " .. tostring(perr)
+        return false, 503, worker.BUS_UNREACHABLE, "message broker unreachable: " .. tostring(perr)
     end
     local remaining = deadline - now()
     if remaining < 0.001 then
@@ -250,7 +283,7 @@ local function exchange(c, w, route, payload, request_id)
         return false, 500, INTERNAL, "waiting crashed: " .. tostring(got)
     end
     if got == nil then
-        frontend.queue_forget(route.queue) -- was it deleted? the next request will probe
+        queue_forget(route.queue) -- was it deleted? the next request will probe
         local msg = "no answer from the function within " .. c.timeout .. " s"
         return false, 504, msg, msg .. " (" .. tostring(werr) .. ")"
     end
@@ -263,7 +296,7 @@ function _M.handle()
     local c = config.get()
     local var = ngx.var
     local host, uri = var.host or "", var.uri or "/"
-    local tbl = frontend.route_table(ROUTE_TABLE_WAIT)
+    local tbl = worker.route_table(ROUTE_TABLE_WAIT)
     if not tbl then
         return fail(503, "no route table received from the tron yet")
     end
@@ -271,7 +304,7 @@ function _M.handle()
     if not route then
         return fail(404, "no function serves " .. host .. uri)
     end
-    local inbox, why, public = frontend.inbox()
+    local inbox, why, public = worker.inbox()
     if not inbox then
         log(ERR, "funcatron: ", why)
         return fail(503, public)
@@ -287,7 +320,7 @@ function _M.handle()
     local headers = req_headers(MAX_HEADERS)
     local uri_args = req_uri_args(MAX_ARGS)
     local payload = message.encode_service(message.service(var, {
-        request_id = request_id, inbox = inbox, msg_id = frontend.uuid(),
+        request_id = request_id, inbox = inbox, msg_id = worker.uuid(),
         at = floor(now() * 1000), headers = headers, uri_args = uri_args,
         body = body and body ~= "" and encode_base64(body) or nil,
     }), cjson.encode)
@@ -295,7 +328,7 @@ function _M.handle()
         return fail(500, "could not encode the request")
     end
 
-    local ok, reply, msg, detail = exchange(c, frontend.waiters(), route, payload, request_id)
+    local ok, reply, msg, detail = exchange(c, worker.waiters(), route, payload, request_id)
     if not ok then
         log(reply == 504 and WARN or ERR, "funcatron: ", request_id, ": ", detail)
         return fail(reply, msg)
@@ -333,7 +366,7 @@ function _M.health()
     if not admin_allowed(false) then
         return
     end
-    local st = frontend.status()
+    local st = worker.status()
     return respond_json(st.connected and 200 or 503, st)
 end
 
@@ -344,8 +377,8 @@ function _M.routes()
     if not admin_allowed(c.dev_mode) then
         return
     end
-    local tbl = frontend.route_table(0)
-    local st = frontend.status()
+    local tbl = worker.route_table(0)
+    local st = worker.status()
     local list = tbl and tbl:list() or {}
     local out = { ["node-id"] = st["node-id"], ["route-table"] = tbl ~= nil }
     if #list > 0 then
