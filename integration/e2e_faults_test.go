@@ -395,3 +395,37 @@ func e2eTestTronKill(t *testing.T, env *e2eEnv) {
 	}
 	e2eRequireHealthy(t, s)
 }
+
+// e2eTestNoRunner: with the route's only runner killed (kill -9), requests get 503 "no
+// runner serves /hello right now" with Retry-After at once, not a 504 after the whole
+// timeout that blames the function (frontend.md "No runner, no wait"): the Tron sees the
+// route queue's consumer count drop to 0 and says so in the route entry. Started again,
+// the runner serves the route again.
+func e2eTestNoRunner(t *testing.T, env *e2eEnv) {
+	s := e2eStart(t, env, e2eStackOptions{runners: 1, workers: 2})
+	sha := s.deploy(t, env.sample("hello-go"), e2eProps)
+	s.waitRunnersServing(t, s.queueOf(t, sha), 1)
+	e2eWant(t, "before the kill", s.get(t, "/hello/greet/a"), 200, e2eGreeting("Howdy", "a"))
+
+	s.Runners[0].Kill()
+	killed := time.Now()
+	s.waitFrontends(t, 5*time.Second, "the route entry to say no runner serves it", func(rs []e2eRoute) bool {
+		return len(rs) == 1 && rs[0].Runners != nil && *rs[0].Runners == 0
+	})
+	t.Logf("every frontend knew %s after the kill", time.Since(killed).Round(time.Millisecond))
+	for i := range 10 {
+		r := s.get(t, fmt.Sprintf("/hello/greet/n%d", i))
+		e2eWantError(t, "no runner", r, 503, "no runner serves /hello right now")
+		if r.header.Get("Retry-After") == "" || r.took > time.Second {
+			t.Errorf("503 without Retry-After or slow: %v, took %s", r.header, r.took)
+		}
+	}
+
+	if err := s.Runners[0].Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFrontends(t, 30*time.Second, "the route to be served again", func(rs []e2eRoute) bool {
+		return len(rs) == 1 && (rs[0].Runners == nil || *rs[0].Runners > 0)
+	})
+	e2eWant(t, "after the restart", s.get(t, "/hello/greet/b"), 200, e2eGreeting("Howdy", "b"))
+}

@@ -45,6 +45,7 @@ func TestE2E(t *testing.T) {
 	t.Run("Zbus", func(t *testing.T) { e2eTestZbus(t, env) })
 	t.Run("Bounds", func(t *testing.T) { e2eTestBounds(t, env) })
 	t.Run("Fault/RunnerKill", func(t *testing.T) { e2eTestRunnerKill(t, env) })
+	t.Run("Fault/NoRunner", func(t *testing.T) { e2eTestNoRunner(t, env) })
 	t.Run("Fault/BrokerRestart", func(t *testing.T) { e2eTestBrokerRestart(t, env) })
 	t.Run("Fault/TronKill", func(t *testing.T) { e2eTestTronKill(t, env) })
 }

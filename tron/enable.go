@@ -74,6 +74,9 @@ func (t *Tron) enable(ctx context.Context, req enableRequest) (*enableResult, er
 	// frontends do not send requests that nobody takes; the replaced bundle is disabled
 	// only after that, so its route never goes dark.
 	t.ctl.Lock()
+	if len(res.Runners) > 0 {
+		t.forgetRunners(e.Queue())
+	}
 	t.broadcastRoutes(ctx)
 	if replaced != "" {
 		t.disableReplaced(ctx, replaced)
@@ -288,7 +291,7 @@ func (t *Tron) sendDisable(ctx context.Context, sha string) bool {
 // Caller holds ctl, so tables go out in the order of the changes.
 func (t *Tron) broadcastRoutes(ctx context.Context) {
 	t.mu.Lock()
-	table := routeTable(t.state.Enabled)
+	table := routeTable(t.state.Enabled, t.runners)
 	fronts := t.nodesOf(protocol.TypeFrontend)
 	t.mu.Unlock()
 	t.sendOnly(ctx, &protocol.Route{Routes: table}, fronts...)
@@ -299,7 +302,7 @@ func (t *Tron) broadcastRoutes(ctx context.Context) {
 func (t *Tron) currentRoutes() []protocol.RouteEntry {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return routeTable(t.state.Enabled)
+	return routeTable(t.state.Enabled, t.runners)
 }
 
 func removeSHA(list []enabledBundle, sha string) []enabledBundle {

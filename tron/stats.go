@@ -25,7 +25,7 @@ func (t *Tron) stats() statsView {
 	defer t.mu.Unlock()
 	v := statsView{
 		Network:  make(map[string]nodeView, len(t.nodes)),
-		RouteMap: routeTable(t.state.Enabled),
+		RouteMap: routeTable(t.state.Enabled, t.runners),
 		Routes:   make(map[string]protocol.RouteStats, len(t.routeStats)),
 		Statsd:   t.state.Statsd,
 	}

@@ -53,10 +53,14 @@ func run(dir, bin, samples string, tronPort, httpPort, runners, workers int) err
 		return err
 	}
 	printWelcome(s, abs, deployed)
+	stop := make(chan struct{})
+	wait := s.SuperviseRunners(stop, func(msg string) { fmt.Println("make run:", msg) })
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
 	fmt.Println("\nstopping everything ...")
+	close(stop)
+	wait()
 	return nil
 }
 

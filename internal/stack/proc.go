@@ -110,6 +110,21 @@ func (p *Proc) signal(sig syscall.Signal, grace time.Duration) {
 	p.cmd, p.done = nil, nil
 }
 
+// reap forgets a process that exited by itself, so Start can start it again.
+func (p *Proc) reap() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	select {
+	case <-p.done:
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) // what it left of its group
+		p.cmd, p.done = nil, nil
+	default:
+	}
+}
+
 // waitFor waits until cond holds, the process exits, or within passes; errors name the
 // process's log.
 func waitFor(p *Proc, within time.Duration, what string, cond func() bool) error {

@@ -7,10 +7,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/funcatron/funcatron/bundles"
+	"github.com/funcatron/funcatron/internal/testenv"
 )
 
 // TestSecondRunKeepsUserState is the second `make run` after a user changed the samples:
@@ -132,4 +136,36 @@ func deployedNames(res []SampleResult) string {
 		}
 	}
 	return strings.Join(names, " ")
+}
+
+// TestSuperviseRestartsADeadRunner: under SuperviseRunners (make run) a runner killed with
+// kill -9 is started again, said so, and counted by the Tron again.
+func TestSuperviseRestartsADeadRunner(t *testing.T) {
+	bin := t.TempDir()
+	if err := Build(bin); err != nil {
+		t.Fatal(err)
+	}
+	s := startSampleStack(t, bin, t.TempDir())
+	said := make(chan string, 10)
+	stop := make(chan struct{})
+	wait := s.SuperviseRunners(stop, func(m string) { said <- m })
+	defer func() { close(stop); wait() }()
+	r := s.Runners[0]
+	before := r.PID()
+	syscall.Kill(before, syscall.SIGKILL) // as a user or the OOM killer would, not r.Kill
+	healthz := "http://" + r.Args[slices.Index(r.Args, "--listen")+1] + "/healthz"
+	testenv.WaitFor(t, 30*time.Second, "the runner started again and healthy", func() bool {
+		if pid := r.PID(); pid == 0 || pid == before {
+			return false
+		}
+		resp, err := http.Get(healthz)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if m := <-said; !strings.Contains(m, "runner-0") || !strings.Contains(m, "exited") {
+		t.Errorf("first report %q, want the runner's exit", m)
+	}
 }
