@@ -34,6 +34,7 @@ func TestE2E(t *testing.T) {
 		t.Run("TwoRunnersShareARoute", func(t *testing.T) { e2eTestTwoRunners(t, s) })
 		t.Run("TwoNginxWorkers", func(t *testing.T) { e2eTestTwoWorkers(t, s) })
 		t.Run("BundleCrashAndHang", func(t *testing.T) { e2eTestBundleCrashHang(t, s, env) })
+		t.Run("FailedEnable", func(t *testing.T) { e2eTestFailedEnable(t, s, env) })
 		t.Run("BadInput/Bus", func(t *testing.T) { e2eTestBadBusMessages(t, s) })
 		t.Run("BadInput/Bundles", func(t *testing.T) { e2eTestInvalidBundles(t, s, env) })
 		t.Run("BadInput/Unauthenticated", func(t *testing.T) { e2eTestUnauthenticated(t, s) })

@@ -204,7 +204,7 @@ func TestEnableWaitsForAck(t *testing.T) {
 	}{
 		{"ok ack", protocol.AckOK, "", 200, 1},
 		{"catalogue ack without status", "", "", 200, 1},
-		{"error ack", protocol.AckError, "bin/run: exit 1", 202, 0},
+		{"error ack", protocol.AckError, "bin/run: exit 1", 422, 0},
 		{"no ack", "-", "", 202, 0},
 	}
 	for _, tt := range tests {
@@ -223,6 +223,14 @@ func TestEnableWaitsForAck(t *testing.T) {
 			<-replied
 			if status != tt.wantStatus {
 				t.Fatalf("enable = %d %v, want %d", status, res, tt.wantStatus)
+			}
+			if status == 422 {
+				wantFailedEnable(t, tr, res, sha, map[string]string{"RU-a": tt.errText})
+				routes := front.expect(t, protocol.ActionRoute).Data.(*protocol.Route).Routes
+				if len(routes) != 0 {
+					t.Errorf("frontend route after a failed enable = %s, want none", fmtRoutes(routes))
+				}
+				return
 			}
 			if runners, _ := res["runners"].([]any); len(runners) != tt.wantRunners {
 				t.Errorf("runners = %v, want %d", res["runners"], tt.wantRunners)
