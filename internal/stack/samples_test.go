@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -167,5 +168,40 @@ func TestSuperviseRestartsADeadRunner(t *testing.T) {
 	})
 	if m := <-said; !strings.Contains(m, "runner-0") || !strings.Contains(m, "exited") {
 		t.Errorf("first report %q, want the runner's exit", m)
+	}
+}
+
+// TestStartFailsFastOnATakenHTTPPort: `make run` with its HTTP port held by another server
+// fails within seconds, saying the port is taken and nginx's own words, not after waiting
+// for nginx workers that never came.
+func TestStartFailsFastOnATakenHTTPPort(t *testing.T) {
+	bin := t.TempDir()
+	if err := Build(bin); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler()}
+	go srv.Serve(ln)
+	defer srv.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	start := time.Now()
+	s, err := Start(Options{Dir: t.TempDir(), BinDir: bin, HTTPPort: port})
+	if err == nil {
+		s.Close()
+		t.Fatalf("the stack started on port %d, which another server holds", port)
+	}
+	took := time.Since(start)
+	for _, want := range []string{fmt.Sprintf("HTTP port %d is taken", port), "Address already in use"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	// the time to start RabbitMQ, the Tron and a runner, plus nginx's ~2.5 s of bind retries
+	t.Logf("failed after %s", took.Round(time.Millisecond))
+	if strings.Contains(err.Error(), "awake") {
+		t.Errorf("the error blames the workers' awake: %v", err)
 	}
 }

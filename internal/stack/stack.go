@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/funcatron/funcatron/internal/buskey"
@@ -236,6 +237,10 @@ func (s *Stack) startNginx() error {
 	s.Nginx, err = testenv.NewNginx(s.dir("nginx"), testenv.NginxOptions{
 		RabbitPort: s.Rabbit.STOMPPort, Workers: workers, Env: env, Port: s.opts.HTTPPort,
 	})
+	if err != nil && strings.Contains(err.Error(), "Address already in use") {
+		return fmt.Errorf("the frontend's HTTP port %d is taken by another program: stop it, or pick another port "+
+			"(make run: FUNCATRON_RUN_HTTP_PORT=8081)\n%w", s.opts.HTTPPort, err)
+	}
 	if err != nil {
 		return err
 	}
