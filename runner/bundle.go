@@ -105,8 +105,8 @@ func (r *Runner) startBundle(ctx context.Context, m *protocol.Enable) (*served, 
 	inst, err := k.Start(ctx, &kind.Spec{
 		SHA: m.SHA, Host: host, BasePath: basePath, Queue: queue, Bundle: b, Dir: dir,
 		Props: props, PropsJSON: propsJSON, Log: r.log.With("queue", queue, "sha", m.SHA),
-		Grace: r.opts.StopGrace, OnRestart: r.metrics.restarts.WithLabelValues(queue).Inc,
-		UIDs: r.opts.BundleUIDs, Output: r.bundleOutput(queue, m.SHA),
+		Grace: r.opts.StopGrace, OnRestart: r.metrics.restarts.WithLabelValues(routeLabelValues(queue, host, basePath)...).Inc,
+		UIDs: r.opts.BundleUIDs, Output: r.bundleOutput(routeLabelValues(queue, host, basePath), m.SHA),
 	})
 	if err != nil {
 		return nil, err
@@ -117,9 +117,9 @@ func (r *Runner) startBundle(ctx context.Context, m *protocol.Enable) (*served, 
 // bundleOutput is where bundle sha's stdout and stderr lines go: the runner's log, with
 // queue and sha, and the dropped lines counted. (Publishing them to funcatron.logging is
 // another kind.Output.)
-func (r *Runner) bundleOutput(queue, sha string) kind.Output {
-	dropped := r.metrics.outDropped.WithLabelValues(queue)
-	return kind.LogOutput(r.log.With("queue", queue, "sha", sha, "bundle_output", true), func(n int) { dropped.Add(float64(n)) })
+func (r *Runner) bundleOutput(route []string, sha string) kind.Output {
+	dropped := r.metrics.outDropped.WithLabelValues(route...)
+	return kind.LogOutput(r.log.With("queue", route[0], "sha", sha, "bundle_output", true), func(n int) { dropped.Add(float64(n)) })
 }
 
 // routerMatcher adapts the bundle's router to a matcher.

@@ -95,7 +95,7 @@ func (r *Runner) handle(rt *route, d delivery) {
 	elapsed := time.Since(start)
 	failed := ans.Answer.Status >= 500
 	rt.stats.end(elapsed, failed)
-	rt.m.answered(rt.queue, ans.Answer.Status, elapsed)
+	rt.m.answered(ans.Answer.Status, elapsed)
 }
 
 // dispatch runs s.dispatch; a panic in it (a runner bug) becomes a 500 answer and a log

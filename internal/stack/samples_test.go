@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -140,13 +139,25 @@ func deployedNames(res []SampleResult) string {
 }
 
 // TestSuperviseRestartsADeadRunner: under SuperviseRunners (make run) a runner killed with
-// kill -9 is started again, said so, and counted by the Tron again.
+// kill -9 is started again, said so, and healthy again on the same fixed metrics port
+// (Options.RunnerPort, as make run's 4000).
 func TestSuperviseRestartsADeadRunner(t *testing.T) {
 	bin := t.TempDir()
 	if err := Build(bin); err != nil {
 		t.Fatal(err)
 	}
-	s := startSampleStack(t, bin, t.TempDir())
+	free, err := testenv.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(Options{Dir: t.TempDir(), BinDir: bin, RunnerPort: free[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if got, want := RunnerURL(s.Runners[0]), fmt.Sprintf("http://127.0.0.1:%d", free[0]); got != want {
+		t.Errorf("runner URL %s, want the fixed port: %s", got, want)
+	}
 	said := make(chan string, 10)
 	stop := make(chan struct{})
 	wait := s.SuperviseRunners(stop, func(m string) { said <- m })
@@ -154,7 +165,7 @@ func TestSuperviseRestartsADeadRunner(t *testing.T) {
 	r := s.Runners[0]
 	before := r.PID()
 	syscall.Kill(before, syscall.SIGKILL) // as a user or the OOM killer would, not r.Kill
-	healthz := "http://" + r.Args[slices.Index(r.Args, "--listen")+1] + "/healthz"
+	healthz := RunnerURL(r) + "/healthz"
 	testenv.WaitFor(t, 30*time.Second, "the runner started again and healthy", func() bool {
 		if pid := r.PID(); pid == 0 || pid == before {
 			return false
