@@ -108,7 +108,7 @@ func parseManifest(file string, data []byte, limit int64) (m *manifest, err erro
 // before expanding it, then decodes node into v.
 func decodeYAML(file string, data []byte, node *yaml.Node, v *any, limit int64) error {
 	if err := yaml.Unmarshal(data, node); err != nil {
-		return yamlError(file, err)
+		return syntaxError(file, data, err)
 	}
 	if manifestSize(node, limit) > limit {
 		return &InvalidError{File: file, Msg: fmt.Sprintf("decodes to more than %d bytes "+
@@ -129,6 +129,41 @@ func yamlError(file string, err error) error {
 	}
 	line, reason := splitLine(strings.TrimPrefix(msg, "yaml: "))
 	return &InvalidError{File: file, Line: line, Msg: reason, Err: err}
+}
+
+// maxLineSearch bounds syntaxError's search: manifests are small, and past this many
+// parses of growing prefixes yaml.v3's own line is given.
+const (
+	maxLineSearch      = 2000
+	maxLineSearchBytes = 256 << 10
+)
+
+// syntaxError is yamlError for a YAML syntax error, with the line of the problem. yaml.v3
+// names the start of the construct the parser was in (a block mapping's first key, a flow
+// mapping's "{"), counted from 0 for parser errors: an unclosed "{" on line 6 came out as
+// line 5, a mis-indented key on line 10 as the line its mapping began. The problem is on
+// or after that line, at the first line where the document stops being a valid prefix:
+// the shortest prefix of whole lines, from yaml.v3's line on, that fails to parse with the
+// same reason is the one that ends on the problem line.
+func syntaxError(file string, data []byte, err error) error {
+	ie := yamlError(file, err).(*InvalidError)
+	if len(data) > maxLineSearchBytes {
+		return ie
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	start := max(ie.Line, 1)
+	for k := start; k <= len(lines) && k < start+maxLineSearch; k++ {
+		var n yaml.Node
+		perr := yaml.Unmarshal([]byte(strings.Join(lines[:k], "")), &n)
+		if perr == nil {
+			continue
+		}
+		if _, reason := splitLine(strings.TrimPrefix(perr.Error(), "yaml: ")); reason == ie.Msg {
+			ie.Line = k
+			break
+		}
+	}
+	return ie
 }
 
 // splitLine splits "line 4: reason" into 4 and "reason".

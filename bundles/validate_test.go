@@ -237,3 +237,29 @@ func randomText(n int) string {
 	}
 	return string(b[:n])
 }
+
+// TestYAMLSyntaxErrorLines: a YAML syntax error names the line of the problem, not the line
+// (counted from 0) where the enclosing mapping began, as yaml.v3 does.
+func TestYAMLSyntaxErrorLines(t *testing.T) {
+	head := "swagger: \"2.0\"\ninfo: {title: t, version: \"1\"}\nbasePath: /x\nx-funcatron:\n  kind: exec\n"
+	tests := []struct {
+		name, manifest, want string
+	}{
+		{"unclosed { on line 6", head + "  exec: {command: [bin/run], mode: cgi\n" + opsYAML,
+			"funcatron.yaml: line 6: did not find expected ',' or '}'"},
+		{"mis-indented key on line 10", head + "  exec:\n    command: [bin/run]\n    mode: cgi\n    workers: 2\n   timeout: 3s\n" + opsYAML,
+			"funcatron.yaml: line 10: did not find expected key"},
+		{"mapping value on line 4", "swagger: '2.0'\ninfo:\n  title: x\nbasePath: /a: b\n",
+			"funcatron.yaml: line 4: mapping values are not allowed in this context"},
+		{"a valid multi-line flow mapping before the error", head + "  exec: {command: [bin/run],\n    mode: cgi}\npaths:\n  /a:\n   get: {operationId: a}\n  bad\n",
+			"funcatron.yaml: line 11: could not find expected ':'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Open(withManifest(t, "funcatron.yaml", tt.manifest), Limits{})
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("Open = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

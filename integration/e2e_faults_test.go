@@ -5,6 +5,7 @@ package integration
 // and none hangs. Each test logs its counts (total, 2xx, by status, max latency).
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -394,4 +395,90 @@ func e2eTestTronKill(t *testing.T, env *e2eEnv) {
 		l.stopAndCount(t).requireAllOK(t)
 	}
 	e2eRequireHealthy(t, s)
+}
+
+// e2eTestNoRunner: with the route's only runner killed (kill -9), requests get 503 "no
+// runner serves /hello right now" with Retry-After at once, not a 504 after the whole
+// timeout that blames the function (frontend.md "No runner, no wait"): the Tron sees the
+// route queue's consumer count drop to 0 and says so in the route entry. Started again,
+// the runner serves the route again.
+func e2eTestNoRunner(t *testing.T, env *e2eEnv) {
+	s := e2eStart(t, env, e2eStackOptions{runners: 1, workers: 2})
+	sha := s.deploy(t, env.sample("hello-go"), e2eProps)
+	s.waitRunnersServing(t, s.queueOf(t, sha), 1)
+	e2eWant(t, "before the kill", s.get(t, "/hello/greet/a"), 200, e2eGreeting("Howdy", "a"))
+
+	s.Runners[0].Kill()
+	killed := time.Now()
+	s.waitFrontends(t, 5*time.Second, "the route entry to say no runner serves it", func(rs []e2eRoute) bool {
+		return len(rs) == 1 && rs[0].Runners != nil && *rs[0].Runners == 0
+	})
+	t.Logf("every frontend knew %s after the kill", time.Since(killed).Round(time.Millisecond))
+	for i := range 10 {
+		r := s.get(t, fmt.Sprintf("/hello/greet/n%d", i))
+		e2eWantError(t, "no runner", r, 503, "no runner serves /hello right now")
+		if r.header.Get("Retry-After") == "" || r.took > time.Second {
+			t.Errorf("503 without Retry-After or slow: %v, took %s", r.header, r.took)
+		}
+	}
+
+	if err := s.Runners[0].Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFrontends(t, 30*time.Second, "the route to be served again", func(rs []e2eRoute) bool {
+		return len(rs) == 1 && (rs[0].Runners == nil || *rs[0].Runners > 0)
+	})
+	e2eWant(t, "after the restart", s.get(t, "/hello/greet/b"), 200, e2eGreeting("Howdy", "b"))
+}
+
+// e2eTestFailedEnable: a new version whose process exits at start does not deploy: enable
+// with replace answers 422 naming each runner's error with the bundle's stderr, the new
+// version is not enabled, and the version that was serving keeps serving (spec/tron-api.md
+// "A failed enable fails").
+func e2eTestFailedEnable(t *testing.T, s *e2eStack, env *e2eEnv) {
+	onHost := e2eReplace("basePath: /hello\n", "host: failing.example\nbasePath: /hello\n")
+	good := s.deploy(t, e2eVariant(t, env.sample("hello-go"), onHost, nil), map[string]any{"greeting": "Good"})
+	crash := e2eVariant(t, env.sample("hello-go"), func(m string) string {
+		return e2eReplace(`command: ["bin/hello"]`, `command: [sh, -c, "echo cannot bind port 80 >&2; exit 3"]`,
+			"start-timeout: 10s", "start-timeout: 3s")(onHost(m))
+	}, nil)
+	sha, err := s.Upload(crash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Success *bool             `json:"success"`
+		Error   string            `json:"error"`
+		Runners map[string]string `json:"runners"`
+	}
+	body, _ := json.Marshal(map[string]any{"sha": sha, "replace": true})
+	status := s.api(t, "POST", "/api/v1/enable", body, &res)
+	if status != 422 || res.Success == nil || *res.Success || len(res.Runners) != len(s.Runners) {
+		t.Fatalf("enable of a bundle that exits at start = %d %+v, want 422 with every runner's error", status, res)
+	}
+	for id, e := range res.Runners {
+		if !strings.Contains(e, "cannot bind port 80") {
+			t.Errorf("runner %s's error %q lacks the bundle's stderr", id, e)
+		}
+	}
+	var known struct {
+		Bundles []struct {
+			SHA     string `json:"sha"`
+			Enabled bool   `json:"enabled"`
+		} `json:"func-bundles"`
+	}
+	s.api(t, "GET", "/api/v1/known_funcs", nil, &known)
+	for _, b := range known.Bundles {
+		if b.SHA == sha && b.Enabled || b.SHA == good && !b.Enabled {
+			t.Errorf("after the failed replace: %s enabled %v", b.SHA[:12], b.Enabled)
+		}
+	}
+	for i := range 5 {
+		name := fmt.Sprintf("f%d", i)
+		r := s.front(t, "GET", "/hello/greet/"+name, "failing.example", nil, nil)
+		e2eWant(t, "the serving version after the failed replace", r, 200, e2eGreeting("Good", name))
+	}
+	if err := s.Disable(good); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -255,6 +255,8 @@ type e2eRoute struct {
 	SHA   string `json:"sha"`
 	// Status is a runner's health of the bundle serving the route (heartbeats only).
 	Status string `json:"status,omitempty"`
+	// Runners is how many runners consume the route's queue, when the Tron knows.
+	Runners *int `json:"runners,omitempty"`
 }
 
 func e2eHasSHA(rs []e2eRoute, sha string) bool {

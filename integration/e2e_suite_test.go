@@ -35,6 +35,7 @@ func TestE2E(t *testing.T) {
 		t.Run("TwoNginxWorkers", func(t *testing.T) { e2eTestTwoWorkers(t, s) })
 		t.Run("BundleCrashAndHang", func(t *testing.T) { e2eTestBundleCrashHang(t, s, env) })
 		t.Run("ConfigAndStatsd", func(t *testing.T) { e2eTestConfigAndStatsd(t, s) })
+		t.Run("FailedEnable", func(t *testing.T) { e2eTestFailedEnable(t, s, env) })
 		t.Run("BadInput/Bus", func(t *testing.T) { e2eTestBadBusMessages(t, s) })
 		t.Run("BadInput/Bundles", func(t *testing.T) { e2eTestInvalidBundles(t, s, env) })
 		t.Run("BadInput/Unauthenticated", func(t *testing.T) { e2eTestUnauthenticated(t, s) })
@@ -46,6 +47,7 @@ func TestE2E(t *testing.T) {
 	t.Run("Zbus", func(t *testing.T) { e2eTestZbus(t, env) })
 	t.Run("Bounds", func(t *testing.T) { e2eTestBounds(t, env) })
 	t.Run("Fault/RunnerKill", func(t *testing.T) { e2eTestRunnerKill(t, env) })
+	t.Run("Fault/NoRunner", func(t *testing.T) { e2eTestNoRunner(t, env) })
 	t.Run("Fault/BrokerRestart", func(t *testing.T) { e2eTestBrokerRestart(t, env) })
 	t.Run("Fault/TronKill", func(t *testing.T) { e2eTestTronKill(t, env) })
 }

@@ -343,9 +343,10 @@ func str(v any) string {
 // A frontend under test
 
 type frontend struct {
-	nginx  *servers.Nginx
-	tron   *fakeTron
-	awakes []msg // one per worker, in arrival order
+	nginx     *servers.Nginx
+	tron      *fakeTron
+	tronQueue string
+	awakes    []msg // one per worker, in arrival order
 }
 
 type frontendOptions struct {
@@ -360,7 +361,7 @@ type frontendOptions struct {
 func startFrontend(t testing.TB, o frontendOptions) *frontend {
 	t.Helper()
 	queue := uniqueName("tron")
-	f := &frontend{}
+	f := &frontend{tronQueue: queue}
 	if !o.noTronYet {
 		f.tron = newTron(t, queue)
 	}
@@ -700,8 +701,8 @@ func TestFrontendRouting(t *testing.T) {
 	}
 }
 
-// TestFrontendErrors checks each error status and its JSON body: 404, 503 (queue missing:
-// the broker's ERROR), 413, 504 (late answers dropped), 502, and that a second answer loses.
+// TestFrontendErrors checks each error status and its JSON body: 404, 503 (the Tron says no
+// runner serves the route), 413, 504 (late answers dropped), 502, and that a second answer loses.
 func TestFrontendErrors(t *testing.T) {
 	t.Parallel()
 	f := startFrontend(t, frontendOptions{timeout: "1"})
@@ -732,7 +733,7 @@ func TestFrontendErrors(t *testing.T) {
 		msg{"path": "/slow", "queue": slowQ},
 		msg{"path": "/bad", "queue": badQ},
 		msg{"path": "/dup", "queue": dupQ},
-		msg{"path": "/missing", "queue": uniqueName("never-declared")},
+		msg{"path": "/unserved", "queue": uniqueName("q"), "runners": 0},
 	)
 
 	t.Run("404 no route", func(t *testing.T) {
@@ -741,18 +742,14 @@ func TestFrontendErrors(t *testing.T) {
 			t.Errorf("/api/y: %d", r.status)
 		}
 	})
-	t.Run("503 queue not declared", func(t *testing.T) {
-		r := f.get(t, "/missing/x")
-		wantError(t, r, 503, "the message bus refused the request")
-		if strings.Contains(string(r.body), "queue") {
-			t.Errorf("the error body names the queue: %s", r.body)
+	t.Run("503 no runner serves the route", func(t *testing.T) {
+		r := f.get(t, "/unserved/x")
+		wantError(t, r, 503, "no runner serves /unserved right now")
+		if r.header.Get("Retry-After") == "" {
+			t.Errorf("no Retry-After on the 503: %v", r.header)
 		}
 		if r.elapsed > 500*time.Millisecond {
-			t.Errorf("503 took %s: the broker's ERROR must end the wait at once", r.elapsed)
-		}
-		// the refused connection is not reused: the next request is fine
-		if r := f.get(t, "/api/z"); r.status != 200 {
-			t.Errorf("after a refusal: %d %s", r.status, r.body)
+			t.Errorf("503 took %s: a route nobody serves is answered at once", r.elapsed)
 		}
 	})
 	t.Run("413 body too large", func(t *testing.T) {
@@ -852,29 +849,21 @@ func TestFrontendNoRouteTable(t *testing.T) {
 	}
 }
 
-// TestFrontendTronQueueMissing: the Tron queue does not exist yet, so the broker answers the
-// awake with an ERROR; the listener retries with backoff and awakes once the queue is there.
+// TestFrontendTronQueueMissing: the Tron queue does not exist yet, so the broker drops the
+// awake without a word (the frontend no longer probes the queue: frontend.md "No probing").
+// Once a Tron consumes the queue it sees the worker's heartbeats and asks for resend-awake,
+// and the worker awakes.
 func TestFrontendTronQueueMissing(t *testing.T) {
 	t.Parallel()
-	f := startFrontend(t, frontendOptions{noTronYet: true})
-	testenv.WaitFor(t, 10*time.Second, "the listener to report the missing Tron queue", func() bool {
-		return strings.Contains(f.nginx.ErrorLog(), "NOT_FOUND")
-	})
-	if h := f.health(t); h["connected"] != false {
-		t.Errorf("health %v, want not connected", h)
-	}
-	queue := ""
-	for _, l := range strings.Split(f.nginx.ErrorLog(), "\n") {
-		if m := regexp.MustCompile(`no queue '([^']+)'`).FindStringSubmatch(l); m != nil {
-			queue = m[1]
-		}
-	}
-	if queue == "" {
-		t.Fatalf("no queue name in the error log")
-	}
-	f.tron = newTron(t, queue)
+	f := startFrontend(t, frontendOptions{noTronYet: true, heartbeat: "0.2"})
+	testenv.WaitFor(t, 10*time.Second, "the listener to connect", func() bool { return f.health(t)["connected"] == true })
+	f.tron = newTron(t, f.tronQueue)
+	hb := f.tron.next(t, 5*time.Second, "a heartbeat", isAction("heartbeat"))
+	f.tron.send(t, str(hb["from"]), msg{"action": "resend-awake", "msg-id": "r1", "at": time.Now().UnixMilli()})
 	f.waitAwakes(t, 1)
-	testenv.WaitFor(t, 5*time.Second, "health to say connected", func() bool { return f.health(t)["connected"] == true })
+	if strings.Contains(f.nginx.ErrorLog(), "NOT_FOUND") {
+		t.Errorf("the frontend probed the missing Tron queue:\n%s", f.nginx.ErrorLog())
+	}
 }
 
 // TestFrontendTwoWorkers: each worker has its own inbox and node id, and answers reach the
@@ -982,10 +971,10 @@ func TestFrontendControl(t *testing.T) {
 	f.tron.next(t, 5*time.Second, "died from "+b+" on exit", from("died", b))
 }
 
-// TestFrontendProbeTakesNothing: the frontend checks a route queue exists (RabbitMQ would drop a
-// message to a missing one silently) with a short subscription; messages waiting in the queue
-// are all still there for the runner afterwards.
-func TestFrontendProbeTakesNothing(t *testing.T) {
+// TestFrontendQueuedRequestsWait: a request to a route whose queue has no consumer yet (and
+// no runner count from the Tron) waits in the queue with the messages before it, and the
+// frontend takes none of them: a runner that comes in time gets all and answers.
+func TestFrontendQueuedRequestsWait(t *testing.T) {
 	t.Parallel()
 	f := startFrontend(t, frontendOptions{})
 	q := uniqueName("q")
@@ -1002,7 +991,7 @@ func TestFrontendProbeTakesNothing(t *testing.T) {
 
 	done := make(chan response, 1)
 	go func() {
-		resp, err := client.Get(f.nginx.URL() + "/probe")
+		resp, err := client.Get(f.nginx.URL() + "/queued")
 		if err != nil {
 			done <- response{status: -1, body: []byte(err.Error())}
 			return
@@ -1019,9 +1008,9 @@ func TestFrontendProbeTakesNothing(t *testing.T) {
 		if svc["action"] != "service" {
 			return nil
 		}
-		return fixed("probed")(svc)
+		return fixed("queued")(svc)
 	})
-	if resp := <-done; resp.status != 200 || string(resp.body) != "probed" {
+	if resp := <-done; resp.status != 200 || string(resp.body) != "queued" {
 		t.Fatalf("request: %d %s", resp.status, resp.body)
 	}
 	testenv.WaitFor(t, 5*time.Second, "the runner to get all 6 messages", func() bool { return len(r.received()) == 6 })

@@ -64,7 +64,7 @@ func BenchmarkHandle(b *testing.B) {
 				opts: Options{PublishTimeout: time.Second}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 				metrics: m, broker: nopBroker{},
 			}
-			rt := newRoute("bench", m)
+			rt := newRoute("bench", "", "/bench", m)
 			payload := bytes.Repeat([]byte("x"), size)
 			rt.cur.Store(newServed("sha", "", "/hello", staticInstance{payload}, routerMatcher(bundle.Router())))
 			svc := service("example.com", "GET", "/hello/hello/bob?x=1", payload)

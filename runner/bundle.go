@@ -105,7 +105,7 @@ func (r *Runner) startBundle(ctx context.Context, m *protocol.Enable) (*served, 
 	inst, err := k.Start(ctx, &kind.Spec{
 		SHA: m.SHA, Host: host, BasePath: basePath, Queue: queue, Bundle: b, Dir: dir,
 		Props: props, PropsJSON: propsJSON, Log: r.log.With("queue", queue, "sha", m.SHA),
-		Grace: r.opts.StopGrace, OnRestart: r.metrics.restarts.WithLabelValues(queue).Inc,
+		Grace: r.opts.StopGrace, OnRestart: r.metrics.restarts.WithLabelValues(routeLabelValues(queue, host, basePath)...).Inc,
 		UIDs: r.opts.BundleUIDs, Output: r.bundleOutput(queue, m.SHA, host, basePath),
 	})
 	if err != nil {
@@ -118,7 +118,7 @@ func (r *Runner) startBundle(ctx context.Context, m *protocol.Enable) (*served, 
 // the bundle's sha, its route (host, path) and queue, and the dropped lines counted. The
 // runner's log ships them to funcatron.logging with those attributes (Options.Logs).
 func (r *Runner) bundleOutput(queue, sha, host, path string) kind.Output {
-	dropped := r.metrics.outDropped.WithLabelValues(queue)
+	dropped := r.metrics.outDropped.WithLabelValues(routeLabelValues(queue, host, path)...)
 	log := r.log.With("queue", queue, "sha", sha, "host", host, "path", path, "bundle_output", true)
 	return kind.LogOutput(log, func(n int) { dropped.Add(float64(n)) })
 }

@@ -62,7 +62,7 @@ func (r *Runner) onEnable(m *protocol.Enable) {
 	queue := protocol.RouteQueue(m.Host, m.Path)
 	r.mu.Lock()
 	r.shaQueue[m.SHA] = queue
-	rt := r.routeFor(queue)
+	rt := r.routeFor(queue, m.Host, m.Path)
 	r.mu.Unlock()
 	ok := r.routeJob(rt, func(ctx context.Context) {
 		cleanup, err := r.enable(ctx, rt, m)
@@ -118,10 +118,10 @@ func (r *Runner) routeJob(rt *route, fn func(ctx context.Context)) bool {
 }
 
 // routeFor returns the route of queue, creating it. r.mu is held.
-func (r *Runner) routeFor(queue string) *route {
+func (r *Runner) routeFor(queue, host, path string) *route {
 	rt := r.routes[queue]
 	if rt == nil {
-		rt = newRoute(queue, r.metrics)
+		rt = newRoute(queue, host, path, r.metrics)
 		r.routes[queue] = rt
 	}
 	return rt

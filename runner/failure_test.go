@@ -85,7 +85,7 @@ func TestCrashHangMalformed(t *testing.T) {
 	testenv.WaitFor(t, 10*time.Second, "the restarted worker to answer", func() bool {
 		return fe.do(queue, service(host, "GET", path+"/pid", nil)).Answer.Status == 200
 	})
-	if m := metricsText(t, r); !strings.Contains(m, `funcatron_runner_process_restarts_total{queue="`+queue+`"} 1`) {
+	if m := metricsText(t, r); !strings.Contains(m, `funcatron_runner_process_restarts_total{host="`+host+`",path="`+path+`",queue="`+queue+`"} 1`) {
 		t.Errorf("restart not counted:\n%s", grep(m, "restarts"))
 	}
 
@@ -211,7 +211,7 @@ func TestTwoRunnersShareWork(t *testing.T) {
 		t.Errorf("answers came from %d processes, want 2 (one per runner)", len(pids))
 	}
 	for _, r := range []*Runner{r1, r2} {
-		if m := metricsText(t, r); !strings.Contains(m, `funcatron_runner_requests_total{queue="`+queue+`",status="200"}`) {
+		if m := metricsText(t, r); !strings.Contains(m, `funcatron_runner_requests_total{host="`+host+`",path="`+path+`",queue="`+queue+`",status="200"}`) {
 			t.Errorf("runner %s served nothing:\n%s", r.Inbox(), grep(m, "requests_total"))
 		}
 	}

@@ -16,15 +16,27 @@ import (
 // may live in one test process).
 type metrics struct {
 	reg         *prometheus.Registry
-	requests    *prometheus.CounterVec   // queue, status
-	latency     *prometheus.HistogramVec // queue
-	inflight    *prometheus.GaugeVec     // queue
+	requests    *prometheus.CounterVec   // queue, host, path, status
+	latency     *prometheus.HistogramVec // queue, host, path
+	inflight    *prometheus.GaugeVec     // queue, host, path
 	undecodable prometheus.Counter
-	restarts    *prometheus.CounterVec // queue
-	outDropped  *prometheus.CounterVec // queue
+	restarts    *prometheus.CounterVec // queue, host, path
+	outDropped  *prometheus.CounterVec // queue, host, path
 	unsettled   prometheus.Counter
 	refused     *prometheus.CounterVec // reason
 	oversize    prometheus.Counter
+}
+
+// routeLabels name a route in the per-route metrics: its queue, and the host ("*" for any)
+// and base path it serves, so a person can tell which route a queue id is.
+var routeLabels = []string{"queue", "host", "path"}
+
+// routeLabelValues are the routeLabels' values of a route.
+func routeLabelValues(queue, host, path string) []string {
+	if host == "" {
+		host = "*"
+	}
+	return []string{queue, host, path}
 }
 
 func newMetrics() *metrics {
@@ -32,17 +44,17 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "funcatron_runner_requests_total",
-			Help: "Requests answered, by route queue and HTTP status.",
-		}, []string{"queue", "status"}),
+			Help: "Requests answered, by route (queue, host, path) and HTTP status.",
+		}, append(routeLabels, "status")),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "funcatron_runner_request_duration_seconds",
 			Help:    "Time from taking a request off its route queue to the answer's confirm.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"queue"}),
+		}, routeLabels),
 		inflight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "funcatron_runner_requests_in_flight",
 			Help: "Requests being served, by route queue.",
-		}, []string{"queue"}),
+		}, routeLabels),
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "funcatron_runner_undecodable_total",
 			Help: "Route queue and inbox messages refused (dead-lettered): undecodable, over --max-message-bytes, or nested too deep.",
@@ -50,11 +62,11 @@ func newMetrics() *metrics {
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "funcatron_runner_process_restarts_total",
 			Help: "Bundle processes restarted after they exited, by route queue.",
-		}, []string{"queue"}),
+		}, routeLabels),
 		outDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "funcatron_runner_bundle_output_dropped_lines_total",
 			Help: "Lines of bundle stdout/stderr dropped over the rate limit, by route queue.",
-		}, []string{"queue"}),
+		}, routeLabels),
 		unsettled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "funcatron_runner_answers_unpublished_total",
 			Help: "Answers the broker did not confirm; their requests were requeued.",

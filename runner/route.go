@@ -31,27 +31,30 @@ type route struct {
 
 // routeMetrics are the route's metric children, looked up once rather than per request.
 type routeMetrics struct {
+	labels   []string // routeLabels' values
 	inflight prometheus.Gauge
 	latency  prometheus.Observer
 	ok       prometheus.Counter // requests answered 200
 	requests *prometheus.CounterVec
 }
 
-func newRoute(queue string, m *metrics) *route {
+func newRoute(queue, host, path string, m *metrics) *route {
+	labels := routeLabelValues(queue, host, path)
 	return &route{queue: queue, m: routeMetrics{
-		inflight: m.inflight.WithLabelValues(queue),
-		latency:  m.latency.WithLabelValues(queue),
-		ok:       m.requests.WithLabelValues(queue, "200"),
+		labels:   labels,
+		inflight: m.inflight.WithLabelValues(labels...),
+		latency:  m.latency.WithLabelValues(labels...),
+		ok:       m.requests.WithLabelValues(append(labels, "200")...),
 		requests: m.requests,
 	}}
 }
 
 // answered counts one answer of status.
-func (m *routeMetrics) answered(queue string, status int, d time.Duration) {
+func (m *routeMetrics) answered(status int, d time.Duration) {
 	if status == 200 {
 		m.ok.Inc()
 	} else {
-		m.requests.WithLabelValues(queue, statusLabel(status)).Inc()
+		m.requests.WithLabelValues(append(m.labels[:3:3], statusLabel(status))...).Inc()
 	}
 	m.latency.Observe(d.Seconds())
 }

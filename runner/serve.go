@@ -99,7 +99,7 @@ func (r *Runner) handle(rt *route, d delivery) {
 	elapsed := time.Since(start)
 	failed := ans.Answer.Status >= 500
 	rt.stats.end(elapsed, failed)
-	rt.m.answered(rt.queue, ans.Answer.Status, elapsed)
+	rt.m.answered(ans.Answer.Status, elapsed)
 	r.statsd.request(host, basePath, ans.Answer.Status, elapsed)
 }
 

@@ -256,6 +256,9 @@ func TestAMQPEnableReplaceDisable(t *testing.T) {
 	}
 	// The route queue exists (declared before enable returned): a passive declare succeeds.
 	assertQueueExists(t, queue)
+	// The runner consumes it, as a real one does, so the Tron counts the route served and
+	// sends no table for its being unserved (served.go) among those this test expects.
+	consumeQueue(t, queue)
 
 	// A runner that does not ack: 202 after --enable-wait, still enabled.
 	start := time.Now()
@@ -429,6 +432,58 @@ func assertQueueExists(t *testing.T, name string) {
 	}
 	if _, err := ch.QueueDeclarePassive(name, true, false, false, false, nil); err != nil {
 		t.Errorf("route queue %s does not exist: %v", name, err)
+	}
+}
+
+// consumeQueue consumes queue name on a connection of its own, closed with the returned
+// func (and at the test's end).
+func consumeQueue(t *testing.T, name string) (stop func()) {
+	t.Helper()
+	conn, err := amqp.Dial(broker.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.Consume(name, "", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	return func() { conn.Close() }
+}
+
+// TestAMQPRouteSaysWhetherServed: the route entry counts the runners consuming its queue;
+// when the last one's connection closes (a runner process dying), frontends get a table
+// saying runners 0 within about a second (spec/frontend.md "No runner, no wait").
+func TestAMQPRouteSaysWhetherServed(t *testing.T) {
+	tr := startAMQPTron(t, func(o *Options) { o.EnableWait = 2 * time.Second })
+	r := amqpNode(t, tr.opts.TronQueue, protocol.TypeRunner, "", protocol.EDN)
+	f := amqpNode(t, tr.opts.TronQueue, protocol.TypeFrontend, "nginx-s:0", protocol.JSON)
+	r.awake(t)
+	f.awake(t)
+	r.expect(t, protocol.ActionAllBundles)
+	f.expect(t, protocol.ActionRoute)
+	sha := tr.upload(t, makeBundle(t, "", "/served", "v1"))
+	r.ackNext(t, protocol.ActionEnable, protocol.AckOK, "")
+	if status, res := tr.api(t, "POST", "/api/v1/enable", map[string]any{"sha": sha}); status != 200 {
+		t.Fatalf("enable = %d %v", status, res)
+	}
+	f.expect(t, protocol.ActionRoute)
+	stop := consumeQueue(t, protocol.RouteQueue("", "/served"))
+	testenv.WaitFor(t, 5*time.Second, "the route counted with its runner", func() bool {
+		rs := tr.currentRoutes()
+		return len(rs) == 1 && rs[0].Runners != nil && *rs[0].Runners == 1
+	})
+	stop()
+	died := time.Now()
+	routes := f.expect(t, protocol.ActionRoute).Data.(*protocol.Route).Routes
+	if len(routes) != 1 || routes[0].Runners == nil || *routes[0].Runners != 0 {
+		t.Fatalf("route after the runner's connection closed = %s, want runners 0", fmtRoutes(routes))
+	}
+	if took := time.Since(died); took > 3*time.Second {
+		t.Errorf("the frontends heard after %s, want about a second", took)
 	}
 }
 

@@ -29,7 +29,8 @@ type enableRequest struct {
 	keepProps bool
 }
 
-// enableResult is the answer of POST /api/v1/enable; Status is 200 or 202.
+// enableResult is the answer of POST /api/v1/enable; Status is 200 or 202 (a failed enable
+// is an enableFailedError, 422).
 type enableResult struct {
 	Status   int               `json:"-"`
 	Success  bool              `json:"success"`
@@ -61,73 +62,100 @@ func (t *Tron) enable(ctx context.Context, req enableRequest) (*enableResult, er
 		return nil, newAPIError(http.StatusServiceUnavailable, "the message bus is not connected; nothing was changed, try again")
 	}
 	t.ctl.Lock()
-	e, replaced, receipt, runners, err := t.enableLocked(ctx, b, sha, req)
+	step, err := t.enableLocked(ctx, b, sha, req)
 	t.ctl.Unlock()
 	if err != nil {
 		return nil, err
 	}
+	e, replaced := step.e, step.replaced
 	res := &enableResult{Success: true, SHA: sha, Queue: e.Queue(), Replaced: replaced}
-	res.Runners, res.Errors = t.awaitAcks(receipt, len(runners))
+	res.Runners, res.Errors = t.awaitAcks(step.receipt, len(step.runners))
 	t.metrics.enable.Observe(time.Since(start).Seconds())
+	if len(res.Runners) == 0 && len(res.Errors) > 0 {
+		// spec/tron-api.md "A failed enable fails": every runner that answered failed.
+		t.ctl.Lock()
+		t.undoEnable(ctx, step)
+		t.ctl.Unlock()
+		return nil, newEnableFailed(step, res.Errors)
+	}
 
 	// The route table goes out once a runner serves the bundle (or we gave up waiting), so
 	// frontends do not send requests that nobody takes; the replaced bundle is disabled
 	// only after that, so its route never goes dark.
 	t.ctl.Lock()
+	if len(res.Runners) > 0 {
+		t.forgetRunners(e.Queue())
+	}
 	t.broadcastRoutes(ctx)
 	if replaced != "" {
 		t.disableReplaced(ctx, replaced)
 	}
 	t.ctl.Unlock()
-	t.describeEnable(res, e, len(runners))
+	t.describeEnable(res, e, len(step.runners))
 	return res, nil
+}
+
+// enableStep is what enableLocked did, for enable to finish or to undo.
+type enableStep struct {
+	e        enabledBundle
+	replaced string
+	// removed are the entries the new one took the place of: the replaced bundle's, and the
+	// same sha's when it was enabled already (with other props).
+	removed []enabledBundle
+	receipt *bus.Receipt
+	runners []bus.Destination
 }
 
 // enableLocked checks the request against the current state, declares the route queue,
 // saves the new state and sends `enable` to every live runner as one message. Caller holds ctl.
-func (t *Tron) enableLocked(ctx context.Context, b bus.Bus, sha string, req enableRequest) (
-	e enabledBundle, replaced string, r *bus.Receipt, runners []bus.Destination, err error,
-) {
+func (t *Tron) enableLocked(ctx context.Context, b bus.Bus, sha string, req enableRequest) (*enableStep, error) {
 	t.mu.Lock()
 	meta, ok := t.bundles[sha]
 	st := t.state.clone()
 	t.mu.Unlock()
 	if !ok {
-		return e, "", nil, nil, newAPIError(http.StatusNotFound, "could not find Func bundle with sha %s", sha)
+		return nil, newAPIError(http.StatusNotFound, "could not find Func bundle with sha %s", sha)
 	}
+	step := &enableStep{}
 	if o, conflict := owner(st.Enabled, sha, meta.Host, meta.BasePath); conflict {
 		if !req.Replace {
-			return e, "", nil, nil, newAPIError(http.StatusConflict,
+			return nil, newAPIError(http.StatusConflict,
 				"bundle %s already serves host %q path %q; enable with \"replace\":true to replace it", o.SHA, o.Host, o.Path)
 		}
-		replaced = o.SHA
+		step.replaced = o.SHA
 	}
-	e = enabledBundle{SHA: sha, Host: meta.Host, Path: meta.BasePath, Props: enableProps(req, st, replaced), EnabledAt: time.Now().UnixMilli()}
+	e := enabledBundle{SHA: sha, Host: meta.Host, Path: meta.BasePath, Props: enableProps(req, st, step.replaced), EnabledAt: time.Now().UnixMilli()}
 	// The route queue exists before the call returns, so requests a frontend sends from now
 	// on wait in the queue for a runner instead of being dropped.
 	dctx, cancel := context.WithTimeout(ctx, sendTimeout)
-	err = b.DeclareRouteQueue(dctx, e.Queue())
+	err := b.DeclareRouteQueue(dctx, e.Queue())
 	cancel()
 	if err != nil {
-		return e, "", nil, nil, newAPIError(http.StatusServiceUnavailable, "declaring route queue %s: %v; nothing was changed", e.Queue(), err)
+		return nil, newAPIError(http.StatusServiceUnavailable, "declaring route queue %s: %v; nothing was changed", e.Queue(), err)
 	}
-	st.Enabled = removeSHA(removeSHA(st.Enabled, sha), replaced)
+	for _, old := range st.Enabled {
+		if old.SHA == sha || (step.replaced != "" && old.SHA == step.replaced) {
+			step.removed = append(step.removed, old)
+		}
+	}
+	st.Enabled = removeSHA(removeSHA(st.Enabled, sha), step.replaced)
 	st.Seq++
 	e.Seq = st.Seq
 	st.Enabled = append(st.Enabled, e)
 	st.routesChanged()
 	if err := saveState(t.opts.DataDir, st); err != nil {
 		t.log.Error("saving state", "err", err)
-		return e, "", nil, nil, newAPIError(http.StatusInternalServerError, "could not save the state; nothing was changed")
+		return nil, newAPIError(http.StatusInternalServerError, "could not save the state; nothing was changed")
 	}
 	t.mu.Lock()
 	t.state = st
-	runners = t.nodesOf(protocol.TypeRunner)
+	step.runners = t.nodesOf(protocol.TypeRunner)
 	t.mu.Unlock()
-	r = t.send(ctx, t.enableMsg(e), runners...)
-	t.log.Info("bundle enabled", "sha", sha, "host", e.Host, "path", e.Path, "queue", e.Queue(), "runners", len(runners), "replaced", replaced)
-	t.publish(ctx, Event{Key: "bundle.enabled." + sha, SHA: sha, Host: e.Host, Path: e.Path, Replaced: replaced})
-	return e, replaced, r, runners, nil
+	step.e = e
+	step.receipt = t.send(ctx, t.enableMsg(e), step.runners...)
+	t.log.Info("bundle enabled", "sha", sha, "host", e.Host, "path", e.Path, "queue", e.Queue(), "runners", len(step.runners), "replaced", step.replaced)
+	t.publish(ctx, Event{Key: "bundle.enabled." + sha, SHA: sha, Host: e.Host, Path: e.Path, Replaced: step.replaced})
+	return step, nil
 }
 
 // enableProps is the props an enable gives its bundle: the request's, or, when the request
@@ -193,10 +221,6 @@ func (t *Tron) describeEnable(res *enableResult, e enabledBundle, runners int) {
 		res.Status = http.StatusAccepted
 		res.Msg = "Enabled " + what
 		res.Warning = "no runner is connected; the bundle stays enabled and runners get it when they arrive"
-	case len(res.Errors) == runners:
-		res.Status = http.StatusAccepted
-		res.Msg = "Enabled " + what
-		res.Warning = "every runner failed to start the bundle (see errors); it stays enabled"
 	default:
 		res.Status = http.StatusAccepted
 		res.Msg = "Enabled " + what
@@ -297,7 +321,7 @@ func (t *Tron) broadcastRoutes(ctx context.Context) {
 func (t *Tron) currentRoutes() []protocol.RouteEntry {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return routeTable(t.state.Enabled)
+	return routeTable(t.state.Enabled, t.runners)
 }
 
 func removeSHA(list []enabledBundle, sha string) []enabledBundle {

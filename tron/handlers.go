@@ -4,6 +4,7 @@ package tron
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -61,6 +62,11 @@ func (t *Tron) postEnable(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	res, err := t.enable(t.runCtx, req)
+	var failed *enableFailedError
+	if errors.As(err, &failed) {
+		writeJSON(ctx, http.StatusUnprocessableEntity, failed.body())
+		return
+	}
 	if err != nil {
 		t.writeErr(ctx, err, "success", false)
 		return

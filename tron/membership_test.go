@@ -204,7 +204,7 @@ func TestEnableWaitsForAck(t *testing.T) {
 	}{
 		{"ok ack", protocol.AckOK, "", 200, 1},
 		{"catalogue ack without status", "", "", 200, 1},
-		{"error ack", protocol.AckError, "bin/run: exit 1", 202, 0},
+		{"error ack", protocol.AckError, "bin/run: exit 1", 422, 0},
 		{"no ack", "-", "", 202, 0},
 	}
 	for _, tt := range tests {
@@ -223,6 +223,14 @@ func TestEnableWaitsForAck(t *testing.T) {
 			<-replied
 			if status != tt.wantStatus {
 				t.Fatalf("enable = %d %v, want %d", status, res, tt.wantStatus)
+			}
+			if status == 422 {
+				wantFailedEnable(t, tr, res, sha, map[string]string{"RU-a": tt.errText})
+				routes := front.expect(t, protocol.ActionRoute).Data.(*protocol.Route).Routes
+				if len(routes) != 0 {
+					t.Errorf("frontend route after a failed enable = %s, want none", fmtRoutes(routes))
+				}
+				return
 			}
 			if runners, _ := res["runners"].([]any); len(runners) != tt.wantRunners {
 				t.Errorf("runners = %v, want %d", res["runners"], tt.wantRunners)
@@ -384,11 +392,45 @@ func TestStatsShowsNodesAndRouteCounters(t *testing.T) {
 	if err := json.Unmarshal(raw, &v); status != 200 || err != nil {
 		t.Fatalf("stats = %d %s (%v)", status, raw, err)
 	}
-	if got := v.Routes["q1"]; got != (protocol.RouteStats{Count: 6, Errors: 2, Inflight: 2, TotalMS: 60}) {
+	if got := v.Routes["q1"].RouteStats; got != (protocol.RouteStats{Count: 6, Errors: 2, Inflight: 2, TotalMS: 60}) {
 		t.Errorf("routes[q1] = %+v, want counts summed and inflight as last reported", got)
 	}
 	if nv := v.Network["RU-s"]; nv.Type != protocol.TypeRunner || nv.Version != "fake-1.0" || len(nv.Routes) != 1 {
 		t.Errorf("network[RU-s] = %+v", nv)
+	}
+}
+
+// TestStatsAndMetricsNameRoutes: /api/v1/stats gives each route's host and path next to its
+// queue, and the per-route metrics carry them as labels (spec/tron-api.md "Stats and
+// metrics name routes").
+func TestStatsAndMetricsNameRoutes(t *testing.T) {
+	tr := startMemTron(t, func(o *Options) { o.EnableWait = 300 * time.Millisecond })
+	sha := tr.upload(t, makeBundle(t, "shop.example", "/cart", "v1"))
+	n := tr.node(t, protocol.TypeRunner, "RU-n", "", protocol.EDN)
+	n.awake(t)
+	n.expect(t, protocol.ActionAllBundles)
+	done := n.ackNext(t, protocol.ActionEnable, protocol.AckOK, "")
+	if status, res := tr.api(t, "POST", "/api/v1/enable", map[string]any{"sha": sha}); status != 200 {
+		t.Fatalf("enable = %d %v", status, res)
+	}
+	<-done
+	q := protocol.RouteQueue("shop.example", "/cart")
+	n.tell(t, &protocol.Heartbeat{Type: protocol.TypeRunner,
+		Routes: []protocol.RouteEntry{{Queue: q, Host: "shop.example", Path: "/cart", SHA: sha}},
+		Stats:  protocol.Stats{q: {Count: 3, Errors: 1, TotalMS: 30}}})
+	testenv.WaitFor(t, 5*time.Second, "the heartbeat's counters", func() bool { return tr.stats().Routes[q].Count == 3 })
+	status, raw := tr.apiRaw(t, "GET", "/api/v1/stats", nil)
+	var v statsView
+	if err := json.Unmarshal(raw, &v); status != 200 || err != nil {
+		t.Fatalf("stats = %d %s (%v)", status, raw, err)
+	}
+	if got := v.Routes[q]; got.Host != "shop.example" || got.Path != "/cart" || got.Count != 3 {
+		t.Errorf("routes[%s] = %+v, want host shop.example, path /cart, count 3", q, got)
+	}
+	_, raw = tr.apiRaw(t, "GET", "/metrics", nil)
+	want := `funcatron_tron_route_requests_total{host="shop.example",path="/cart",queue="` + q + `"} 3`
+	if !strings.Contains(string(raw), want) {
+		t.Errorf("metrics lack %s", want)
 	}
 }
 

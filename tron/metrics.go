@@ -62,7 +62,7 @@ func newMetrics(t *Tron) *metrics {
 	for _, r := range protocol.RefusedReasons {
 		m.refused.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.nodes, m.lost, m.msgIn, m.msgOut, m.enable, m.undecodable, m.refused, bundles, routes,
+	m.reg.MustRegister(m.nodes, m.lost, m.msgIn, m.msgOut, m.enable, m.undecodable, m.refused, bundles, routes, routeCollector{t},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -12,8 +12,9 @@ import (
 
 // routeTable is the table sent to frontends in `route`: one entry per enabled bundle,
 // longest path first, and on equal length the most recently enabled first. It carries no
-// props (they may hold secrets).
-func routeTable(enabled []enabledBundle) []protocol.RouteEntry {
+// props (they may hold secrets). runners is each queue's consumer count as last seen
+// (served.go); a queue it lacks gets no count.
+func routeTable(enabled []enabledBundle, runners map[string]int) []protocol.RouteEntry {
 	sorted := slices.Clone(enabled)
 	slices.SortStableFunc(sorted, func(a, b enabledBundle) int {
 		if la, lb := len(a.Path), len(b.Path); la != lb {
@@ -23,7 +24,11 @@ func routeTable(enabled []enabledBundle) []protocol.RouteEntry {
 	})
 	table := make([]protocol.RouteEntry, 0, len(sorted))
 	for _, e := range sorted {
-		table = append(table, protocol.RouteEntry{Host: e.Host, Path: e.Path, Queue: e.Queue(), SHA: e.SHA})
+		r := protocol.RouteEntry{Host: e.Host, Path: e.Path, Queue: e.Queue(), SHA: e.SHA}
+		if n, ok := runners[r.Queue]; ok {
+			r.Runners = &n
+		}
+		table = append(table, r)
 	}
 	return table
 }

@@ -23,7 +23,7 @@ func TestRouteTableOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			table := routeTable(tt.enabled)
+			table := routeTable(tt.enabled, nil)
 			got := []string{}
 			for _, r := range table {
 				got = append(got, r.SHA)

@@ -31,7 +31,7 @@ func (s *state) routesChanged() { s.TableVersion++ }
 func (t *Tron) routeMsgLocked(to []*node) *protocol.Route {
 	m := &protocol.Route{
 		Header: protocol.Header{MsgID: uuid.NewString()},
-		Routes: routeTable(t.state.Enabled), TableVersion: t.state.TableVersion,
+		Routes: routeTable(t.state.Enabled, t.runners), TableVersion: t.state.TableVersion,
 	}
 	for _, n := range to {
 		n.RouteMsgID, n.RouteVersion = m.MsgID, m.TableVersion

@@ -17,10 +17,18 @@ import (
 // counters summed since this Tron started, and the requests in flight now (summed over the
 // live runners' last heartbeats).
 type statsView struct {
-	Network  map[string]nodeView            `json:"network"`
-	RouteMap []protocol.RouteEntry          `json:"route-map"`
-	Routes   map[string]protocol.RouteStats `json:"routes"`
-	Statsd   *protocol.StatsdTarget         `json:"statsd,omitempty"`
+	Network  map[string]nodeView       `json:"network"`
+	RouteMap []protocol.RouteEntry     `json:"route-map"`
+	Routes   map[string]routeStatsView `json:"routes"`
+	Statsd   *protocol.StatsdTarget    `json:"statsd,omitempty"`
+}
+
+// routeStatsView is one route queue's counters with the host and path it serves (absent
+// for a queue no enabled bundle serves any more), so people need not decode queue ids.
+type routeStatsView struct {
+	protocol.RouteStats
+	Host string `json:"host,omitempty"`
+	Path string `json:"path,omitempty"`
 }
 
 func (t *Tron) stats() statsView {
@@ -28,15 +36,15 @@ func (t *Tron) stats() statsView {
 	defer t.mu.Unlock()
 	v := statsView{
 		Network:  make(map[string]nodeView, len(t.nodes)),
-		RouteMap: routeTable(t.state.Enabled),
-		Routes:   make(map[string]protocol.RouteStats, len(t.routeStats)),
+		RouteMap: routeTable(t.state.Enabled, t.runners),
+		Routes:   make(map[string]routeStatsView, len(t.routeStats)),
 		Statsd:   t.state.Statsd,
 	}
 	for inbox, n := range t.nodes {
 		v.Network[inbox] = n.view()
 	}
 	for queue, s := range t.routeStats {
-		v.Routes[queue] = *s
+		v.Routes[queue] = routeStatsView{RouteStats: *s}
 	}
 	for _, n := range t.nodes {
 		for queue, in := range n.Inflight {
@@ -45,7 +53,21 @@ func (t *Tron) stats() statsView {
 			v.Routes[queue] = s
 		}
 	}
+	for _, e := range t.state.Enabled {
+		if s, ok := v.Routes[e.Queue()]; ok {
+			s.Host, s.Path = anyHost(e.Host), e.Path
+			v.Routes[e.Queue()] = s
+		}
+	}
 	return v
+}
+
+// anyHost is host, or "*" for a route of any host.
+func anyHost(host string) string {
+	if host == "" {
+		return "*"
+	}
+	return host
 }
 
 // statsdRequest is the body of POST /api/v1/stats.

@@ -60,6 +60,7 @@ type Tron struct {
 	state      state
 	nodes      map[string]*node
 	routeStats map[string]*protocol.RouteStats
+	runners    map[string]int  // route queue → its consumers, as last counted (served.go)
 	warned     map[string]bool // sender + "\x00" + what: logged once
 }
 
@@ -205,6 +206,7 @@ func (t *Tron) Run(ctx context.Context) error {
 	g.Go(func() error { return t.serveHTTP(ctx) })
 	g.Go(func() error { return t.runBus(ctx) })
 	g.Go(func() error { return t.sweep(ctx) })
+	g.Go(func() error { return t.watchServed(ctx) })
 	err := g.Wait()
 	t.log.Info("tron stopped")
 	return err

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"syscall"
 
 	"github.com/funcatron/funcatron/internal/stack"
@@ -22,16 +21,20 @@ func main() {
 	samples := flag.String("samples", "build/bundles", "directory of bundle zips to deploy")
 	tronPort := flag.Int("tron-port", 3000, "the Tron's admin API port (0: a free one)")
 	httpPort := flag.Int("http-port", 8080, "the frontend's HTTP port (0: a free one)")
+	runnerPort := flag.Int("runner-port", 4000, "the first runner's /metrics port, the next ones +1 (0: free ones)")
 	runners := flag.Int("runners", 1, "how many runners to start")
 	workers := flag.Int("workers", 2, "nginx worker processes")
 	flag.Parse()
-	if err := run(*dir, *bin, *samples, *tronPort, *httpPort, *runners, *workers); err != nil {
+	if err := run(*dir, *bin, *samples, ports{*tronPort, *httpPort, *runnerPort}, *runners, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "make run:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, bin, samples string, tronPort, httpPort, runners, workers int) error {
+// ports are the fixed ports of `make run` (0: a free one).
+type ports struct{ tron, http, runner int }
+
+func run(dir, bin, samples string, p ports, runners, workers int) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -44,7 +47,7 @@ func run(dir, bin, samples string, tronPort, httpPort, runners, workers int) err
 	binAbs, _ := filepath.Abs(bin)
 	fmt.Println("starting RabbitMQ, Redis, the Tron, runners and nginx under", abs, "...")
 	s, err := stack.Start(stack.Options{Dir: abs, BinDir: binAbs, Runners: runners, NginxWorkers: workers,
-		TronPort: tronPort, HTTPPort: httpPort, Redis: true})
+		TronPort: p.tron, HTTPPort: p.http, RunnerPort: p.runner, Redis: true})
 	if err != nil {
 		return err
 	}
@@ -54,36 +57,53 @@ func run(dir, bin, samples string, tronPort, httpPort, runners, workers int) err
 		return err
 	}
 	printWelcome(s, abs, deployed)
+	stop := make(chan struct{})
+	wait := s.SuperviseRunners(stop, func(msg string) { fmt.Println("make run:", msg) })
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
 	fmt.Println("\nstopping everything ...")
+	close(stop)
+	wait()
 	return nil
 }
 
-func deploySamples(s *stack.Stack, dir string) ([]string, error) {
-	zips, _ := filepath.Glob(filepath.Join(dir, "*.zip"))
-	sort.Strings(zips)
-	for _, z := range zips {
-		// Every sample gets every prop: the gilmour one fills redis: ${props.redis}.
-		if _, err := s.Deploy(z, map[string]any{"greeting": "Hello", "redis": s.Redis.URL()}); err != nil {
-			return nil, err
-		}
+// deploySamples deploys the samples a first run deploys, and leaves alone what the user
+// did with them since (stack.DeploySamples); it prints what it did with each.
+func deploySamples(s *stack.Stack, dir string) (int, error) {
+	// Every sample gets every prop: the gilmour one fills redis: ${props.redis}.
+	results, err := s.DeploySamples(dir, map[string]any{"greeting": "Hello", "redis": s.Redis.URL()})
+	if err != nil {
+		return 0, err
 	}
-	return zips, nil
+	n := 0
+	for _, r := range results {
+		if r.Deployed {
+			n++
+			fmt.Printf("  deployed %s (%.12s)\n", r.Name, r.SHA)
+			continue
+		}
+		fmt.Printf("  %s: %s\n", r.Name, r.Note)
+	}
+	return n, nil
 }
 
-func printWelcome(s *stack.Stack, dir string, deployed []string) {
-	front := s.FrontURL()
+func printWelcome(s *stack.Stack, dir string, deployed int) {
+	front, token := s.FrontURL(), filepath.Join(dir, "tron", "admin-token")
 	fmt.Printf(`
 Funcatron is up.
-  frontend (nginx):  %s
-  Tron admin API:    %s   (token in %s)
-  RabbitMQ:          amqp://127.0.0.1:%d/  (STOMP on port %d; a user per role, passwords in %s)
+  frontend (nginx):  %s   (its error log: %s)
+  dashboard:         %s/   (asks for the token in %s)
+  Tron admin API:    %s/api/v1/   (metrics: %s/metrics)
+`, front, s.Nginx.ErrorLogPath(), s.TronURL, token, s.TronURL, s.TronURL)
+	for _, r := range s.Runners {
+		fmt.Printf("  %-18s %s/metrics   (log: %s)\n", r.Name+":", stack.RunnerURL(r), r.LogPath)
+	}
+	fmt.Printf(`  RabbitMQ:          amqp://127.0.0.1:%d/  (STOMP on port %d; a user per role, passwords in %s)
   Redis:             %s  (the gilmour and zbus samples; the zbus sample is twin 1001)
-  logs:              %s/*/
+  logs:              %s/*/   (the Tron's: %s)
   bus keys:          %s (runners get bus-key, nginx frontend-key)
-Deployed %d sample bundles. Try:
+Deployed %d sample bundles now (a second make run leaves yours as they are). Try:
   curl -i %s/hello/greet/world
   curl -i '%s/py/args?x=1&x=2'
   curl -i -X POST -d 'hi there' %s/sh/echo
@@ -91,8 +111,8 @@ Deployed %d sample bundles. Try:
   curl -i -X POST -d '{"id":1}' %s/gilmour/event            (Gilmour signal to its slot)
   curl -i -X POST -d '"ann"' %s/gilmour/twice               (a pipe composition)
   curl -i -X POST -d '{"a":2,"b":3}' %s/zbus/add            (a zbus command served by the bundle's node)
-  FUNCATRON_TRON=%s FUNCATRON_TOKEN_FILE=%s bin/funcatron ls
-Ctrl-C stops everything.
-`, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"), s.Rabbit.AMQPPort, s.Rabbit.STOMPPort,
-		filepath.Join(dir, "secrets"), s.Redis.URL(), dir, filepath.Dir(s.BusKeyFile), len(deployed), front, front, front, front, front, front, front, s.TronURL, filepath.Join(dir, "tron", "admin-token"))
+  FUNCATRON_TRON=%s FUNCATRON_TOKEN_FILE=%s bin/funcatron status
+Something wrong? docs/troubleshooting.md. Ctrl-C stops everything.
+`, s.Rabbit.AMQPPort, s.Rabbit.STOMPPort, filepath.Join(dir, "secrets"), s.Redis.URL(), dir, s.Tron.LogPath,
+		filepath.Dir(s.BusKeyFile), deployed, front, front, front, front, front, front, front, s.TronURL, token)
 }

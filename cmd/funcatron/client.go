@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"time"
 )
@@ -51,10 +52,21 @@ type apiError struct {
 	Status int
 	Msg    string // the Tron's "error"
 	hint   string // what to do, for a person
+	// Runners is a failed enable's (422) error of each runner: why the bundle did not start,
+	// its stderr lines among it.
+	Runners map[string]string
 }
 
 func (e *apiError) Error() string {
 	s := fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Msg)
+	ids := make([]string, 0, len(e.Runners))
+	for id := range e.Runners {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		s += "\n  runner " + id + ":\n    " + strings.ReplaceAll(strings.TrimRight(e.Runners[id], "\n"), "\n", "\n    ")
+	}
 	if e.hint != "" {
 		s += "\n  " + e.hint
 	}
@@ -111,13 +123,17 @@ func (c *client) send(ctx context.Context, method, path string, body io.Reader, 
 // answerError turns a non-2xx answer into an *apiError.
 func (c *client) answerError(status int, raw []byte) error {
 	var e struct {
-		Error string `json:"error"`
+		Error   string          `json:"error"`
+		Runners json.RawMessage `json:"runners"`
 	}
 	msg := strings.TrimSpace(string(raw))
 	if json.Unmarshal(raw, &e) == nil && e.Error != "" {
 		msg = e.Error
 	}
 	ae := &apiError{Status: status, Msg: msg}
+	if status == http.StatusUnprocessableEntity {
+		json.Unmarshal(e.Runners, &ae.Runners) // a failed enable: {<runner>: <error>}
+	}
 	if status == http.StatusUnauthorized {
 		ae.hint = c.tokenHint()
 	}

@@ -101,7 +101,9 @@ var enableCommand = &command{
 	details: bundleArg + `
 
 Waits until a runner serves it (up to the Tron's --enable-wait); when none did in time
-the bundle stays enabled and runners that arrive later get it. Another bundle on the same
+the bundle stays enabled and runners that arrive later get it. When every runner that
+answered failed to start it, it is not enabled: each runner's error is printed (the
+bundle's stderr among it) and the exit status is 1. Another bundle on the same
 host and path is refused unless --replace; with --replace and no --props the replaced
 bundle's props are kept.
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/version"
 )
 
@@ -164,6 +165,25 @@ func TestAcceptedEnableIsPrintedOnce(t *testing.T) {
 	}
 	if strings.Contains(out, "\r") {
 		t.Errorf("deploy drew a progress bar on a non-terminal: %q", out)
+	}
+}
+
+// A bundle no runner can start does not deploy: exit 1, each runner's error (with the
+// bundle's stderr) printed, and it is not enabled (spec/tron-api.md "A failed enable fails").
+func TestFailedDeployExitsNonZero(t *testing.T) {
+	tt := startTron(t)
+	tt.runnerAcking(t, "RU-bad", protocol.AckError, "bin/run exited with status 1 at start\nstderr: cannot bind :80")
+	out, code := tt.cli(t, "deploy", bundleFile(t, "crash", "1", "/crash", "1"))
+	if code != exitFail {
+		t.Errorf("deploy of a crashing bundle exited %d, want %d: %q", code, exitFail, out)
+	}
+	for _, want := range []string{"422", "not enabled", "runner RU-bad:", "\n    stderr: cannot bind :80"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("deploy output %q lacks %q", out, want)
+		}
+	}
+	if out, _ := tt.cli(t, "ls"); strings.Contains(out, "enabled") && !strings.Contains(out, "disabled") {
+		t.Errorf("the crashing bundle is listed enabled: %q", out)
 	}
 }
 

@@ -60,13 +60,19 @@ func (tt *testTron) cli(t *testing.T, args ...string) (string, int) {
 // it sends the props of each enable it gets to the returned channel.
 func (tt *testTron) runner(t *testing.T) <-chan protocol.Props {
 	t.Helper()
+	return tt.runnerAcking(t, "RU-cli", protocol.AckOK, "")
+}
+
+// runnerAcking is a runner named id that acks every enable with status and errText.
+func (tt *testTron) runnerAcking(t *testing.T, id, status, errText string) <-chan protocol.Props {
+	t.Helper()
 	props := make(chan protocol.Props, 100)
-	b := tt.mem.ConnectAs("RU-cli", "test-runner", protocol.TypeRunner)
+	b := tt.mem.ConnectAs(id, "test-runner", protocol.TypeRunner)
 	t.Cleanup(func() { b.Close() })
 	tronQ := bus.Destination{Queue: protocol.DefaultTronQueue, Codec: protocol.JSON, Persistent: true}
 	b.OnType(protocol.ActionEnable, func(ctx context.Context, m bus.Message) {
 		props <- m.Data.(*protocol.Enable).Props
-		if r, err := b.Send(ctx, &protocol.Ack{AckID: m.UUID, Status: protocol.AckOK}, tronQ); err == nil {
+		if r, err := b.Send(ctx, &protocol.Ack{AckID: m.UUID, Status: status, Error: errText}, tronQ); err == nil {
 			r.Close()
 		}
 	})
@@ -77,7 +83,7 @@ func (tt *testTron) runner(t *testing.T) <-chan protocol.Props {
 	r.Close()
 	testenv.WaitFor(t, 10*time.Second, "the runner known", func() bool {
 		out, _ := tt.cli(t, "status", "--interval", "0")
-		return bytes.Contains([]byte(out), []byte("RU-cli"))
+		return bytes.Contains([]byte(out), []byte(id))
 	})
 	return props
 }

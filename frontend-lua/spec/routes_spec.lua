@@ -130,6 +130,17 @@ describe("match", function()
         local t = routes.new({ { host = "h", path = "/p/", queue = "q", sha = "s", props = { secret = 1 } } })
         assert.are.same({ { host = "h", path = "/p", queue = "q", sha = "s" } }, t:list())
     end)
+
+    it("keeps the Tron's runner count, a number only (0: nobody serves the route)", function()
+        local t = routes.new({
+            { path = "/a", queue = "qa", runners = 0 }, { path = "/b", queue = "qb", runners = 2 },
+            { path = "/c", queue = "qc" }, { path = "/d", queue = "qd", runners = "0" },
+        })
+        assert.are.equal(0, t:match("h", "/a/x").runners)
+        assert.are.equal(2, t:match("h", "/b").runners)
+        assert.is_nil(t:match("h", "/c").runners)
+        assert.is_nil(t:match("h", "/d").runners)
+    end)
 end)
 
 

@@ -221,16 +221,6 @@ describe("queue_destination", function()
 end)
 
 
-describe("error_kind", function()
-    it("tells a missing queue from one in exclusive use", function()
-        assert.are.equal("missing", stomp.error_kind("not_found: NOT_FOUND - no queue 'q' in vhost '/'"))
-        assert.are.equal("exists", stomp.error_kind("resource_locked: RESOURCE_LOCKED - cannot obtain exclusive access"))
-        assert.are.equal("exists", stomp.error_kind("access_refused: queue 'q' in vhost '/' in exclusive use"))
-        assert.is_nil(stomp.error_kind("frame too big"))
-    end)
-end)
-
-
 describe("client", function()
     local fake_socket = require "fake_socket"
     local client, sock, saved_ngx
@@ -314,25 +304,6 @@ describe("client", function()
         assert.is_nil(ok)
         assert.matches("closed", err)
         assert.is_true(sock.closed)
-    end)
-
-    it("probes a queue with a SUBSCRIBE and then ends the connection", function()
-        local c = connected(
-            "MESSAGE\nsubscription:probe1\nack:T_probe1@@1\ncontent-length:1\n\nx\0" ..
-            "RECEIPT\nreceipt-id:probe1\n\n\0")
-        sock.sent = {}
-        assert.is_true(c:probe_queue("q1"))
-        assert.are.equal("SUBSCRIBE\ndestination:/amq/queue/q1\nid:probe1\nack:client-individual\n" ..
-            "prefetch-count:1\nreceipt:probe1\n\n\0DISCONNECT\n\n\0", sock:output())
-        -- the message it was handed is not acked: closing gives it back to the queue
-        assert.is_true(sock.closed)
-    end)
-
-    it("probes a missing queue: false and the broker's text", function()
-        local c = connected("ERROR\nmessage:not_found\n\nNOT_FOUND - no queue 'q9' in vhost '/'\0")
-        local ok, err = c:probe_queue("q9")
-        assert.is_false(ok)
-        assert.are.equal("missing", client.error_kind(err))
     end)
 
     it("sends heart-beats when due and notices a silent broker", function()

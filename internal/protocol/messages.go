@@ -161,6 +161,11 @@ type RouteEntry struct {
 	// Status is, in a runner's heartbeat, the health of the bundle serving the route:
 	// "ok", "unavailable" or "dirty" (spec/bundles.md §5). An addition to the catalogue.
 	Status string `json:"status,omitempty" edn:"status,omitempty"`
+	// Runners is, in the Tron's route table, how many runners consume the route's queue
+	// now (spec/frontend.md "No runner, no wait"): at 0 a frontend answers 503 at once.
+	// Absent when the Tron does not know (yet); then the route counts as served. An
+	// addition to the catalogue.
+	Runners *int `json:"runners,omitempty" edn:"runners,omitempty"`
 }
 
 // Die tells the older of two frontends that claim one instance-id to stop.

@@ -1,8 +1,11 @@
 package servers
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -191,31 +194,85 @@ func (n *Nginx) start(bin string, o NginxOptions) error {
 	n.mu.Lock()
 	n.cmd, n.done = cmd, done
 	n.mu.Unlock()
-	if err := n.waitReady(done, 15*time.Second); err != nil {
+	if err := n.waitReady(done, cmd.Process.Pid, 15*time.Second); err != nil {
 		n.Stop()
 		stdout, _ := os.ReadFile(filepath.Join(n.Prefix, "logs", "nginx.out"))
+		if cause := emergLine(n.ErrorLog() + "\n" + string(stdout)); cause != "" {
+			// nginx exits at once when it cannot bind or load its config: say why first
+			err = fmt.Errorf("nginx could not start: %s (error log: %s)", cause, n.ErrorLogPath())
+		}
 		return fmt.Errorf("%w\n--- nginx output ---\n%s\n--- error log ---\n%s", err,
 			tail(stdout, 2000), tail([]byte(n.ErrorLog()), 4000))
 	}
 	return nil
 }
 
+// emergLine is the message of the first [emerg] line of nginx's log text, the cause ("bind()
+// to 127.0.0.1:8080 failed (98: Address already in use)"; later ones say "still could not
+// bind()"), or "".
+func emergLine(log string) string {
+	for _, line := range strings.Split(log, "\n") {
+		if _, msg, ok := strings.Cut(line, "[emerg] "); ok {
+			if _, after, ok := strings.Cut(msg, ": "); ok && strings.Contains(msg, "#") {
+				msg = after // drop "12#12: "
+			}
+			return strings.TrimSpace(msg)
+		}
+	}
+	return ""
+}
+
 // waitReady polls until nginx answers HTTP on its port (any status: the listener may still be
-// connecting to RabbitMQ).
-func (n *Nginx) waitReady(exited <-chan struct{}, within time.Duration) error {
+// connecting to RabbitMQ) from a worker of master, the process it started: another server
+// on a taken port answers too, and must not count as ready.
+func (n *Nginx) waitReady(exited <-chan struct{}, master int, within time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
 	var last error
 	err := wait.Ready(exited, within, fmt.Sprintf("nginx on port %d", n.Port), func() bool {
-		resp, err := client.Get(n.URL() + "/__funcatron/health")
-		if last = err; err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
+		var ok bool
+		ok, last = n.answersFrom(client, master)
+		return ok
 	})
 	if err != nil && last != nil {
 		return fmt.Errorf("%w (bad config, missing module or port in use?): %v", err, last)
 	}
 	return err
+}
+
+// answersFrom tells whether /__funcatron/health is answered by a worker whose parent is
+// master.
+func (n *Nginx) answersFrom(client *http.Client, master int) (bool, error) {
+	resp, err := client.Get(n.URL() + "/__funcatron/health")
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	var h struct {
+		PID int `json:"pid"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&h); err != nil || h.PID == 0 {
+		return false, fmt.Errorf("port %d answers, but not as this nginx: %d %s", n.Port, resp.StatusCode, resp.Header.Get("Server"))
+	}
+	if ppid := parentPID(h.PID); ppid != master {
+		return false, fmt.Errorf("port %d answers from pid %d, not a worker of nginx %d", n.Port, h.PID, master)
+	}
+	return true, nil
+}
+
+// parentPID is pid's parent process id from /proc (0 when unknown).
+func parentPID(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces, so start after its ")"
+	_, rest, _ := strings.Cut(string(b[bytes.LastIndexByte(b, ')')+1:]), " ")
+	f := strings.Fields(rest)
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 // URL is the base URL of the frontend, e.g. http://127.0.0.1:43117.

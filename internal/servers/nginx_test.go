@@ -143,3 +143,33 @@ func TestRenderNginxRejectsBadValues(t *testing.T) {
 		}
 	}
 }
+
+// TestNginxPortTaken: another HTTP server holds the port. NewNginx fails within seconds
+// naming nginx's own reason (its [emerg] line), not later with a timeout elsewhere, and the
+// other server's answers never count as this nginx being up.
+func TestNginxPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"ok":true}`))
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	start := time.Now()
+	n, err := NewNginx(t.TempDir(), NginxOptions{RabbitPort: closedPort(t), Port: port})
+	if err == nil {
+		n.Stop()
+		t.Fatalf("nginx started on port %d, which another server holds", port)
+	}
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	if !strings.HasPrefix(first, "nginx could not start: ") || !strings.Contains(first, "Address already in use") {
+		t.Errorf("error's first line %q, want nginx's bind error", first)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("failed after %s, want within seconds", took)
+	}
+}

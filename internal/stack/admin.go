@@ -53,42 +53,54 @@ func (s *Stack) NodeCount(typ string) (int, error) {
 	return n, nil
 }
 
+// uploaded is the part of add_func's answer the stack uses.
+type uploaded struct {
+	SHA   string `json:"sha"`
+	New   bool   `json:"new"` // false: the Tron held these bytes already
+	Error string `json:"error"`
+}
+
 // Upload uploads a bundle file and returns its sha.
 func (s *Stack) Upload(path string) (string, error) {
+	up, err := s.upload(path)
+	return up.SHA, err
+}
+
+func (s *Stack) upload(path string) (uploaded, error) {
+	var res uploaded
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", err
-	}
-	var res struct {
-		SHA   string `json:"sha"`
-		Error string `json:"error"`
+		return res, err
 	}
 	status, err := s.API("POST", "/api/v1/add_func", data, &res)
 	if err != nil {
-		return "", err
+		return res, err
 	}
 	if status != http.StatusOK {
-		return "", fmt.Errorf("uploading %s: %d %s", path, status, res.Error)
+		return res, fmt.Errorf("uploading %s: %d %s", path, status, res.Error)
 	}
-	return res.SHA, nil
+	return res, nil
 }
 
 // Enable enables an uploaded bundle and waits for the Tron's answer (200 once a runner
 // acked it, 202 when none did in time: that is an error here).
 func (s *Stack) Enable(sha string, props map[string]any, replace bool) error {
+	status, msg, err := s.enable(sha, props, replace)
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("enabling %s: %d %s", sha, status, msg)
+	}
+	return err
+}
+
+// enable calls enable and returns its status and its error or warning.
+func (s *Stack) enable(sha string, props map[string]any, replace bool) (int, string, error) {
 	body, _ := json.Marshal(map[string]any{"sha": sha, "props": props, "replace": replace})
 	var res struct {
 		Error   string `json:"error"`
 		Warning string `json:"warning"`
 	}
 	status, err := s.API("POST", "/api/v1/enable", body, &res)
-	if err != nil {
-		return err
-	}
-	if status != http.StatusOK {
-		return fmt.Errorf("enabling %s: %d %s%s", sha, status, res.Error, res.Warning)
-	}
-	return nil
+	return status, res.Error + res.Warning, err
 }
 
 // Disable disables a bundle.

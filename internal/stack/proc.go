@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -110,13 +111,42 @@ func (p *Proc) signal(sig syscall.Signal, grace time.Duration) {
 	p.cmd, p.done = nil, nil
 }
 
+// reap forgets a process that exited by itself, so Start can start it again.
+func (p *Proc) reap() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	select {
+	case <-p.done:
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) // what it left of its group
+		p.cmd, p.done = nil, nil
+	default:
+	}
+}
+
 // waitFor waits until cond holds, the process exits, or within passes; errors name the
 // process's log.
 func waitFor(p *Proc, within time.Duration, what string, cond func() bool) error {
-	if err := wait.Ready(p.Exited(), within, p.Name+": "+what, cond); err != nil {
-		return fmt.Errorf("%w (log: %s)", err, p.LogPath)
+	err := wait.Ready(p.Exited(), within, p.Name+": "+what, cond)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if last := p.lastLogLine(); last != "" && !p.Running() {
+		return fmt.Errorf("%w: %s (log: %s)", err, last, p.LogPath) // why it exited, usually
+	}
+	return fmt.Errorf("%w (log: %s)", err, p.LogPath)
+}
+
+// lastLogLine is the last non-empty line of the process's log.
+func (p *Proc) lastLogLine() string {
+	b, err := os.ReadFile(p.LogPath)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 var errNoBinary = errors.New("binary not built")

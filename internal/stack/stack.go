@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/funcatron/funcatron/internal/buskey"
@@ -35,6 +36,9 @@ type Options struct {
 	TronPort int
 	// HTTPPort is the frontend's port; 0 picks a free one.
 	HTTPPort int
+	// RunnerPort is the first runner's /healthz and /metrics port (the runner's default is
+	// 4000), the next runner's RunnerPort+1, and so on; 0 picks free ones (tests).
+	RunnerPort int
 	// Redis starts a redis-server too (for the gilmour and zbus kinds).
 	Redis bool
 	// TronArgs and RunnerArgs are extra flags, e.g. a short --heartbeat-period in tests.
@@ -200,9 +204,12 @@ func (s *Stack) ensureToken(path string) error {
 // StartRunner starts one more runner and waits until the Tron counts it.
 func (s *Stack) StartRunner() (*Proc, error) {
 	i := len(s.Runners)
-	ports, err := servers.FreePorts(1)
-	if err != nil {
-		return nil, err
+	ports := []int{s.opts.RunnerPort + i}
+	if s.opts.RunnerPort == 0 {
+		var err error
+		if ports, err = servers.FreePorts(1); err != nil {
+			return nil, err
+		}
 	}
 	dir := s.dir("runner-" + strconv.Itoa(i))
 	p := &Proc{
@@ -236,6 +243,10 @@ func (s *Stack) startNginx() error {
 	s.Nginx, err = servers.NewNginx(s.dir("nginx"), servers.NginxOptions{
 		RabbitPort: s.Rabbit.STOMPPort, Workers: workers, Env: env, Port: s.opts.HTTPPort,
 	})
+	if err != nil && strings.Contains(err.Error(), "Address already in use") {
+		return fmt.Errorf("the frontend's HTTP port %d is taken by another program: stop it, or pick another port "+
+			"(make run: FUNCATRON_RUN_HTTP_PORT=8081)\n%w", s.opts.HTTPPort, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -243,6 +254,16 @@ func (s *Stack) startNginx() error {
 		n, err := s.NodeCount("frontend")
 		return err == nil && n >= workers
 	})
+}
+
+// RunnerURL is runner p's base URL (/healthz, /metrics).
+func RunnerURL(p *Proc) string {
+	for i, a := range p.Args {
+		if a == "--listen" && i+1 < len(p.Args) {
+			return "http://" + p.Args[i+1]
+		}
+	}
+	return ""
 }
 
 // FrontURL is the frontend's base URL.

@@ -125,40 +125,18 @@ local function listener_conn(c, heart_beat)
 end
 
 
--- tron_queue_ready checks, on a connection of its own, that the Tron queue exists: RabbitMQ
--- drops an awake sent to a missing queue without a word, and the probe's ERROR closes the
--- connection it happens on.
-local function tron_queue_ready(c)
-    local conn, err = listener_conn(c, { 0, 0 })
-    if not conn then
-        return nil, err
-    end
-    local ok
-    ok, err = conn:probe_queue(c.tron_queue)
-    if ok then
-        return true
-    end
-    if ok == false and stomp.error_kind(err) == "exists" then
-        return true
-    end
-    return nil, "tron queue " .. c.tron_queue .. ": " .. tostring(err)
-end
-
-
 -- session runs one connection from connect to failure. Returns reached (whether it got as far
 -- as sending awake), why.
 local function session()
     local c = config.get()
     state.sessions = state.sessions + 1
-    local ok, err = tron_queue_ready(c)
-    if not ok then
-        return false, err
-    end
-    local conn
-    conn, err = listener_conn(c, { STOMP_HEART_BEAT, STOMP_HEART_BEAT })
+    -- No probe of the Tron queue (frontend.md "No probing"): an awake lost to a missing
+    -- queue is asked for again (resend-awake) when the Tron sees this worker's heartbeat.
+    local conn, err = listener_conn(c, { STOMP_HEART_BEAT, STOMP_HEART_BEAT })
     if not conn then
         return false, err
     end
+    local ok
     ok, err = conn:subscribe(stomp.queue_destination("/queue/", state.inbox), "inbox", "auto", {
         { "durable", "false" },
         { "auto-delete", "true" },

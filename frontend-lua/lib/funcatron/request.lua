@@ -2,7 +2,8 @@
 --
 -- handle() serves a request through the bus (frontend.md "Request handling"):
 --   1. route lookup: no table yet → wait up to 1 s, then 503; no route → 404
---      {"error":"no function serves <host><uri>"};
+--      {"error":"no function serves <host><uri>"}; a route the Tron says no runner serves
+--      (runners = 0) → 503 {"error":"no runner serves <route> right now"} with Retry-After;
 --   2. the listener must be connected (else answers could not reach us): 503 at once;
 --   3. read the body, also when nginx spooled it to a temp file (413 beyond
 --      client_max_body_size is nginx's, rendered as JSON by nginx.conf);
@@ -52,8 +53,8 @@ local POOL_SIZE        = 64     -- pooled STOMP connections per worker
 local POOL_BACKLOG     = 1024   -- requests queued for a pooled connection beyond that
 local POOL_IDLE_MS     = 60000
 local INTERNAL         = "the frontend failed on this request" -- details in the error log
-local QUEUE_TTL        = 30     -- seconds a route queue seen to exist is not probed again
-local MAX_QUEUES_KNOWN = 1024   -- the probe cache starts over beyond this many queues
+local RETRY_AFTER      = "2"    -- seconds, on a 503 for a route no runner serves: the Tron
+                                -- counts runners each second, a restarted one needs a few
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -118,70 +119,6 @@ local function pool_opts(c)
 end
 
 
--- The probe cache: route queue → ngx.now() when it was last seen to exist. Per worker,
--- bounded (it starts over past MAX_QUEUES_KNOWN queues).
-local queues, queues_n = {}, 0
-
-
--- queue_known says whether route queue q was seen to exist in the last QUEUE_TTL seconds.
-local function queue_known(q)
-    local t = queues[q]
-    return t ~= nil and now() - t < QUEUE_TTL
-end
-
-
--- queue_seen records that q exists; queue_forget makes the next request probe it again.
-local function queue_seen(q)
-    if queues[q] == nil then
-        if queues_n >= MAX_QUEUES_KNOWN then
-            queues, queues_n = {}, 0
-        end
-        queues_n = queues_n + 1
-    end
-    queues[q] = now()
-end
-
-
-local function queue_forget(q)
-    if queues[q] ~= nil then
-        queues[q], queues_n = nil, queues_n - 1
-    end
-end
-
-
--- probe checks that route queue q exists, on a connection of its own (see stomp.probe_queue).
--- Returns true, or false, text when it does not, or nil, err.
-local function probe(opts, q)
-    local conn, err = stomp.new({
-        host = opts.host, port = opts.port, user = opts.user, password = opts.password,
-        vhost = opts.vhost, connect_timeout = opts.connect_timeout,
-        send_timeout = opts.send_timeout, read_timeout = opts.read_timeout,
-    })
-    if not conn then
-        return nil, err
-    end
-    local ok
-    ok, err = conn:connect()
-    if not ok then
-        return ok, err
-    end
-    ok, err = conn:probe_queue(q)
-    if ok == false then
-        local kind = stomp.error_kind(err)
-        if kind == "missing" then
-            return false, "queue " .. q .. " does not exist (" .. err .. ")"
-        end
-        if kind == "exists" then
-            ok = true
-        end
-    end
-    if ok then
-        queue_seen(q)
-    end
-    return ok, err
-end
-
-
 -- publish_once makes one attempt on one pooled connection: SEND and wait for the receipt.
 -- Returns true | false, text (the broker said no) | nil, err (I/O), and whether a retry on a
 -- new connection makes sense (a pooled connection that turned out dead).
@@ -216,12 +153,6 @@ local function publish(c, queue, payload, expiration_ms, request_id)
         { "expiration", tostring(expiration_ms) },
     }
     local ok, err, retry
-    if not queue_known(queue) then
-        ok, err = probe(opts, queue)
-        if not ok then
-            return ok, err
-        end
-    end
     for _ = 1, 2 do
         ok, err, retry = publish_once(opts, dest, payload, headers, "p" .. request_id)
         if ok or not retry then
@@ -283,7 +214,6 @@ local function exchange(c, w, route, payload, request_id)
         return false, 500, INTERNAL, "waiting crashed: " .. tostring(got)
     end
     if got == nil then
-        queue_forget(route.queue) -- was it deleted? the next request will probe
         local msg = "no answer from the function within " .. c.timeout .. " s"
         return false, 504, msg, msg .. " (" .. tostring(werr) .. ")"
     end
@@ -303,6 +233,11 @@ function _M.handle()
     local route = tbl:match(host, uri, c.dev_mode)
     if not route then
         return fail(404, "no function serves " .. host .. uri)
+    end
+    if route.runners == 0 then
+        -- frontend.md "No runner, no wait": the Tron says nobody consumes the route's queue
+        ngx.header["Retry-After"] = RETRY_AFTER
+        return fail(503, "no runner serves " .. (route.host or "") .. route.path .. " right now")
     end
     local inbox, why, public = worker.inbox()
     if not inbox then

@@ -1,6 +1,6 @@
 -- funcatron.routes: the route table a frontend got from the Tron, and the lookup.
 --
--- A route {host, path, queue, sha} serves a request when
+-- A route {host, path, queue, sha, runners?} serves a request when
 --   * its host is absent, null, "" or "*" (any host), or equals the request's host without
 --     port, case-insensitively (the route's own host may carry a port: it is ignored too);
 --   * its path is a prefix of the request's uri ending on a segment boundary: "/api" serves
@@ -85,6 +85,8 @@ function _M.new(list)
             local entry = {
                 host = host, path = path, queue = r.queue,
                 sha = type(r.sha) == "string" and r.sha or nil,
+                -- how many runners consume the queue, when the Tron knows (0: nobody)
+                runners = type(r.runners) == "number" and r.runners or nil,
                 order = #routes + 1,
             }
             routes[#routes + 1] = entry
@@ -114,11 +116,12 @@ function _M.count(self)
 end
 
 
--- list returns the routes for display: {host, path, queue, sha}, in table order.
+-- list returns the routes for display: {host, path, queue, sha, runners}, in table order.
 function _M.list(self)
     local out = {}
     for i, r in ipairs(self.routes) do
-        out[i] = { host = r.host or "*", path = r.path, queue = r.queue, sha = r.sha }
+        out[i] = { host = r.host or "*", path = r.path, queue = r.queue, sha = r.sha,
+            runners = r.runners }
     end
     return out
 end

@@ -29,7 +29,6 @@ local sub          = string.sub
 local gsub         = string.gsub
 local byte         = string.byte
 local format       = string.format
-local lower        = string.lower
 local floor        = math.floor
 local max          = math.max
 
@@ -558,41 +557,6 @@ end
 -- ack acknowledges a MESSAGE (subscriptions with ack:client or client-individual).
 function _M.ack(self, ack_id, receipt)
     return request(self, "ACK", { { "id", ack_id } }, nil, receipt)
-end
-
-
--- probe_queue tells whether queue `name` exists, and ends this connection. RabbitMQ drops a
--- SEND to a missing /amq/queue/<name> without an ERROR (the RECEIPT still comes), but a
--- SUBSCRIBE to it fails. So: SUBSCRIBE (client acks, prefetch 1) with a receipt, then
--- DISCONNECT and close. A message the broker handed over meanwhile was never acked and goes
--- back to its queue when the connection closes: nothing is taken away. (A NACK cannot do that
--- on a kept connection: RabbitMQ refuses one after UNSUBSCRIBE, and a message left unacked
--- would stay stuck until the connection ends.) Use a connection of its own, never a pooled one.
--- Returns true (it exists), false, text (the broker's ERROR: see error_kind), or nil, err.
-function _M.probe_queue(self, name)
-    local id = self:next_receipt("probe")
-    local ok, err = self:subscribe(_M.queue_destination("/amq/queue/", name), id,
-        "client-individual", { { "prefetch-count", "1" } }, id)
-    if ok then
-        self:write(_M.encode("DISCONNECT", {}))
-        self:close()
-    end
-    return ok, err
-end
-
-
--- error_kind classifies an ERROR frame's text from probe_queue: "missing" (no such queue),
--- "exists" (it exists but is exclusive to another connection or consumer), or nil.
-function _M.error_kind(text)
-    local t = lower(text or "")
-    if find(t, "not_found", 1, true) then
-        return "missing"
-    end
-    if find(t, "resource_locked", 1, true) or find(t, "access_refused", 1, true)
-        or find(t, "exclusive use", 1, true) then
-        return "exists"
-    end
-    return nil
 end
 
 
