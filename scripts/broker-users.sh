@@ -28,7 +28,9 @@
 #             dead-lettered to funcatron.dead); consumes for_tron; publishes through the
 #             default exchange (inboxes) and to funcatron.events and funcatron.logging;
 #             declares, binds to funcatron.configuration and consumes its TR-<uuid>.config
-#             and publishes configuration requests to funcatron.configuration.
+#             and publishes configuration requests to funcatron.configuration;
+#             declares, binds to funcatron.logging (read on that exchange) and consumes its
+#             TR-<uuid>.logs (the live log view).
 #   runner:   declares its exclusive inbox RU-<uuid> and route queues (dead-lettered to
 #             funcatron.dead); consumes them; publishes through the default exchange
 #             (answers, for_tron, configuration answers) and to funcatron.logging (its
@@ -55,10 +57,12 @@ read -r -a ctl <<<"$RABBITMQCTL"
 route='[A-Za-z0-9]{16}'
 # the configuration queues of internal/rtconfig (binding one needs write on it)
 tronconf='TR-[0-9a-f-]{36}\.config'
+# the Tron's queue on funcatron.logging (amqpbus.TronLogsQueue, GET /api/v1/logs)
+tronlogs='TR-[0-9a-f-]{36}\.logs'
 runnerconf='RU-[0-9a-f-]{36}\.config'
 # role → "configure<TAB>write<TAB>read"
 declare -A perms=(
-    [tron]="^(for_tron|funcatron\.(dead|events|logging|configuration)|$route|$tronconf)\$	^(amq\.default|funcatron\.(dead|events|logging|configuration)|$tronconf)\$	^(for_tron|funcatron\.(dead|configuration)|$route|$tronconf)\$"
+    [tron]="^(for_tron|funcatron\.(dead|events|logging|configuration)|$route|$tronconf|$tronlogs)\$	^(amq\.default|funcatron\.(dead|events|logging|configuration)|$tronconf|$tronlogs)\$	^(for_tron|funcatron\.(dead|configuration|logging)|$route|$tronconf|$tronlogs)\$"
     [runner]="^(RU-.*|$route)\$	^(amq\.default|funcatron\.(dead|logging)|$runnerconf)\$	^(RU-.*|$route|funcatron\.configuration)\$"
     [frontend]="^FRNT	^amq\.default\$	^FRNT"
 )

@@ -67,6 +67,7 @@ func (t *Tron) routes() []route {
 		{method: "GET", path: apiPrefix + "config", h: t.getConfig},
 		{method: "POST", path: apiPrefix + "config", h: t.postConfig},
 		{method: "GET", path: apiPrefix + "events", h: t.getEvents},
+		{method: "GET", path: apiPrefix + "logs", h: t.getLogs},
 		{method: "GET", path: bundlePrefix, prefix: true, open: true, h: t.getBundle},
 		{method: "DELETE", path: bundlePrefix, prefix: true, h: t.deleteBundleHandler},
 		{method: "GET", path: "/", open: true, h: t.getDashboard},

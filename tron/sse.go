@@ -1,5 +1,5 @@
-// This file streams the lifecycle events as Server-Sent Events: GET /api/v1/events with
-// `Accept: text/event-stream` (spec/tron-api.md "Live views"; the format is in
+// This file streams the lifecycle events (GET /api/v1/events) and the bundles' output (GET
+// /api/v1/logs, logs.go) as Server-Sent Events, with `Accept: text/event-stream` (spec/tron-api.md "Live views"; the format is in
 // docs/admin-api.md).
 
 package tron
@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+
+	"github.com/funcatron/funcatron/internal/bus"
 )
 
 const (
@@ -44,11 +46,18 @@ func (t *Tron) getEvents(ctx *fasthttp.RequestCtx) {
 		writeJSON(ctx, http.StatusOK, map[string]any{"events": t.events.Recent()})
 		return
 	}
+	serveSSE(t, ctx, t.events, nil, "funcatron events", t.opts.EventBuffer)
+}
+
+// serveSSE answers ctx with a stream of r's items that keep accepts (nil: all): the
+// replay, then the new ones. buffered is r's size: the client's buffer holds it plus
+// sseSlack. The events and the logs streams share it, and the bound on open streams.
+func serveSSE[T any](t *Tron, ctx *fasthttp.RequestCtx, r *bus.Replay[T], keep func(T) bool, hello string, buffered int) {
 	if !t.openStream() {
-		writeError(ctx, http.StatusServiceUnavailable, fmt.Sprintf("too many event streams open (%d); close one and try again", t.maxStreams()))
+		writeError(ctx, http.StatusServiceUnavailable, fmt.Sprintf("too many live streams open (%d); close one and try again", t.maxStreams()))
 		return
 	}
-	sub := t.subscribeEvents(ctx.Conn())
+	sub := subscribeSSE(t, r, keep, ctx.Conn(), buffered)
 	ctx.SetStatusCode(http.StatusOK)
 	ctx.SetContentType("text/event-stream; charset=utf-8")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
@@ -57,7 +66,7 @@ func (t *Tron) getEvents(ctx *fasthttp.RequestCtx) {
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer t.closeStream()
 		defer sub.cancel()
-		t.streamEvents(w, sub)
+		streamSSE(t, w, sub, hello)
 	})
 }
 
@@ -66,21 +75,24 @@ func acceptsEventStream(ctx *fasthttp.RequestCtx) bool {
 	return strings.Contains(strings.ToLower(string(ctx.Request.Header.Peek("Accept"))), "text/event-stream")
 }
 
-// eventSub is one client's subscription: the events not yet written, bounded.
-type eventSub struct {
+// sseSub is one client's subscription: the items not yet written, bounded.
+type sseSub[T any] struct {
 	conn    net.Conn
-	ch      chan Event
+	ch      chan T
 	dropped chan struct{} // closed when the client fell too far behind
 	cancel  func()
 }
 
-// subscribeEvents subscribes a client on conn: the replay, then every new event. When the
-// client's buffer is full the subscription marks it dropped and closes conn, which ends a
-// write blocked on it; the Tron's publish never waits.
-func (t *Tron) subscribeEvents(conn net.Conn) *eventSub {
-	s := &eventSub{conn: conn, ch: make(chan Event, t.opts.EventBuffer+sseSlack), dropped: make(chan struct{})}
+// subscribeSSE subscribes a client on conn: the replay, then every new item keep accepts.
+// When the client's buffer is full the subscription marks it dropped and closes conn,
+// which ends a write blocked on it; the Tron's Add never waits.
+func subscribeSSE[T any](t *Tron, r *bus.Replay[T], keep func(T) bool, conn net.Conn, buffered int) *sseSub[T] {
+	s := &sseSub[T]{conn: conn, ch: make(chan T, buffered+sseSlack), dropped: make(chan struct{})}
 	var once sync.Once
-	s.cancel = t.events.Subscribe(func(e Event) {
+	s.cancel = r.Subscribe(func(e T) {
+		if keep != nil && !keep(e) {
+			return
+		}
 		select {
 		case s.ch <- e:
 		default:
@@ -88,16 +100,16 @@ func (t *Tron) subscribeEvents(conn net.Conn) *eventSub {
 				close(s.dropped)
 				conn.Close()
 				t.streams.dropped.Inc()
-				t.log.Warn("dropped an event stream client that fell too far behind", "remote", conn.RemoteAddr().String())
+				t.log.Warn("dropped a live stream client that fell too far behind", "remote", conn.RemoteAddr().String())
 			})
 		}
 	})
 	return s
 }
 
-// streamEvents writes the client's events as they come, and a heartbeat comment when idle,
+// streamSSE writes the client's items as they come, and a heartbeat comment when idle,
 // until the client goes (a write fails), falls too far behind, or the Tron stops.
-func (t *Tron) streamEvents(w *bufio.Writer, s *eventSub) {
+func streamSSE[T any](t *Tron, w *bufio.Writer, s *sseSub[T], hello string) {
 	beat := time.NewTicker(t.heartbeat())
 	defer beat.Stop()
 	send := func(write func()) bool {
@@ -105,14 +117,14 @@ func (t *Tron) streamEvents(w *bufio.Writer, s *eventSub) {
 		s.conn.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 		return w.Flush() == nil
 	}
-	if !send(func() { w.WriteString(": funcatron events\n\n") }) {
+	if !send(func() { w.WriteString(": " + hello + "\n\n") }) {
 		return
 	}
 	for {
 		var ok bool
 		select {
 		case e := <-s.ch:
-			ok = send(func() { t.writeEvents(w, e, s.ch) })
+			ok = send(func() { writeSSE(w, e, s.ch) })
 		case <-beat.C:
 			ok = send(func() { w.WriteString(": heartbeat\n\n") })
 		case <-s.dropped:
@@ -126,9 +138,9 @@ func (t *Tron) streamEvents(w *bufio.Writer, s *eventSub) {
 	}
 }
 
-// writeEvents writes e and whatever else is already waiting, so a burst goes out in one
-// flush. Each event is `data: <the event as JSON>` and a blank line.
-func (t *Tron) writeEvents(w *bufio.Writer, e Event, more <-chan Event) {
+// writeSSE writes e and whatever else is already waiting, so a burst goes out in one
+// flush. Each item is `data: <the item as JSON>` and a blank line.
+func writeSSE[T any](w *bufio.Writer, e T, more <-chan T) {
 	for {
 		b, err := json.Marshal(e)
 		if err == nil {
@@ -154,10 +166,10 @@ type eventStreams struct {
 func newEventStreams(reg *prometheus.Registry) *eventStreams {
 	s := &eventStreams{
 		open: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "funcatron_tron_event_streams", Help: "Open GET /api/v1/events streams (dashboards, funcatron events -f).",
+			Name: "funcatron_tron_event_streams", Help: "Open GET /api/v1/events and /api/v1/logs streams (dashboards, funcatron events -f, funcatron logs -f).",
 		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "funcatron_tron_event_streams_dropped_total", Help: "Event stream clients dropped because they fell too far behind.",
+			Name: "funcatron_tron_event_streams_dropped_total", Help: "Live stream clients (events, logs) dropped because they fell too far behind.",
 		}),
 	}
 	reg.MustRegister(s.open, s.dropped)

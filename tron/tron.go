@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/funcatron/funcatron/internal/bus"
+	"github.com/funcatron/funcatron/internal/logging"
 	"github.com/funcatron/funcatron/internal/options"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/rtconfig"
@@ -41,6 +42,7 @@ type Tron struct {
 	uploads  chan struct{} // one per add_func body being received (--max-uploads)
 	metrics  *metrics
 	events   *bus.Replay[Event]
+	logs     *bus.Replay[logging.Record] // logs.go
 	tronHost protocol.HostPort
 	baseURL  string // http://<advertise>
 	bus      atomic.Pointer[busRef]
@@ -81,7 +83,7 @@ func New(opts *Options) (*Tron, error) {
 	t := &Tron{
 		opts: &o, log: o.Logger.With("component", "tron"),
 		nodes: map[string]*node{}, routeStats: map[string]*protocol.RouteStats{}, warned: map[string]bool{},
-		events: bus.NewReplay[Event](o.EventBuffer),
+		events: bus.NewReplay[Event](o.EventBuffer), logs: newLogs(),
 	}
 	t.codec = o.Codec
 	t.metrics = newMetrics(t)
@@ -251,7 +253,9 @@ func (t *Tron) runBus(ctx context.Context) error {
 		cfgCtx, stopCfg := context.WithCancel(ctx)
 		cfgDone := make(chan struct{})
 		go func() { defer close(cfgDone); t.serveConfig(cfgCtx, bc.conn) }()
-		defer func() { stopCfg(); <-cfgDone }()
+		logsDone := make(chan struct{})
+		go func() { defer close(logsDone); t.serveLogs(cfgCtx, bc.conn) }()
+		defer func() { stopCfg(); <-cfgDone; <-logsDone }()
 	}
 	if bc.run != nil {
 		err = bc.run(ctx)

@@ -87,6 +87,17 @@ func RunnerInbox(id string) QueueSpec {
 	return QueueSpec{Name: protocol.RunnerInboxPrefix + id, Exclusive: true, AutoDelete: true, Args: deadLettered()}
 }
 
+// TronLogsQueue is the Tron's queue TR-<id>.logs on funcatron.logging (GET /api/v1/logs):
+// bound with "#" (every level), exclusive to the Tron's connection and deleted with it, at
+// most maxLen records (the oldest are dropped when the Tron falls behind). id is a UUID.
+func TronLogsQueue(id string, maxLen int) QueueSpec {
+	return QueueSpec{
+		Name: "TR-" + id + ".logs", Exclusive: true, AutoDelete: true,
+		Args:     amqp.Table{"x-max-length": int64(maxLen)},
+		Bindings: []Binding{{Exchange: protocol.LoggingExchange, Key: "#"}},
+	}
+}
+
 // RouteQueue is the queue of one route (name from protocol.RouteQueue): durable, expired
 // and rejected requests go to funcatron.dead.
 func RouteQueue(name string) QueueSpec {

@@ -74,6 +74,7 @@ func TestBrokerUsers(t *testing.T) {
 			{"declare a queue of another name", declareQueue("RU-x")},
 			{"publish to funcatron.configuration", publish(protocol.ConfigurationExchange)},
 			{"bind its inbox to funcatron.configuration", bindInbox(inbox+"-b", protocol.ConfigurationExchange)},
+			{"bind its inbox to funcatron.logging", bindInbox(inbox+"-b", protocol.LoggingExchange)},
 		})
 	})
 	t.Run("RunnerCannot", func(t *testing.T) {
@@ -91,6 +92,8 @@ func TestBrokerUsers(t *testing.T) {
 			{"publish to funcatron.events", publish(protocol.EventsExchange)},
 			{"publish to funcatron.configuration (only the Tron asks)", publish(protocol.ConfigurationExchange)},
 			{"bind its inbox to funcatron.configuration", bindInbox("RU-bind-test", protocol.ConfigurationExchange)},
+			{"bind its inbox to funcatron.logging (only the Tron reads the logs)", bindInbox("RU-bind-test", protocol.LoggingExchange)},
+			{"declare the Tron's logs queue", declareQueue("TR-0b9f1f7e-3333-4a2b-8c3d-000000000004.logs")},
 		})
 	})
 	t.Run("TronCannot", func(t *testing.T) {
@@ -150,6 +153,7 @@ func tronDoesItsPart(t *testing.T, url, route string) {
 	}
 	mustConsume(t, url, protocol.DefaultTronQueue)
 	configQueue(t, url, "TR-0b9f1f7e-2222-4a2b-8c3d-000000000002.config")
+	declareAndConsume(t, url, amqpbus.TronLogsQueue("0b9f1f7e-3333-4a2b-8c3d-000000000003", 10))
 	if err := c.Publish(ctx, amqpbus.Publishing{Exchange: protocol.ConfigurationExchange, Key: rtconfig.MethodGet, Body: []byte("{}")}); err != nil {
 		t.Fatalf("publishing a configuration request: %v", err)
 	}
@@ -158,6 +162,12 @@ func tronDoesItsPart(t *testing.T, url, route string) {
 // configQueue declares a node's configuration queue as internal/rtconfig does (exclusive,
 // bound to funcatron.configuration) and consumes it, on one connection.
 func configQueue(t *testing.T, url, name string) {
+	t.Helper()
+	declareAndConsume(t, url, rtconfig.QueueSpec(name))
+}
+
+// declareAndConsume declares q with its bindings and consumes it, on one connection.
+func declareAndConsume(t *testing.T, url string, q amqpbus.QueueSpec) {
 	t.Helper()
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -168,17 +178,16 @@ func configQueue(t *testing.T, url, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := rtconfig.QueueSpec(name)
 	if _, err := ch.QueueDeclare(q.Name, q.Durable, q.AutoDelete, q.Exclusive, false, q.Args); err != nil {
-		t.Fatalf("declaring its configuration queue: %v", err)
+		t.Fatalf("declaring %s: %v", q.Name, err)
 	}
 	for _, b := range q.Bindings {
 		if err := ch.QueueBind(q.Name, b.Key, b.Exchange, false, nil); err != nil {
-			t.Fatalf("binding its configuration queue: %v", err)
+			t.Fatalf("binding %s to %s: %v", q.Name, b.Exchange, err)
 		}
 	}
 	if _, err := ch.Consume(q.Name, "", true, true, false, false, nil); err != nil {
-		t.Fatalf("consuming its configuration queue: %v", err)
+		t.Fatalf("consuming %s: %v", q.Name, err)
 	}
 }
 
