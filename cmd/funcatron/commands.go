@@ -26,7 +26,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		packCommand, uploadCommand, enableCommand, deployCommand, disableCommand, rmCommand,
-		lsCommand, routesCommand, statusCommand, eventsCommand, statsCommand, configCommand, versionCommand, helpCommand,
+		lsCommand, routesCommand, statusCommand, eventsCommand, logsCommand, statsCommand, configCommand, versionCommand, helpCommand,
 	}
 }
 
@@ -209,6 +209,31 @@ Example:
 		interval := fs.Duration("interval", time.Second, "the window the rates are measured over (0: totals only)")
 		asJSON := jsonFlag(fs)
 		return func(c *client, _ []string) error { return c.status(*interval, *asJSON) }
+	},
+}
+
+var logsCommand = &command{
+	name: "logs", args: "[sha-prefix|title|route] [-f] [--json]", maxArgs: 1,
+	summary: "print the bundles' recent output; -f follows new lines",
+	details: `Prints the lines the bundles wrote to stdout and stderr that the Tron keeps (the last
+1000), oldest first, times in RFC 3339: of every bundle, of one bundle (a sha, a sha
+prefix of at least 8 hex digits, or a title, title@version), or of one route (host/path,
+or */path for a route of any host; an argument with a slash is a route). With -f it then
+prints new lines as they come, until interrupted (Ctrl-C).
+
+Examples:
+  funcatron logs hello -f
+  funcatron logs '*/hello'`,
+	setup: func(fs *flag.FlagSet) func(*client, []string) error {
+		follow := fs.Bool("f", false, "follow: keep printing new lines")
+		asJSON := fs.Bool("json", false, "print each record as one line of JSON")
+		return func(c *client, args []string) error {
+			arg := ""
+			if len(args) > 0 {
+				arg = args[0]
+			}
+			return c.logs(arg, *follow, *asJSON)
+		}
 	},
 }
 

@@ -68,13 +68,13 @@ func (c *client) events(follow, asJSON bool) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return c.followEvents(ctx, show)
+	return c.followSSE(ctx, "/api/v1/events", show)
 }
 
-// followEvents reads the event stream until ctx ends or the Tron ends it, handing each
-// event's data to fn.
-func (c *client) followEvents(ctx context.Context, fn func([]byte) error) error {
-	resp, err := c.send(ctx, "GET", "/api/v1/events", nil, 0, "", "text/event-stream")
+// followSSE reads the Server-Sent Events stream at path (events, logs) until ctx ends or
+// the Tron ends it, handing each item's data to fn.
+func (c *client) followSSE(ctx context.Context, path string, fn func([]byte) error) error {
+	resp, err := c.send(ctx, "GET", path, nil, 0, "", "text/event-stream")
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (c *client) followEvents(ctx context.Context, fn func([]byte) error) error 
 		return nil // interrupted: the normal end of -f
 	}
 	if err == nil {
-		err = fmt.Errorf("the Tron ended the event stream (it stopped, or this client fell too far behind)")
+		err = fmt.Errorf("the Tron ended the stream (it stopped, or this client fell too far behind)")
 	}
 	return err
 }

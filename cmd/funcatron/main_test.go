@@ -235,7 +235,7 @@ func TestEventsSnapshotAndFollow(t *testing.T) {
 	got := make(chan string, 10)
 	done := make(chan error, 1)
 	go func() {
-		done <- c.followEvents(ctx, func(raw []byte) error {
+		done <- c.followSSE(ctx, "/api/v1/events", func(raw []byte) error {
 			var e event
 			json.Unmarshal(raw, &e)
 			got <- e.Event

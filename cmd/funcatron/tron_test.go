@@ -27,11 +27,17 @@ type testTron struct {
 func startTron(t *testing.T) *testTron {
 	t.Helper()
 	mem := bus.NewMemory()
+	return startTronWith(t, mem, func(o *tron.Options) { o.Bus = mem.Connect(o.TronQueue, "test") })
+}
+
+// startTronWith runs a Tron with the options edit sets (its bus: mem, or RabbitMQ).
+func startTronWith(t *testing.T, mem *bus.Memory, edit func(*tron.Options)) *testTron {
+	t.Helper()
 	o := tron.NewOptions()
 	o.DataDir, o.Listen, o.Token = t.TempDir(), "127.0.0.1:0", testToken
 	o.EnableWait = 300 * time.Millisecond
 	o.Logger = testenv.Logger(t)
-	o.Bus = mem.Connect(o.TronQueue, "test")
+	edit(o)
 	tr, err := tron.New(o)
 	if err != nil {
 		t.Fatal(err)
