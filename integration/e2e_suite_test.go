@@ -35,6 +35,7 @@ func TestE2E(t *testing.T) {
 		t.Run("TwoNginxWorkers", func(t *testing.T) { e2eTestTwoWorkers(t, s) })
 		t.Run("BundleCrashAndHang", func(t *testing.T) { e2eTestBundleCrashHang(t, s, env) })
 		t.Run("ConfigAndStatsd", func(t *testing.T) { e2eTestConfigAndStatsd(t, s) })
+		t.Run("LiveLogs", func(t *testing.T) { e2eTestLiveLogs(t, s, env) })
 		t.Run("FailedEnable", func(t *testing.T) { e2eTestFailedEnable(t, s, env) })
 		t.Run("BadInput/Bus", func(t *testing.T) { e2eTestBadBusMessages(t, s) })
 		t.Run("BadInput/Bundles", func(t *testing.T) { e2eTestInvalidBundles(t, s, env) })
