@@ -17,7 +17,7 @@
 // secret.go (token, URL signing), membership.go + control.go (nodes and their messages),
 // enable.go + routes.go (enable, disable, route table), routetable.go (table-version and
 // re-sending the table to frontends that have not acked it), events.go, metrics.go,
-// stats.go, config.go (run-time configuration: funcatron.configuration, GET|POST
+// stats.go, logs.go (the live log view), config.go (run-time configuration: funcatron.configuration, GET|POST
 // /api/v1/config, POST /api/v1/stats), connect.go (amqpbus).
 //
 // # Decisions where the spec is silent
@@ -93,6 +93,10 @@
 //     events: when it is full the client's connection is closed (publish never waits), and
 //     every write has a 30 s deadline. The stream is the connection's last answer. At most
 //     64 streams are open at once (503 beyond).
+//   - Log view (logs.go): GET /api/v1/logs?sha=|route= serves the bundles' output (records
+//     of funcatron.logging with bundle_output true) the same way, from a replay buffer of
+//     the last 1000 filled by the Tron's exclusive queue TR-<uuid>.logs (bound with "#",
+//     at most 10000 records on the broker). The streams of both share the 64.
 //   - Dashboard (dashboard.go, web/): GET / and /ui/{app.js,style.css} are open and static,
 //     with a Content-Security-Policy that allows only the page's own origin. It polls
 //     /api/v1/stats every 2 s for rates; times show as RFC 3339 in UTC.
