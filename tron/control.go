@@ -217,10 +217,11 @@ func (t *Tron) disableStale(ctx context.Context, to bus.Destination, served []pr
 	t.mu.Lock()
 	var stale []string
 	for _, r := range served {
-		if r.SHA != "" && t.state.find(r.SHA) < 0 && !slices.Contains(stale, r.SHA) {
+		if r.SHA != "" && t.state.find(r.SHA) < 0 && !slices.Contains(stale, r.SHA) && !t.justDisabled(to.Queue, r.SHA) {
 			stale = append(stale, r.SHA)
 		}
 	}
+	t.noteDisabledOn(to.Queue, stale)
 	t.mu.Unlock()
 	for _, sha := range stale {
 		t.log.Info("a runner serves a bundle that is not enabled: disabling it there", "node", to.Queue, "sha", sha)
@@ -271,4 +272,48 @@ func (t *Tron) onAck(ctx context.Context, m bus.Message) {
 
 func (t *Tron) onUnexpected(ctx context.Context, m bus.Message) {
 	t.warnOnce(m.ReplyTo, "action:"+m.Type, "unexpected action on the Tron queue: dropped", "action", m.Type)
+}
+
+// disableGrace is how long after sending a runner `disable` for a sha its heartbeats may
+// still list the sha without being told again: the runner keeps serving a disabled route
+// for its --disable-linger (queued requests get their answers) and heartbeats meanwhile.
+func (t *Tron) disableGrace() time.Duration { return 3 * t.opts.HeartbeatPeriod }
+
+// justDisabled reports whether runner inbox was sent `disable` for sha within the grace.
+// Caller holds t.mu.
+func (t *Tron) justDisabled(inbox, sha string) bool {
+	n := t.nodes[inbox]
+	if n == nil {
+		return false
+	}
+	at, ok := n.DisabledAt[sha]
+	return ok && time.Since(at) < t.disableGrace()
+}
+
+// noteDisabled records that the runners were sent `disable` for sha now (and forgets
+// records past the grace). Caller holds t.mu.
+func (t *Tron) noteDisabled(sha string, runners []bus.Destination) {
+	for _, d := range runners {
+		t.noteDisabledOn(d.Queue, []string{sha})
+	}
+}
+
+// noteDisabledOn records the disables of shas sent to runner inbox now, and drops that
+// runner's records older than the grace, so the map stays small. Caller holds t.mu.
+func (t *Tron) noteDisabledOn(inbox string, shas []string) {
+	n := t.nodes[inbox]
+	if n == nil {
+		return
+	}
+	for sha, at := range n.DisabledAt {
+		if time.Since(at) >= t.disableGrace() {
+			delete(n.DisabledAt, sha)
+		}
+	}
+	for _, sha := range shas {
+		if n.DisabledAt == nil {
+			n.DisabledAt = map[string]time.Time{}
+		}
+		n.DisabledAt[sha] = time.Now()
+	}
 }

@@ -298,6 +298,7 @@ func (t *Tron) disableReplaced(ctx context.Context, sha string) {
 func (t *Tron) sendDisable(ctx context.Context, sha string) bool {
 	t.mu.Lock()
 	runners := t.nodesOf(protocol.TypeRunner)
+	t.noteDisabled(sha, runners)
 	t.mu.Unlock()
 	if len(runners) == 0 {
 		return true

@@ -36,6 +36,9 @@ type node struct {
 	RouteVersion uint64
 	AckedVersion uint64
 	Acked        bool
+	// DisabledAt is when this runner was sent `disable` for a sha (disableStale leaves a
+	// sha alone for a while after: the runner still reports it during its disable linger).
+	DisabledAt map[string]time.Time
 }
 
 // dest is where messages to n go, signed with the key of its type.

@@ -463,3 +463,31 @@ func TestHeartbeatOfAStaleBundleGetsDisable(t *testing.T) {
 		t.Errorf("%d more disables, want none (b is enabled, and the last heartbeat listed nothing)", n)
 	}
 }
+
+// TestHeartbeatDuringDisableLingerGetsNoSecondDisable: a runner told to disable a bundle
+// still lists it in the heartbeats of its disable linger; the Tron does not take that for a
+// missed disable (no second disable, no "not enabled" log line), as it did after every
+// ordinary disable.
+func TestHeartbeatDuringDisableLingerGetsNoSecondDisable(t *testing.T) {
+	tr := startMemTron(t, func(o *Options) { o.EnableWait = 200 * time.Millisecond })
+	a, _ := enableTwo(t, tr)
+	runner := tr.node(t, protocol.TypeRunner, "RU-lingering", "", protocol.EDN)
+	runner.awake(t)
+	runner.expect(t, protocol.ActionAllBundles)
+	if status, _ := tr.api(t, "POST", "/api/v1/disable", map[string]any{"sha": a}); status != 200 {
+		t.Fatalf("disable = %d", status)
+	}
+	if d := runner.expect(t, protocol.ActionDisable).Data.(*protocol.Disable); d.SHA != a {
+		t.Fatalf("disable for %s, want %s", d.SHA, a)
+	}
+	runner.tell(t, &protocol.Heartbeat{Type: protocol.TypeRunner, Routes: []protocol.RouteEntry{{Queue: "qa", Path: "/api", SHA: a}}})
+	runner.heartbeat(t)
+	// Handlers run in order: once the second heartbeat's tron-info is in, the first one was
+	// handled completely.
+	for range 3 {
+		runner.expect(t, protocol.ActionTronInfo)
+	}
+	if n := runner.pending(protocol.ActionDisable); n != 0 {
+		t.Errorf("%d more disables for a bundle the runner was just told to disable, want none", n)
+	}
+}
