@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,6 +104,13 @@ func TestRedisLostAndBack(t *testing.T) {
 	testenv.WaitFor(t, 5*time.Second, "the request in the backlog", func() bool { return c.HLen(ctx, keyBacklog).Val() == 1 })
 
 	p.cut()
+	// Wait until Redis has dropped the instance's blocked pops (the proxy's upstream
+	// connections close a moment after the cut): a value pushed before that would go to a
+	// pop whose connection is dying and be lost with it, which is BLPOP's nature (the
+	// message is gone from the list once popped) rather than what this test is about.
+	testenv.WaitFor(t, 5*time.Second, "Redis without blocked clients", func() bool {
+		return strings.Contains(c.Info(ctx, "clients").Val(), "blocked_clients:0")
+	})
 	during := uuid.NewString()
 	c.RPush(ctx, queueLocal, seedRequest("calc.add", []int{1001}, 30, `{"a":2,"b":2}`, during))
 	if out := call(in, "add", `{"a":1,"b":2}`); out.Status != 503 {
