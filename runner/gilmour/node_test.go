@@ -177,7 +177,7 @@ func TestNodeCrashIsRestarted(t *testing.T) {
 	if !ok || got.Code != 502 {
 		t.Errorf("crash: %+v, want code 502", got)
 	}
-	// Meanwhile every request is answered at once (503 while restarting) or, once the
+	// Meanwhile every request is answered at once (502/503 while restarting) or, once the
 	// health check removed the subscription, finds no listener, as a requester checks first
 	// (PUBSUB NUMSUB): never left hanging.
 	testenv.WaitFor(t, 10*time.Second, "the node answers again", func() bool {
@@ -188,7 +188,10 @@ func TestNodeCrashIsRestarted(t *testing.T) {
 		if !ok {
 			t.Fatal("a request that reached the node got no answer")
 		}
-		if got.Code != 200 && got.Code != 503 {
+		// 502 for a request that raced the crash (its connection died with the process),
+		// 503 once the crash is seen and until the node is ready again (issue: "502/503,
+		// never a hang").
+		if got.Code != 200 && got.Code != 502 && got.Code != 503 {
 			t.Fatalf("during the restart: %+v", got)
 		}
 		return got.Code == 200
