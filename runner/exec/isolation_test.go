@@ -17,6 +17,7 @@ import (
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/internal/wait"
 	"github.com/funcatron/funcatron/runner/kind"
 )
 
@@ -274,22 +275,21 @@ func pid1Scenario() int {
 		fmt.Println("os/exec's exit status:", err)
 		return 1
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	alone := wait.Until(10*time.Second, func() bool {
 		others := 0
 		eachProcess(func(pid int, _ [3]uint32) {
 			if pid != 1 {
 				others++
 			}
 		})
-		if others == 0 {
-			fmt.Println("pid1 ok")
-			return 0
-		}
-		time.Sleep(20 * time.Millisecond) // a separate process: testenv is not at hand here
+		return others == 0
+	})
+	if !alone {
+		fmt.Println("processes (zombies?) left:", children())
+		return 1
 	}
-	fmt.Println("processes (zombies?) left:", children())
-	return 1
+	fmt.Println("pid1 ok")
+	return 0
 }
 
 // TestWithoutIsolation: with no --bundle-uids the bundle runs as the runner's user, in the

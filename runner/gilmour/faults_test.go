@@ -2,10 +2,7 @@ package gilmour
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,85 +24,11 @@ func TestRedisUnreachableAtEnable(t *testing.T) {
 	}
 }
 
-// forwarder is a TCP relay to Redis that a test can cut (connections and listener gone:
-// Redis is unreachable) and restore on the same port.
-type forwarder struct {
-	t      testing.TB
-	target string
-	addr   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func newForwarder(t testing.TB, target string) *forwarder {
-	f := &forwarder{t: t, target: target}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.addr = ln.Addr().String()
-	f.serve(ln)
-	t.Cleanup(f.cut)
-	return f
-}
-
-func (f *forwarder) serve(ln net.Listener) {
-	f.mu.Lock()
-	f.ln = ln
-	f.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", f.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			f.mu.Lock()
-			if f.ln != ln { // cut while this one was being accepted
-				f.mu.Unlock()
-				c.Close()
-				up.Close()
-				return
-			}
-			f.conns = append(f.conns, c, up)
-			f.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-}
-
-func (f *forwarder) cut() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.ln != nil {
-		f.ln.Close()
-		f.ln = nil
-	}
-	for _, c := range f.conns {
-		c.Close()
-	}
-	f.conns = nil
-}
-
-func (f *forwarder) restore() {
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.serve(ln)
-}
-
 func TestRedisLostAndBack(t *testing.T) {
 	r := testenv.StartRedis(t)
 	rdb := client(t, r)
-	f := newForwarder(t, r.Addr())
-	url := "redis://" + f.addr + "/0"
+	f := testenv.StartRelay(t, r.Addr())
+	url := "redis://" + f.Addr + "/0"
 	in := startWith(t, httpManifest, map[string]any{"redis": url})
 	node := startWith(t, nodeManifest, map[string]any{"redis": url, "marks": t.TempDir(), "name": "a", "policy": "ignore"})
 	(&responder{group: "g"}).start(t, rdb, "gilmour.request.echo")
@@ -113,7 +36,7 @@ func TestRedisLostAndBack(t *testing.T) {
 		t.Fatalf("before: %d %s", out.Status, out.Body)
 	}
 
-	f.cut()
+	f.Cut()
 	start := time.Now()
 	out := serve(in, "echo", "1")
 	if out.Status != 503 || time.Since(start) > time.Second {
@@ -123,7 +46,7 @@ func TestRedisLostAndBack(t *testing.T) {
 		return in.Health() == kind.HealthUnavailable && node.Health() == kind.HealthUnavailable
 	})
 
-	f.restore()
+	f.Restore()
 	testenv.WaitFor(t, 15*time.Second, "requests work again", func() bool { return serve(in, "echo", "1").Status == 200 })
 	testenv.WaitFor(t, 15*time.Second, "the node's services are subscribed again", func() bool {
 		return numsub(rdb, "gilmour.request.fail") == 1

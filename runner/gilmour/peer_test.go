@@ -59,7 +59,13 @@ func (p *responder) handle(ctx context.Context, rdb *redis.Client, req peerMsg) 
 		}
 	}
 	p.count.Add(1)
-	time.Sleep(p.delay)
+	if p.delay > 0 { // a slow responder: it answers after delay, or never if the test ends
+		select {
+		case <-time.After(p.delay):
+		case <-ctx.Done():
+			return
+		}
+	}
 	var payload string
 	if p.raw != nil {
 		payload = p.raw(req.Sender)

@@ -3,10 +3,7 @@ package zbus
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,83 +13,14 @@ import (
 	"github.com/google/uuid"
 )
 
-// proxy forwards TCP connections to a Redis; cut drops them all and refuses new ones
-// until restore: Redis lost and back, its data kept.
-type proxy struct {
-	addr, target string
-	mu           sync.Mutex
-	l            net.Listener
-	conns        []net.Conn
-	wg           sync.WaitGroup
-}
-
-func startProxy(t *testing.T, target string) *proxy {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{addr: l.Addr().String(), target: target}
-	p.serve(l)
-	t.Cleanup(func() { p.cut(); p.wg.Wait() })
-	return p
-}
-
-func (p *proxy) serve(l net.Listener) {
-	p.mu.Lock()
-	p.l = l
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			p.wg.Add(2)
-			go func() { defer p.wg.Done(); io.Copy(up, c); up.Close() }()
-			go func() { defer p.wg.Done(); io.Copy(c, up); c.Close() }()
-		}
-	}()
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.l != nil {
-		p.l.Close()
-		p.l = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *proxy) restore(t *testing.T) {
-	l, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		t.Fatalf("listening again on %s: %v", p.addr, err)
-	}
-	p.serve(l)
-}
-
 // TestRedisLostAndBack: while Redis is unreachable, calls get 503 and the instance is
 // unavailable; once it is back the role and the servers resume by themselves: a request
 // in the backlog before the loss and one sent during it are both answered.
 func TestRedisLostAndBack(t *testing.T) {
 	r := testenv.StartRedis(t)
-	p := startProxy(t, r.Addr())
+	p := testenv.StartRelay(t, r.Addr())
 	cfg := config(r, 1001, map[string]string{"calc.add": "/add"})
-	cfg.Redis = fmt.Sprintf("redis://%s/0", p.addr)
+	cfg.Redis = fmt.Sprintf("redis://%s/0", p.Addr)
 	cfg.Routes["add"] = bundles.ZbusRoute{Cmd: "calc.add", Dst: []int{1001}, Exp: 20}
 	in := start(t, fast, cfg, "route-a")
 	waitHolder(t, in)
@@ -103,7 +31,7 @@ func TestRedisLostAndBack(t *testing.T) {
 	c.RPush(ctx, queueLocal, seedRequest("calc.later", []int{1001}, 30, `{"a":1,"b":1}`, before))
 	testenv.WaitFor(t, 5*time.Second, "the request in the backlog", func() bool { return c.HLen(ctx, keyBacklog).Val() == 1 })
 
-	p.cut()
+	p.Cut()
 	// Wait until Redis has dropped the instance's blocked pops (the proxy's upstream
 	// connections close a moment after the cut): a value pushed before that would go to a
 	// pop whose connection is dying and be lost with it, which is BLPOP's nature (the
@@ -118,7 +46,7 @@ func TestRedisLostAndBack(t *testing.T) {
 	}
 	testenv.WaitFor(t, 10*time.Second, "health unavailable", func() bool { return in.Health() == kind.HealthUnavailable })
 
-	p.restore(t)
+	p.Restore()
 	if got := blpop(t, c, during, 15*time.Second); datOf(t, got) != `{"sum":4}` {
 		t.Errorf("request sent during the loss: %v", got)
 	}

@@ -28,12 +28,13 @@ func TestRoleOneHolder(t *testing.T) {
 	a := start(t, fast, config(r, 1001, nil), "route-a")
 	b := start(t, fast, config(r, 1001, nil), "route-a")
 	testenv.WaitFor(t, 5*time.Second, "one holder", func() bool { return holders(a, b) == 1 })
-	for end := time.Now().Add(3 * fast.LeaseTTL); time.Now().Before(end); {
+	// Exactly one holder all along, over three lease periods (renewals included).
+	testenv.Poll(3*fast.LeaseTTL, func() bool {
 		if n := holders(a, b); n != 1 {
 			t.Fatalf("%d holders", n)
 		}
-		time.Sleep(10 * time.Millisecond) // sampling, not synchronisation
-	}
+		return false
+	})
 	first, other := a, b
 	if b.holder.Load() {
 		first, other = b, a
