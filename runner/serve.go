@@ -24,6 +24,7 @@ import (
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/version"
+	"github.com/funcatron/funcatron/internal/wait"
 	"github.com/funcatron/funcatron/runner/kind"
 )
 
@@ -161,12 +162,7 @@ func (r *Runner) publishAnswer(queue string, ans *protocol.Answer) amqpbus.Outco
 		r.metrics.unsettled.Inc()
 		r.log.Warn("answer not confirmed; requeueing its request", "reply_queue", queue, "err", err)
 		// A short pause, so a broker that keeps refusing is not asked in a tight loop.
-		pause := time.NewTimer(requeuePause)
-		select {
-		case <-pause.C:
-		case <-ctx.Done():
-		}
-		pause.Stop()
+		wait.Pause(ctx, requeuePause)
 		return amqpbus.Requeue
 	}
 	return amqpbus.Ack

@@ -4,6 +4,7 @@
 package wait
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -44,4 +45,17 @@ func Ready(exited <-chan struct{}, within time.Duration, what string, cond func(
 		return fmt.Errorf("%s: not ready after %s", what, within)
 	}
 	return nil
+}
+
+// Pause waits d, or less when ctx ends first: a backoff or a spacing between tries, never
+// a way to wait for something to happen (Until is). It reports whether the whole d passed.
+func Pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -1,6 +1,7 @@
 package wait
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -32,5 +33,17 @@ func TestReady(t *testing.T) {
 	}
 	if err := Ready(make(chan struct{}), 30*time.Millisecond, "x", func() bool { return false }); err == nil || !strings.Contains(err.Error(), "not ready") {
 		t.Errorf("Ready past its deadline = %v", err)
+	}
+}
+
+func TestPause(t *testing.T) {
+	if !Pause(context.Background(), time.Millisecond) {
+		t.Error("Pause without an end reported it was cut short")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	if Pause(ctx, time.Hour) || time.Since(start) > time.Second {
+		t.Error("Pause did not end with its context")
 	}
 }

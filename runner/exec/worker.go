@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // Restart backoff of a worker whose process exited: doubling from min to max, back to min
@@ -95,7 +97,7 @@ func (w *worker) supervise(ctx context.Context, first chan<- workerErr) {
 		if p != nil && time.Since(p.started) > backoffReset {
 			backoff = minBackoff
 		}
-		if !sleepCtx(ctx, backoff) {
+		if !wait.Pause(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, maxBackoff)
@@ -229,18 +231,6 @@ func (w *worker) probe(health string) (ok bool, why string) {
 		return false, fmt.Sprintf("health check %s answered %d", health, s)
 	}
 	return true, ""
-}
-
-// sleepCtx waits d or until ctx ends; it reports whether the whole d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // dial connects to the worker's socket. Isolated, the socket's listener must run as the

@@ -51,13 +51,8 @@ func (in *instance) daemonLoop(ctx context.Context) {
 		if queue == "" {
 			continue
 		}
-		if len(raw) > in.k.MaxMessageBytes {
-			in.log.Warn("zbus: dropped a message over the size limit", "queue", queue, "bytes", len(raw))
-			continue
-		}
-		m, err := Decode([]byte(raw))
-		if err != nil {
-			in.log.Warn("zbus: dropped a message that is not JSON", "queue", queue)
+		m := in.decode(raw, "queue", queue)
+		if m == nil {
 			continue
 		}
 		switch queue {

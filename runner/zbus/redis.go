@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // The msgbusd keys (research §3.2).
@@ -94,14 +96,7 @@ type backoff struct{ d time.Duration }
 // wait sleeps the next pause; false when ctx ended.
 func (b *backoff) wait(ctx context.Context) bool {
 	b.d = min(max(2*b.d, 100*time.Millisecond), 2*time.Second)
-	t := time.NewTimer(b.d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return wait.Pause(ctx, b.d)
 }
 
 func (b *backoff) reset() { b.d = 0 }

@@ -69,13 +69,8 @@ func (in *instance) popCommands(ctx context.Context, queues []string) {
 // handleCommand runs one command on the node and pushes the reply: src and dst swapped,
 // dat the node's response, err when it failed, now updated; every other field kept.
 func (in *instance) handleCommand(cmd, raw string) {
-	if len(raw) > in.k.MaxMessageBytes {
-		in.log.Warn("zbus: dropped a command over the size limit", "cmd", cmd, "bytes", len(raw))
-		return
-	}
-	m, err := Decode([]byte(raw))
-	if err != nil {
-		in.log.Warn("zbus: dropped a command that is not JSON", "cmd", cmd)
+	m := in.decode(raw, "cmd", cmd)
+	if m == nil {
 		return
 	}
 	reply := m.Clone()
@@ -144,4 +139,20 @@ func excerpt(b []byte) string {
 		b = b[:256]
 	}
 	return strings.TrimSpace(strings.ToValidUTF8(string(b), ""))
+}
+
+// decode reads a message popped from Redis (from is what the log names: "queue" or "cmd"
+// and which one), nil when it is over the size limit or not JSON: logged and dropped, as
+// msgbusd drops what it cannot parse.
+func (in *instance) decode(raw, from, which string) *Message {
+	if len(raw) > in.k.MaxMessageBytes {
+		in.log.Warn("zbus: dropped a message over the size limit", from, which, "bytes", len(raw))
+		return nil
+	}
+	m, err := Decode([]byte(raw))
+	if err != nil {
+		in.log.Warn("zbus: dropped a message that is not JSON", from, which)
+		return nil
+	}
+	return m
 }

@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // replyTries is how often a reply is offered to its twin's /zbus-reply (msgbusd
@@ -82,7 +84,7 @@ func (in *instance) replyRemote(m *Message) {
 			if err = in.post(in.life, to, "/zbus-reply", m); err == nil {
 				return
 			}
-			if i+1 < replyTries && !sleep(in.life, replyPause) {
+			if i+1 < replyTries && !wait.Pause(in.life, replyPause) {
 				break
 			}
 		}
@@ -111,16 +113,4 @@ func (in *instance) post(ctx context.Context, twin int64, path string, m *Messag
 		return fmt.Errorf("%s answered %d", path, resp.StatusCode)
 	}
 	return nil
-}
-
-// sleep waits d; false when ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
