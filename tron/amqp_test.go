@@ -470,7 +470,7 @@ func TestAMQPRouteSaysWhetherServed(t *testing.T) {
 	if status, res := tr.api(t, "POST", "/api/v1/enable", map[string]any{"sha": sha}); status != 200 {
 		t.Fatalf("enable = %d %v", status, res)
 	}
-	f.expect(t, protocol.ActionRoute)
+	enabled := f.expect(t, protocol.ActionRoute).Data.(*protocol.Route)
 	stop := consumeQueue(t, protocol.RouteQueue("", "/served"))
 	testenv.WaitFor(t, 5*time.Second, "the route counted with its runner", func() bool {
 		rs := tr.currentRoutes()
@@ -478,9 +478,15 @@ func TestAMQPRouteSaysWhetherServed(t *testing.T) {
 	})
 	stop()
 	died := time.Now()
-	routes := f.expect(t, protocol.ActionRoute).Data.(*protocol.Route).Routes
+	unserved := f.expect(t, protocol.ActionRoute).Data.(*protocol.Route)
+	routes := unserved.Routes
 	if len(routes) != 1 || routes[0].Runners == nil || *routes[0].Runners != 0 {
 		t.Fatalf("route after the runner's connection closed = %s, want runners 0", fmtRoutes(routes))
+	}
+	// A table that changed has a new version: a frontend that acked the one before (and
+	// missed this broadcast) gets it again with the reply to its heartbeat.
+	if unserved.TableVersion <= enabled.TableVersion {
+		t.Errorf("table-version %d after the route lost its runner, want above %d", unserved.TableVersion, enabled.TableVersion)
 	}
 	if took := time.Since(died); took > 3*time.Second {
 		t.Errorf("the frontends heard after %s, want about a second", took)

@@ -21,8 +21,9 @@ import (
 	"github.com/funcatron/funcatron/internal/protocol"
 )
 
-// routesChanged raises the table version of a state whose enabled set is about to be saved
-// changed.
+// routesChanged raises the table version: on every change of the table, i.e. of the enabled
+// set (before the state is saved) and of whether a route is served (served.go; saved with
+// the next change of the enabled set).
 func (s *state) routesChanged() { s.TableVersion++ }
 
 // routeMsgLocked is the current table as a route message with its own msg-id, recorded on

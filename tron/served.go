@@ -85,6 +85,11 @@ func (t *Tron) setRunners(counts map[string]int) (changed bool) {
 		}
 	}
 	t.runners = counts
+	if changed {
+		// The table frontends get changed: a new version, so that a frontend that missed
+		// the broadcast gets it again with its next heartbeat's reply (routetable.go).
+		t.state.routesChanged()
+	}
 	return changed
 }
 
