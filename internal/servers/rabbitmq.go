@@ -46,19 +46,26 @@ func NewRabbitMQ(dir string) (*RabbitMQ, error) {
 	if _, err := os.Stat(rabbitServerBin); err != nil {
 		return nil, fmt.Errorf("%s not found: run scripts/deps.sh (package rabbitmq-server)", rabbitServerBin)
 	}
-	ports, err := FreePorts(3)
-	if err != nil {
-		return nil, err
-	}
-	r := &RabbitMQ{AMQPPort: ports[0], STOMPPort: ports[1], DistPort: ports[2], Dir: dir, user: "guest", password: "guest"}
-	if err := r.writeConfig(); err != nil {
-		return nil, err
-	}
-	if err := r.Start(); err != nil {
+	var lastErr error
+	for range 3 { // a free port can be taken in the seconds between finding it and binding it
+		ports, err := FreePorts(3)
+		if err != nil {
+			return nil, err
+		}
+		r := &RabbitMQ{AMQPPort: ports[0], STOMPPort: ports[1], DistPort: ports[2], Dir: dir, user: "guest", password: "guest"}
+		if err := r.writeConfig(); err != nil {
+			return nil, err
+		}
+		if lastErr = r.Start(); lastErr == nil {
+			return r, nil
+		}
 		r.Close()
-		return nil, err
+		if !strings.Contains(lastErr.Error(), "eaddrinuse") {
+			break
+		}
+		os.RemoveAll(filepath.Join(dir, "mnesia")) // the failed node's name and data go with its ports
 	}
-	return r, nil
+	return nil, lastErr
 }
 
 // URL is the AMQP URL of the node with its login: guest (allowed from loopback) until
@@ -198,26 +205,6 @@ func stopGroup(pid int, done <-chan struct{}, sig syscall.Signal, grace time.Dur
 	}
 	// Children that outlived the leader (erl_child_setup, inet_gethost) go too.
 	syscall.Kill(-pid, syscall.SIGKILL)
-}
-
-// FreePorts returns n distinct loopback TCP ports that were free a moment ago.
-func FreePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func portOpen(port int) bool {
