@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/funcatron/funcatron/internal/execfile"
 )
 
 // Unpack writes the bundle's files into dir, which must not exist yet.
@@ -110,21 +112,22 @@ func (b *Bundle) writeFile(root *os.Root, e *entry, budget *int64) error {
 	if e.file.Mode()&0o111 != 0 || b.Exec != nil && b.Exec.file == e.name {
 		mode = 0o755
 	}
-	f, err := root.OpenFile(e.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return fmt.Errorf("unpacking bundle %.12s: %w", b.SHA, err)
-	}
-	err = b.arch.copyEntry(f, e.file, budget)
-	if err == nil {
-		err = f.Chmod(mode) // independent of the umask
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("unpacking bundle %.12s: %w", b.SHA, cerr)
-	}
-	return err
+	// execfile: the runner may execute what it unpacks while it forks other processes.
+	return execfile.Write(func() (*os.File, error) {
+		f, err := root.OpenFile(e.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+		if err != nil {
+			return nil, fmt.Errorf("unpacking bundle %.12s: %w", b.SHA, err)
+		}
+		return f, nil
+	}, func(f *os.File) error {
+		if err := b.arch.copyEntry(f, e.file, budget); err != nil {
+			return err // an *InvalidError the caller reports as it is
+		}
+		if err := f.Chmod(mode); err != nil { // independent of the umask
+			return err
+		}
+		return f.Sync()
+	})
 }
 
 // syncDir flushes a directory, so a rename into it survives a power cut.

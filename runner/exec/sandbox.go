@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/execfile"
 	"github.com/funcatron/funcatron/runner/kind"
 )
 
@@ -176,15 +177,13 @@ func copyFile(from, to string) error {
 	if err != nil {
 		return err
 	}
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, st.Mode().Perm()&0o755)
-	if err != nil {
+	// execfile: the copy may be a program this runner executes while it forks others.
+	return execfile.Write(func() (*os.File, error) {
+		return os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, st.Mode().Perm()&0o755)
+	}, func(out *os.File) error {
+		_, err := io.Copy(out, in)
 		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	})
 }
 
 // processPath is PATH for bundle processes: the manifest's, else the runner's (else
