@@ -91,3 +91,25 @@ func TestRolesGroup(t *testing.T) {
 		}
 	}
 }
+
+func TestObjectShares(t *testing.T) {
+	text := []byte(`# Samples: 176  of event 'cpu-clock:ppp'
+#
+# Overhead  Shared Object
+# ........  .................
+#
+    60.23%  bash
+    33.52%  libc.so.6
+     6.25%  [kernel.kallsyms]
+`)
+	got := objectShares(text, 10)
+	want := []fnShare{{60.23, "bash"}, {33.52, "libc.so.6"}, {6.25, "[kernel.kallsyms]"}}
+	if len(got) != len(want) {
+		t.Fatalf("objectShares = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("objectShares[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+}

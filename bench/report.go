@@ -118,6 +118,9 @@ func (r *results) print(w io.Writer) {
 	}
 	for _, p := range r.Profiles {
 		fmt.Fprintf(w, "profile of the %s (%s, %s samples), self: %s\n", p.Process, p.Run, p.Samples, topText(p.Self, 8, p.Error))
+		if len(p.Objects) > 0 {
+			fmt.Fprintf(w, "  by object: %s\n", topText(p.Objects, 6, ""))
+		}
 	}
 	if opens := r.brokerConnectionsPerRequest(); opens > 0.5 {
 		fmt.Fprintf(w, "note: %.2f TCP connections were opened per request during the Funcatron rows (direct rows: none): "+
