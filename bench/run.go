@@ -269,10 +269,25 @@ func (b *bench) profiles() {
 		}
 	}
 	targets := []target{{"runner", strconv.Itoa(b.runner())}, {"nginx frontend workers", strings.Join(workers, ",")}}
+	if beam := b.brokerVM(); beam != 0 {
+		targets = append(targets, target{"rabbitmq (beam.smp)", strconv.Itoa(beam)})
+	}
 	for _, body := range []body{bodies[0], bodies[2]} {
-		logf("profiling the runner and the frontend workers: %s, %s, %s of load", records.Name, body.name, b.cfg.ProfileFor)
+		logf("profiling the runner, the frontend workers and the broker: %s, %s, %s of load", records.Name, body.name, b.cfg.ProfileFor)
 		b.res.Profiles = append(b.res.Profiles, b.profile(records, body, targets)...)
 	}
+}
+
+// brokerVM is the pid of the main stack's Erlang VM (0: not found). Erlang's JIT code has
+// no symbols for perf (that needs the VM started with +JPperf), so its profile says mainly
+// how the broker's time splits between the VM, its JIT code and the kernel.
+func (b *bench) brokerVM() int {
+	for _, p := range descendants(processes(), selfPID) {
+		if p.comm == "beam.smp" && strings.Contains(p.cmdline, " -home "+b.stack.Rabbit.Dir+" ") {
+			return p.pid
+		}
+	}
+	return 0
 }
 
 // target is what perf samples: a name and a comma-separated list of pids.
