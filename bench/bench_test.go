@@ -113,3 +113,16 @@ func TestObjectShares(t *testing.T) {
 		}
 	}
 }
+
+// TestAddExitedCountsWrk: wrk's CPU time (it has exited by the second snapshot) counts as
+// ours, not as the rest of the machine's, and not in the per-request cost of the system.
+func TestAddExitedCountsWrk(t *testing.T) {
+	u := cpuUse{WallS: 10, Cores: map[string]float64{groupBroker: 0.5}, Ours: 0.5, MachineBusy: 1.5, Others: 1}
+	u.addExited("wrk", 4) // 0.4 cores
+	if u.Cores["wrk"] != 0.4 || u.Ours != 0.9 || u.Others != 0.6 {
+		t.Errorf("after wrk: %+v", u)
+	}
+	if got := u.oursPerRequestUS(1000); got != 5000 { // 0.5 cores × 10 s / 1000
+		t.Errorf("ours per request = %v µs, want 5000", got)
+	}
+}

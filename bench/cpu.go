@@ -124,6 +124,18 @@ func cpuBetween(a, b cpuSnapshot, cpus int) cpuUse {
 	return u
 }
 
+// addExited counts the CPU time (s) of a process that ended before the second snapshot,
+// as group (wrk: its CPU time from wait4).
+func (u *cpuUse) addExited(group string, cpuS float64) {
+	if u.WallS <= 0 || cpuS <= 0 {
+		return
+	}
+	c := cpuS / u.WallS
+	u.Cores[group] += c
+	u.Ours += c
+	u.Others = max(u.MachineBusy-u.Ours, 0)
+}
+
 // perRequestUS is group's CPU time per request, in µs.
 func (u cpuUse) perRequestUS(group string, requests int64) float64 {
 	if requests <= 0 {

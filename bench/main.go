@@ -11,6 +11,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -58,7 +59,15 @@ func main() {
 	flag.DurationVar(&c.ProfileFor, "profile-for", 8*time.Second, "load per profiling run")
 	flag.BoolVar(&c.Quick, "quick", os.Getenv("BENCH_QUICK") == "1",
 		"short rows to check that the bench works (also BENCH_QUICK=1): "+quickText)
+	printFile := flag.String("print", "", "print the tables of a results file (e.g. bench/results/latest.json) and exit; runs nothing")
 	flag.Parse()
+	if *printFile != "" {
+		if err := printResults(*printFile); err != nil {
+			fmt.Fprintln(os.Stderr, "make bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if c.Quick {
 		c.quick()
 	}
@@ -122,6 +131,22 @@ func run(c *config) (err error) {
 	}
 	b.res.print(os.Stdout)
 	logf("figures written to %s", strings.Join(outs, " and "))
+	return nil
+}
+
+// printResults prints the tables of a results file written by an earlier run, with its
+// targets checked again.
+func printResults(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var r results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	r.Targets = r.checkTargets()
+	r.print(os.Stdout)
 	return nil
 }
 

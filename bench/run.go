@@ -224,6 +224,7 @@ func (b *bench) row(p *path, body body, conns, threads int) error {
 		return err
 	}
 	cpu := cpuBetween(before, takeCPU(b.roles), b.res.Machine.CPUs)
+	cpu.addExited("wrk", w.CPUS)
 	r := newRow(p, body, conns, url, w, cpu)
 	if len(p.brokers) > 0 {
 		r.Broker = b.brokerUse(p, counted, countErr, w.Requests, cpu)

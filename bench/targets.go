@@ -15,6 +15,9 @@ type goal struct {
 	Was   string  `json:"was"`             // the figure before issue 13
 	Met   bool    `json:"met"`             // false too when a row is missing
 	Error string  `json:"error,omitempty"` // the rows it needs are missing
+	// Where says where the records row's time goes: its CPU per request by component and,
+	// for a req/s target, the CPU budget per request that reaching it leaves.
+	Where string `json:"where,omitempty"`
 }
 
 // checkTargets compares the records path (batching on) with the direct path: req/s for an
@@ -38,7 +41,26 @@ func (r *results) ratioGoal(name, body string, conns int, limit float64, was str
 	}
 	g.Value = f.RPS / d.RPS
 	g.Met = g.Value >= limit
+	g.Where = budgetText(f, limit*d.RPS, r.Machine.CPUs) + "; " + costText(f)
 	return g
+}
+
+// budgetText says how much CPU per request the machine's cores leave at rps, against what
+// the row spent (its processes and wrk's: the load shares the cores with them).
+func budgetText(x *row, rps float64, cpus int) string {
+	spent := x.CPUPerRequestUS["ours"] + x.CPUPerRequestUS["wrk"]
+	return fmt.Sprintf("%.0f req/s on %d cores leaves %.0f µs of CPU per request, wrk's included; the row spent %.0f",
+		rps, cpus, 1e6*float64(cpus)/rps, spent)
+}
+
+// costText is the row's CPU per request by component, the broker's also per message.
+func costText(x *row) string {
+	c := x.CPUPerRequestUS
+	s := fmt.Sprintf("broker %.0f µs", c[groupBroker])
+	if x.Broker != nil && x.Broker.MessagesPerRequest > 0 {
+		s += fmt.Sprintf(" (%.2f messages, %.0f µs each)", x.Broker.MessagesPerRequest, c[groupBroker]/x.Broker.MessagesPerRequest)
+	}
+	return s + fmt.Sprintf(", nginx %.0f, runner %.0f, function %.0f, wrk %.0f", c[groupFrontend], c[groupRunner], c[groupFunction], c["wrk"])
 }
 
 func (r *results) latencyGoal(name, body string, limit float64, was string) goal {
@@ -50,6 +72,7 @@ func (r *results) latencyGoal(name, body string, limit float64, was string) goal
 	}
 	g.Value = f.P50MS - d.P50MS
 	g.Met = g.Value <= limit
+	g.Where = fmt.Sprintf("p50 %.2f ms against %.2f; CPU per request: ", f.P50MS, d.P50MS) + costText(f)
 	return g
 }
 
@@ -75,5 +98,9 @@ func (g goal) text() string {
 	if g.Unit == "ms" {
 		v = fmt.Sprintf("%+.2f ms", g.Value)
 	}
-	return fmt.Sprintf("%s: %s (target %s %.2f %s, before issue 13: %s): %s", g.Name, v, g.Want, g.Limit, g.Unit, g.Was, status)
+	t := fmt.Sprintf("%s: %s (target %s %.2f %s, before issue 13: %s): %s", g.Name, v, g.Want, g.Limit, g.Unit, g.Was, status)
+	if g.Where != "" {
+		t += "\n    " + g.Where
+	}
+	return t
 }
