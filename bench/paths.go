@@ -45,10 +45,14 @@ func (p *path) url(bodySize int) string {
 	return p.base + echoPath
 }
 
-// moreStacks start further systems after the main stack, add their paths with b.addPath and
-// their processes to b.roles, and return what stops them at the end. A file of this package
-// adds to it in an init function (bench/cluster.go: a three-node RabbitMQ cluster), so the
-// rows of every stack come out of one row loop, neighbours in time.
+// moreStacks start further systems after the main stack and the reference nginx, and return
+// what stops them at the end (called even when start failed, if not nil). Each adds its
+// frontends with b.addFrontend (a path with its broker nodes: the row loop then measures it
+// for every body, at 32 connections and one at a time, and reads those nodes' counters) and
+// its runners' pids to b.roles.runners (for the CPU table; broker nodes below this program
+// are found by name). A file of this package adds to it in an init function (bench/cluster.go:
+// a three-node RabbitMQ cluster), so the rows of every stack come out of one row loop,
+// neighbours in time.
 var moreStacks []func(b *bench) (stop func(), err error)
 
 // addPath puts p at the end of the row loop.
