@@ -14,13 +14,23 @@ var rabbitComms = map[string]bool{
 	"rabbitmq-server": true, "beam.smp": true, "erl_child_setup": true, "inet_gethost": true, "epmd": true,
 }
 
-// roles knows the processes that root each group.
+// Groups of processes, the components of the CPU table.
+const (
+	groupFrontend = "nginx frontend"          // every frontend's master and workers
+	groupRunner   = "runner"                  // the runner processes themselves
+	groupFunction = "function (under runner)" // the bundle processes the runners start
+	groupBroker   = "rabbitmq"                // every broker node's processes
+)
+
+// roles knows the processes that root each group. Runners and frontends are sets: the
+// main stack has one runner and two frontends, another stack (moreStacks) adds its own.
 type roles struct {
 	self         int // this program
-	runner, tron int
-	frontMaster  int // the stack's nginx master
-	directMaster int // the ceiling / direct nginx master
-	directFn     int // the function process the direct nginx proxies to
+	tron         int
+	runners      map[int]bool
+	frontends    map[int]bool // nginx masters of the frontends
+	directMaster int          // the ceiling / direct nginx master
+	directFn     int          // the function process the direct nginx proxies to
 }
 
 // group names p's group by p itself, then by its nearest ancestor with a role.
@@ -28,8 +38,8 @@ func (r roles) group(all map[int]*proc, p *proc) string {
 	switch {
 	case p.pid == r.self:
 		return "bench"
-	case p.pid == r.runner:
-		return "runner"
+	case r.runners[p.pid]:
+		return groupRunner
 	case p.pid == r.directFn:
 		return "function (direct)"
 	case p.comm == "wrk":
@@ -37,16 +47,16 @@ func (r roles) group(all map[int]*proc, p *proc) string {
 	}
 	for q := p; q != nil && q.pid != r.self; q = all[q.ppid] {
 		switch {
-		case q.pid == r.runner:
-			return "function (under runner)"
-		case q.pid == r.frontMaster:
-			return "nginx frontend"
+		case r.runners[q.pid]:
+			return groupFunction
+		case r.frontends[q.pid]:
+			return groupFrontend
 		case q.pid == r.directMaster:
 			return "nginx direct"
 		case q.pid == r.tron:
 			return "tron"
 		case rabbitComms[q.comm]:
-			return "rabbitmq"
+			return groupBroker
 		}
 	}
 	return "other"
@@ -112,6 +122,35 @@ func cpuBetween(a, b cpuSnapshot, cpus int) cpuUse {
 		}
 	}
 	return u
+}
+
+// addExited counts the CPU time (s) of a process that ended before the second snapshot,
+// as group (wrk: its CPU time from wait4).
+func (u *cpuUse) addExited(group string, cpuS float64) {
+	if u.WallS <= 0 || cpuS <= 0 {
+		return
+	}
+	c := cpuS / u.WallS
+	u.Cores[group] += c
+	u.Ours += c
+	u.Others = max(u.MachineBusy-u.Ours, 0)
+}
+
+// perRequestUS is group's CPU time per request, in µs.
+func (u cpuUse) perRequestUS(group string, requests int64) float64 {
+	if requests <= 0 {
+		return 0
+	}
+	return u.Cores[group] * u.WallS / float64(requests) * 1e6
+}
+
+// oursPerRequestUS is the CPU time of all our processes but wrk and this program per
+// request, in µs.
+func (u cpuUse) oursPerRequestUS(requests int64) float64 {
+	if requests <= 0 {
+		return 0
+	}
+	return (u.Ours - u.Cores["wrk"] - u.Cores["bench"]) * u.WallS / float64(requests) * 1e6
 }
 
 // groupsByCost lists the groups of u, costliest first.

@@ -50,6 +50,24 @@ func machineFacts() machine {
 	return m
 }
 
+// datedName is the name of a run's results file: <date>-<short commit>[-dirty].json.
+func (m machine) datedName() string {
+	date, commit := m.Date, m.GitCommit
+	if len(date) > 10 {
+		date = date[:10]
+	}
+	if len(commit) > 7 {
+		commit = commit[:7]
+	}
+	if commit == "" {
+		commit = "nogit"
+	}
+	if m.GitDirty {
+		commit += "-dirty"
+	}
+	return date + "-" + commit + ".json"
+}
+
 func loadavg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	f := strings.Fields(string(b))

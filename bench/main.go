@@ -1,18 +1,23 @@
-// Command bench is `make bench` (spec/testing.md "Benchmarks"): it brings a whole
-// Funcatron up on loopback (RabbitMQ, the Tron, one runner, the nginx frontend) with the
-// hello-go sample, measures its cold start, then drives the same load with wrk through three
-// paths (nginx `return 200`, nginx proxying straight to the function process, and
-// Funcatron) for three bodies, takes CPU time per process and a perf profile of the runner,
-// and the runner's memory with 1 and with 50 bundles. It prints one table and writes every
-// figure to bench/results/latest.json.
+// Command bench is `make bench` (spec/testing.md "Benchmarks", "Benchmarks, more rows"): it
+// brings a whole Funcatron up on loopback (RabbitMQ, the Tron, one runner, two nginx
+// frontends: the default records framing and the catalogue framing) with the hello-go
+// sample, measures its cold start, then drives the same load with wrk through four paths
+// (nginx `return 200`, nginx proxying straight to the function process, and Funcatron with
+// each framing) for three bodies, then one request at a time; it takes CPU time per process
+// and per request, the broker's messages per request, a perf profile of the runner and the
+// frontend, the runner's memory with 1 and with 50 bundles, and checks the targets of issue
+// 13. It prints the tables and writes every figure to bench/results/latest.json and
+// bench/results/<date>-<commit>.json.
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -29,6 +34,7 @@ type config struct {
 	Threads     int           `json:"wrk_threads"`
 	Workers     int           `json:"nginx_workers"`
 	Bundles     int           `json:"bundles_for_memory"`
+	Quick       bool          `json:"quick"` // -quick / BENCH_QUICK=1: short rows, for checking the bench works
 	Profile     bool          `json:"-"`
 	ProfileFor  time.Duration `json:"-"`
 	DurationS   float64       `json:"duration_s"`
@@ -51,7 +57,20 @@ func main() {
 	flag.IntVar(&c.Bundles, "bundles", 50, "bundles enabled for the second memory figure")
 	flag.BoolVar(&c.Profile, "profile", true, "profile the runner and a frontend worker with perf (extra runs)")
 	flag.DurationVar(&c.ProfileFor, "profile-for", 8*time.Second, "load per profiling run")
+	flag.BoolVar(&c.Quick, "quick", os.Getenv("BENCH_QUICK") == "1",
+		"short rows to check that the bench works (also BENCH_QUICK=1): "+quickText)
+	printFile := flag.String("print", "", "print the tables of a results file (e.g. bench/results/latest.json) and exit; runs nothing")
 	flag.Parse()
+	if *printFile != "" {
+		if err := printResults(*printFile); err != nil {
+			fmt.Fprintln(os.Stderr, "make bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if c.Quick {
+		c.quick()
+	}
 	c.DurationS, c.WarmupS, c.ProfileForS = c.Duration.Seconds(), c.Warmup.Seconds(), c.ProfileFor.Seconds()
 	if err := run(&c); err != nil {
 		fmt.Fprintln(os.Stderr, "make bench:", err)
@@ -59,7 +78,22 @@ func main() {
 	}
 }
 
+// quickText says what -quick changes; flags given explicitly keep their values.
+const quickText = "2 s rows after 1 s warm-up, 4 s profiles, 5 bundles, figures to bench/results/quick.json only"
+
+func (c *config) quick() {
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, v := range map[string]string{"duration": "2s", "warmup": "1s", "profile-for": "4s", "bundles": "5",
+		"out": "bench/results/quick.json"} {
+		if !set[name] {
+			flag.Set(name, v)
+		}
+	}
+}
+
 func run(c *config) (err error) {
+	t0 := time.Now()
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return fmt.Errorf("wrk not found: run scripts/deps.sh (Debian package wrk)")
 	}
@@ -85,11 +119,34 @@ func run(c *config) (err error) {
 		return err
 	}
 	b.res.Machine.LoadAfter = loadavg()
-	if err := b.res.write(c.Out); err != nil {
-		return err
+	b.res.RunS = time.Since(t0).Seconds()
+	outs := []string{c.Out}
+	if !c.Quick {
+		outs = append(outs, filepath.Join(filepath.Dir(c.Out), b.res.Machine.datedName()))
+	}
+	for _, out := range outs {
+		if err := b.res.write(out); err != nil {
+			return err
+		}
 	}
 	b.res.print(os.Stdout)
-	logf("figures written to %s", c.Out)
+	logf("figures written to %s", strings.Join(outs, " and "))
+	return nil
+}
+
+// printResults prints the tables of a results file written by an earlier run, with its
+// targets checked again.
+func printResults(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var r results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	r.Targets = r.checkTargets()
+	r.print(os.Stdout)
 	return nil
 }
 

@@ -27,7 +27,11 @@ type profile struct {
 	Samples    string    `json:"samples"`
 	Self       []fnShare `json:"self"`       // time in the function itself
 	Cumulative []fnShare `json:"cumulative"` // time in the function and what it calls
-	Error      string    `json:"error,omitempty"`
+	// Objects is the time per executable or shared library ([kernel.kallsyms], nginx,
+	// libluajit-5.1.so.2, ...): where the symbols of Self are unresolved addresses (LuaJIT,
+	// stripped libraries), it still says whose they are.
+	Objects []fnShare `json:"objects"`
+	Error   string    `json:"error,omitempty"`
 }
 
 var (
@@ -35,6 +39,8 @@ var (
 	selfLine     = regexp.MustCompile(`^\s*([\d.]+)%\s+\[([.k])\]\s+(.+?)(?:\s+-\s+-)?\s*$`)
 	childrenLine = regexp.MustCompile(`^\s*([\d.]+)%\s+[\d.]+%\s+\[([.k])\]\s+(.+?)(?:\s+-\s+-)?\s*$`)
 	samplesLine  = regexp.MustCompile(`(?m)^# Samples: (\S+)`)
+	// "    33.52%  libc.so.6": a line of --sort dso.
+	objectLine = regexp.MustCompile(`^\s*([\d.]+)%\s+(\S.*?)\s*$`)
 )
 
 // perfRecord samples the processes pids (comma-separated) for d into out (a perf.data file).
@@ -52,7 +58,7 @@ func perfRecord(pids string, d time.Duration, out string) error {
 // perfReport reads the top functions of a perf.data file.
 func perfReport(data, process string) profile {
 	p := profile{Process: process}
-	self, err := perfText(data, "--no-children", "--percent-limit", "0.7")
+	self, err := perfText(data, "symbol", "--no-children", "--percent-limit", "0.7")
 	if err != nil {
 		p.Error = err.Error()
 		return p
@@ -64,16 +70,20 @@ func perfReport(data, process string) profile {
 	}
 	p.Samples = string(m[1])
 	p.Self = shares(self, selfLine, 25)
-	if cum, err := perfText(data, "--children", "--percent-limit", "3"); err == nil {
+	if cum, err := perfText(data, "symbol", "--children", "--percent-limit", "3"); err == nil {
 		p.Cumulative = shares(cum, childrenLine, 40)
+	}
+	if obj, err := perfText(data, "dso", "--no-children", "--percent-limit", "0.5"); err == nil {
+		p.Objects = objectShares(obj, 12)
 	}
 	return p
 }
 
-func perfText(data string, args ...string) ([]byte, error) {
+// perfText is perf report's text for data, its samples sorted by sortKey.
+func perfText(data, sortKey string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	args = append([]string{"report", "-i", data, "--stdio", "--sort", "symbol", "-g", "none"}, args...)
+	args = append([]string{"report", "-i", data, "--stdio", "--sort", sortKey, "-g", "none"}, args...)
 	var out, errOut bytes.Buffer
 	cmd := exec.CommandContext(ctx, "perf", args...)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -96,6 +106,23 @@ func shares(text []byte, line *regexp.Regexp, limit int) []fnShare {
 			fn = "[kernel] " + fn
 		}
 		out = append(out, fnShare{Percent: pct, Func: fn})
+		if len(out) == limit {
+			break
+		}
+	}
+	return out
+}
+
+// objectShares reads the lines of a --sort dso report.
+func objectShares(text []byte, limit int) []fnShare {
+	var out []fnShare
+	for _, l := range bytes.Split(text, []byte("\n")) {
+		m := objectLine.FindSubmatch(l)
+		if m == nil || bytes.HasPrefix(bytes.TrimSpace(l), []byte("#")) {
+			continue
+		}
+		pct, _ := strconv.ParseFloat(string(m[1]), 64)
+		out = append(out, fnShare{Percent: pct, Func: string(m[2])})
 		if len(out) == limit {
 			break
 		}

@@ -65,6 +65,7 @@ type Stack struct {
 	// guest is deleted. Rabbit.URL() logs in as the Tron's user.
 	BrokerUsers map[string]BrokerUser
 	client      http.Client
+	moreNginx   []*servers.Nginx // StartFrontend's
 }
 
 // Build builds the tron, runner and funcatron binaries of the repository into dir.
@@ -233,26 +234,50 @@ func (s *Stack) StartRunner() (*Proc, error) {
 	})
 }
 
-func (s *Stack) startNginx() error {
-	var err error
+func (s *Stack) startNginx() (err error) {
+	s.Nginx, err = s.newFrontend("nginx", nil, s.opts.HTTPPort, 0)
+	return err
+}
+
+// StartFrontend starts one more nginx frontend on the stack's broker, with the stack's keys
+// and workers, in the directory name under the stack's and on a free port, with env over
+// Options.NginxEnv, and returns once its workers are awake at the Tron. `make bench` runs
+// one with FUNCATRON_FRAMING=catalogue next to the default one, so both framings are
+// measured on the same broker and runners. Close stops it.
+func (s *Stack) StartFrontend(name string, env map[string]string) (*servers.Nginx, error) {
+	before, err := s.NodeCount("frontend")
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.newFrontend(name, env, 0, before)
+	if n != nil {
+		s.moreNginx = append(s.moreNginx, n)
+	}
+	return n, err
+}
+
+// newFrontend starts an nginx frontend under s.dir(name) and waits until the Tron counts
+// its workers on top of the before frontends it knew.
+func (s *Stack) newFrontend(name string, extra map[string]string, port, before int) (*servers.Nginx, error) {
 	workers := max(s.opts.NginxWorkers, 1)
 	front := s.BrokerUsers[RoleFrontend]
 	env := map[string]string{"FUNCATRON_FRONTEND_KEY_FILE": s.FrontendKeyFile,
 		"RABBIT_USER": front.Name, "RABBIT_PWD": front.Password}
 	maps.Copy(env, s.opts.NginxEnv)
-	s.Nginx, err = servers.NewNginx(s.dir("nginx"), servers.NginxOptions{
-		RabbitPort: s.Rabbit.STOMPPort, Workers: workers, Env: env, Port: s.opts.HTTPPort,
+	maps.Copy(env, extra)
+	n, err := servers.NewNginx(s.dir(name), servers.NginxOptions{
+		RabbitPort: s.Rabbit.STOMPPort, Workers: workers, Env: env, Port: port,
 	})
 	if err != nil && strings.Contains(err.Error(), "Address already in use") {
-		return fmt.Errorf("the frontend's HTTP port %d is taken by another program: stop it, or pick another port "+
-			"(make run: FUNCATRON_RUN_HTTP_PORT=8081)\n%w", s.opts.HTTPPort, err)
+		return nil, fmt.Errorf("the frontend's HTTP port %d is taken by another program: stop it, or pick another port "+
+			"(make run: FUNCATRON_RUN_HTTP_PORT=8081)\n%w", port, err)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return waitFor(s.Tron, 30*time.Second, "every nginx worker's awake", func() bool {
+	return n, waitFor(s.Tron, 30*time.Second, "every nginx worker's awake", func() bool {
 		n, err := s.NodeCount("frontend")
-		return err == nil && n >= workers
+		return err == nil && n >= before+workers
 	})
 }
 
@@ -273,6 +298,9 @@ func (s *Stack) FrontURL() string { return s.Nginx.URL() }
 func (s *Stack) Close() {
 	if s.Nginx != nil {
 		s.Nginx.Stop()
+	}
+	for _, n := range s.moreNginx {
+		n.Stop()
 	}
 	for _, r := range s.Runners {
 		r.Stop(10 * time.Second)
