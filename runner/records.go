@@ -63,7 +63,7 @@ func (r *Runner) handleRecords(rt *route, lim limit, d delivery, n int) {
 
 // decodeRecord decodes a request record, which must name its reply queue.
 func (r *Runner) decodeRecord(rec protocol.Record, svc *protocol.Service) error {
-	if err := rec.DecodeService(svc); err != nil {
+	if err := rec.DecodeRequest(svc); err != nil {
 		return err
 	}
 	if svc.ReplyQueue == "" {

@@ -81,7 +81,7 @@ func (r *Runner) handle(rt *route, lim limit, d delivery) {
 // catalogue's form (one message, base64 body), acked once that answer is confirmed.
 func (r *Runner) handleCatalogue(rt *route, lim limit, d delivery) {
 	svc := new(protocol.Service)
-	err := protocol.DecodeAs(d.contentType(), d.body(), svc)
+	err := protocol.DecodeRequest(d.contentType(), d.body(), svc)
 	if err == nil && svc.ReplyQueue == "" {
 		err = errNoReplyQueue
 	}

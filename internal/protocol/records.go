@@ -249,6 +249,20 @@ func (r Record) DecodeService(svc *Service) error {
 	if err := DecodeAs(ContentTypeJSON, r.Line, svc); err != nil {
 		return err
 	}
+	return r.rawBody(svc)
+}
+
+// DecodeRequest is DecodeService for a request about to be served: the fields of
+// ServingSkips are left empty (DecodeRequest of serving.go).
+func (r Record) DecodeRequest(svc *Service) error {
+	if err := DecodeRequest(ContentTypeJSON, r.Line, svc); err != nil {
+		return err
+	}
+	return r.rawBody(svc)
+}
+
+// rawBody checks that the decoded line of r leaves the body to the record, and sets it.
+func (r Record) rawBody(svc *Service) error {
 	switch {
 	case svc.Body != nil:
 		return errorf(CodeMalformed, ActionService, nil, "a service record carries a body field; its body must be raw")
