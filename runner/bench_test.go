@@ -64,11 +64,11 @@ func BenchmarkHandle(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				r, rt, d := benchSetup(b, size, n)
-				lim := make(limit, 32)
+				c := &consumer{concurrency: 32, prefetch: 1, lim: make(limit, 32)}
 				b.ReportAllocs()
 				b.SetBytes(int64(len(d.b)))
 				for b.Loop() {
-					r.handle(rt, lim, d)
+					r.handle(rt, c, d)
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*max(1, n)), "ns/request")
 			})

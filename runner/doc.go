@@ -11,7 +11,8 @@
 // Files: options.go (Options, flags, Validate), runner.go (lifecycle), control.go (control messages), heartbeat.go, bundle.go
 // (enable / disable), store.go (bundle cache), route.go (a route, its swap, its concurrency limit), serve.go
 // (one request: decode, dispatch, answer, settle), records.go (a records message of several
-// requests, spec/protocol.md §8), replybatch.go (raw answers batched per reply queue), answer.go, metrics.go and
+// requests, spec/protocol.md §8), replybatch.go (raw answers batched per reply queue), adapt.go (the prefetch follows
+// the messages' sizes), answer.go, metrics.go and
 // health_metric.go, health.go, transport.go (internal/amqpbus), isolation.go (may this
 // runner isolate bundles; what it does without --bundle-uids), config.go (run-time
 // configuration over funcatron.configuration: log level, StatsD target), statsd.go (the
@@ -46,10 +47,10 @@
 //     the new one starts before the old one stops.
 //   - Records (spec/protocol.md §8): the route's concurrency limit holds requests while they
 //     run the bundle, not while their answers are published, so a slow broker round trip
-//     does not idle the bundle. Catalogue-form messages take the same prefetch: a route fed
-//     only by them runs max(1, concurrency / --max-batch) requests at once (--max-batch 1
-//     for such routes keeps the prefetch at the concurrency). A request decoded to be
-//     served skips the fields no kind reads (protocol.DecodeRequest). Any failure acks `error` with
+//     does not idle the bundle. The prefetch starts at max(1, concurrency / --max-batch)
+//     and follows the records per message the route gets (adapt.go): otherwise a route fed
+//     single requests would run one at a time. A request decoded to be served skips the
+//     fields no kind reads (protocol.DecodeRequest). Any failure acks `error` with
 //     the reason and leaves the route as it was. Enables and disables of one route run in
 //     arrival order; different routes proceed in parallel.
 //   - A disable of a sha its route no longer serves (it was replaced) leaves the route

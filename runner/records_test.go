@@ -299,3 +299,50 @@ func TestRecordsOversizeAnswer(t *testing.T) {
 		}
 	}
 }
+
+// routePrefetch is the prefetch of the subscription serving queue now (0: none).
+func routePrefetch(r *Runner, queue string) int {
+	r.mu.Lock()
+	rt := r.routes[queue]
+	r.mu.Unlock()
+	if rt == nil {
+		return 0
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.consumer == nil {
+		return 0
+	}
+	return rt.consumer.prefetch
+}
+
+// TestPrefetchFollowsMessages: a route fed catalogue-form messages (one request each)
+// gets its prefetch raised to the concurrency after a few of them, so the bundle runs its
+// concurrency of requests at once, not max(1, concurrency / --max-batch) = 1; a records
+// message of --max-batch requests brings the prefetch back down at once.
+func TestPrefetchFollowsMessages(t *testing.T) {
+	t.Parallel()
+	r, queue, host, path, fe := recordsRoute(t, []string{"concurrency: 4"}, func(o *Options) { o.MaxBatch = 4 })
+	if p := routePrefetch(r, queue); p != 1 {
+		t.Fatalf("first prefetch %d, want max(1, 4/4) = 1", p)
+	}
+	for range adaptEpoch {
+		fe.do(queue, service(host, "GET", path+"/pid", nil))
+	}
+	testenv.WaitFor(t, 10*time.Second, "prefetch 4 after catalogue messages", func() bool { return routePrefetch(r, queue) == 4 })
+	var ids []string
+	for range 4 {
+		ids = append(ids, fe.publish(queue, service(host, "GET", path+"/slow?ms=1500", nil)))
+	}
+	labels := `{host="` + host + `",path="` + path + `",queue="` + queue + `"}`
+	testenv.WaitFor(t, 10*time.Second, "4 catalogue requests running at once", func() bool {
+		return metricValue(metricsText(t, r), "funcatron_runner_requests_in_flight"+labels) == 4
+	})
+	waitAnswered(t, fe, queue, ids)
+	svcs := make([]*protocol.Service, 4)
+	for i := range svcs {
+		svcs[i] = service(host, "GET", path+"/pid", nil)
+	}
+	waitAnswered(t, fe, queue, fe.publishRecords(queue, svcs...))
+	testenv.WaitFor(t, 10*time.Second, "prefetch 1 after a records message of 4", func() bool { return routePrefetch(r, queue) == 1 })
+}
