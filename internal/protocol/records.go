@@ -67,6 +67,12 @@ func ParseRecordCount(v any) (int, error) {
 		n = int64(t)
 	case int64:
 		n = t
+	case uint8:
+		n = int64(t)
+	case uint16:
+		n = int64(t)
+	case uint32:
+		n = int64(t)
 	default:
 		return 0, errorf(CodeFraming, "", nil, "%s of type %T is not a count", HeaderRecords, v)
 	}

@@ -349,3 +349,17 @@ func BenchmarkAnswerRecord(b *testing.B) {
 		}
 	})
 }
+
+// TestParseRecordCount: fc-records as AMQP may carry it (a string or any integer type).
+func TestParseRecordCount(t *testing.T) {
+	for _, v := range []any{"3", []byte("3"), 3, int8(3), int16(3), int32(3), int64(3), uint8(3), uint16(3), uint32(3)} {
+		if n, err := ParseRecordCount(v); n != 3 || err != nil {
+			t.Errorf("%T %v: %d, %v", v, v, n, err)
+		}
+	}
+	for _, v := range []any{nil, "", "x", "-1", "0", " 3", 3.0, int64(MaxRecords + 1), "99999999999"} {
+		if _, err := ParseRecordCount(v); err == nil {
+			t.Errorf("%T %v: no error", v, v)
+		}
+	}
+}
