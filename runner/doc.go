@@ -11,8 +11,7 @@
 // Files: options.go (Options, flags, Validate), runner.go (lifecycle), control.go (control messages), heartbeat.go, bundle.go
 // (enable / disable), store.go (bundle cache), route.go (a route, its swap, its concurrency limit), serve.go
 // (one request: decode, dispatch, answer, settle), records.go (a records message of several
-// requests, spec/protocol.md §8), replybatch.go (raw answers batched per reply queue), adapt.go (the prefetch follows
-// the messages' sizes), answer.go, metrics.go and
+// requests, spec/protocol.md §8), replybatch.go (raw answers batched per reply queue), answer.go, metrics.go and
 // health_metric.go, health.go, transport.go (internal/amqpbus), isolation.go (may this
 // runner isolate bundles; what it does without --bundle-uids), config.go (run-time
 // configuration over funcatron.configuration: log level, StatsD target), statsd.go (the
@@ -43,13 +42,12 @@
 //     start, and only then switch the route to it and ack ok. The bundle it replaces keeps
 //     its requests in flight, is drained (up to its timeout) and stopped after the ack.
 //     The subscription is renewed only when the bundle's concurrency changes (prefetch
-//     max(1, concurrency / --max-batch) messages, at most concurrency requests at once):
+//     concurrency messages, at most concurrency requests at once; prefetchFor says why):
 //     the new one starts before the old one stops.
 //   - Records (spec/protocol.md §8): the route's concurrency limit holds requests while they
 //     run the bundle, not while their answers are published, so a slow broker round trip
-//     does not idle the bundle. The prefetch starts at max(1, concurrency / --max-batch)
-//     and follows the records per message the route gets (adapt.go): otherwise a route fed
-//     single requests would run one at a time. A request decoded to be served skips the
+//     does not idle the bundle. The records of messages held beyond the concurrency wait
+//     in memory, counted as queued. A request decoded to be served skips the
 //     fields no kind reads (protocol.DecodeRequest). Any failure acks `error` with
 //     the reason and leaves the route as it was. Enables and disables of one route run in
 //     arrival order; different routes proceed in parallel.

@@ -180,9 +180,9 @@ func TestRecordsAnswersBatchedPerReplyQueue(t *testing.T) {
 }
 
 // TestRecordsConcurrencyAccounting: the bundle's concurrency counts requests, not
-// messages: with concurrency 4 and --max-batch 4 the route queue's prefetch is 1 message,
-// 4 requests of an 8-request message run while 4 wait (queued), and the next message stays
-// in the broker until the first is done.
+// messages: with concurrency 4 the route queue's prefetch is 4 messages (prefetchFor), 4
+// requests of the two 8-request messages run while the other 12 wait (queued), and every
+// request is answered once.
 func TestRecordsConcurrencyAccounting(t *testing.T) {
 	t.Parallel()
 	r, queue, host, path, fe := recordsRoute(t, []string{"concurrency: 4"}, func(o *Options) { o.MaxBatch = 4 })
@@ -195,14 +195,17 @@ func TestRecordsConcurrencyAccounting(t *testing.T) {
 		ids = append(ids, fe.publishRecords(queue, svcs...)...)
 	}
 	labels := `{host="` + host + `",path="` + path + `",queue="` + queue + `"}`
-	testenv.WaitFor(t, 20*time.Second, "4 requests running and 4 queued", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "4 requests running and 12 queued", func() bool {
 		m := metricsText(t, r)
 		return metricValue(m, "funcatron_runner_requests_in_flight"+labels) == 4 &&
-			metricValue(m, "funcatron_runner_queued_requests"+labels) == 4
+			metricValue(m, "funcatron_runner_queued_requests"+labels) == 12
 	})
+	if m := metricsText(t, r); metricValue(m, "funcatron_runner_requests_in_flight"+labels) > 4 {
+		t.Errorf("more than the concurrency running:\n%s", grep(m, "in_flight"))
+	}
 	ready, unacked := queueCounts(t, queue)
-	if ready != 1 || unacked != 1 {
-		t.Errorf("route queue: %d ready, %d unacked; want 1 and 1 (prefetch 1 message)", ready, unacked)
+	if ready != 0 || unacked != 2 {
+		t.Errorf("route queue: %d ready, %d unacked; want 0 and 2 (both messages taken)", ready, unacked)
 	}
 	got := waitAnswered(t, fe, queue, ids)
 	for _, id := range ids {
@@ -316,19 +319,15 @@ func routePrefetch(r *Runner, queue string) int {
 	return rt.consumer.prefetch
 }
 
-// TestPrefetchFollowsMessages: a route fed catalogue-form messages (one request each)
-// gets its prefetch raised to the concurrency (after its first message, then after
-// adaptEpoch of them), so the bundle runs its concurrency of requests at once, not
-// max(1, concurrency / --max-batch) = 1; a records message of --max-batch requests brings
-// the prefetch back down at once.
-func TestPrefetchFollowsMessages(t *testing.T) {
+// TestCatalogueRequestsRunAtConcurrency: a route fed catalogue-form messages (one request
+// each) runs its concurrency of them at once: its prefetch is the concurrency in messages,
+// not max(1, concurrency / --max-batch) = 1, which ran them one by one.
+func TestCatalogueRequestsRunAtConcurrency(t *testing.T) {
 	t.Parallel()
 	r, queue, host, path, fe := recordsRoute(t, []string{"concurrency: 4"}, func(o *Options) { o.MaxBatch = 4 })
-	if p := routePrefetch(r, queue); p != 1 {
-		t.Fatalf("first prefetch %d, want max(1, 4/4) = 1", p)
+	if p := routePrefetch(r, queue); p != 4 {
+		t.Fatalf("prefetch %d, want the concurrency, 4", p)
 	}
-	fe.do(queue, service(host, "GET", path+"/pid", nil))
-	testenv.WaitFor(t, 10*time.Second, "prefetch 4 after a catalogue message", func() bool { return routePrefetch(r, queue) == 4 })
 	var ids []string
 	for range 4 {
 		ids = append(ids, fe.publish(queue, service(host, "GET", path+"/slow?ms=1500", nil)))
@@ -338,17 +337,4 @@ func TestPrefetchFollowsMessages(t *testing.T) {
 		return metricValue(metricsText(t, r), "funcatron_runner_requests_in_flight"+labels) == 4
 	})
 	waitAnswered(t, fe, queue, ids)
-	svcs := make([]*protocol.Service, 4)
-	for i := range svcs {
-		svcs[i] = service(host, "GET", path+"/pid", nil)
-	}
-	waitAnswered(t, fe, queue, fe.publishRecords(queue, svcs...))
-	testenv.WaitFor(t, 10*time.Second, "prefetch 1 after a records message of 4", func() bool { return routePrefetch(r, queue) == 1 })
-	for i := range adaptEpoch {
-		if p := routePrefetch(r, queue); p != 1 {
-			t.Fatalf("prefetch %d after %d catalogue messages, want 1 until %d", p, i, adaptEpoch)
-		}
-		fe.do(queue, service(host, "GET", path+"/pid", nil))
-	}
-	testenv.WaitFor(t, 10*time.Second, "prefetch 4 again after 4 catalogue messages", func() bool { return routePrefetch(r, queue) == 4 })
 }

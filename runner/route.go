@@ -137,29 +137,34 @@ func (rt *route) entry() (protocol.RouteEntry, bool) {
 }
 
 // consumer is one subscription to a route queue for a bundle's concurrency: a limit of
-// concurrency requests running at once, and a prefetch of max(1, concurrency / B) messages,
-// B the most records a message holds (spec/protocol.md §8). B starts at --max-batch and
-// follows the messages the route gets (adapt.go).
+// concurrency requests running at once, and a prefetch of concurrency messages
+// (prefetchFor).
 type consumer struct {
 	concurrency int
 	prefetch    int
 	lim         limit
-	adaptive    bool // follows the messages' sizes (not in benchmarks)
-	epoch       int  // messages per decision to raise the prefetch
 	cancel      context.CancelFunc
 	done        chan struct{}
-
-	epochN, epochMax atomic.Int64 // messages seen in this epoch, and their most records
-	resizing         atomic.Bool  // a new subscription was asked for
 }
 
 // limit bounds the requests of one route that run at once: a request takes a slot to run
 // and gives it back once its answer is made (its publish does not hold it).
 type limit chan struct{}
 
-// prefetchFor is the prefetch of a route queue for a bundle's concurrency.
-func prefetchFor(concurrency, maxBatch int) int {
-	return max(1, concurrency/max(1, maxBatch))
+// prefetchFor is the prefetch, in messages, of a route queue for a bundle's concurrency:
+// the concurrency itself, while at most concurrency requests run (the consumer's limit) and
+// the records of the messages held beyond that wait in memory, counted as queued.
+//
+// A deliberate departure from spec/protocol.md §8, which says max(1, concurrency /
+// --max-batch): a frontend batches only what arrives while a publish is in flight, so most
+// messages hold one request or a few (catalogue-form ones always one), and at that prefetch
+// (1 at the defaults) a bundle ran one request at a time while the rest waited in the
+// broker (make bench: 504 req/s where the catalogue form did 878). A prefetch that follows
+// the messages' sizes needs a new subscription at each change, and the moment between the
+// two is one the Tron can count as "no runner", so frontends answered 503 under load. What
+// the runner holds is bounded as before: prefetch messages of at most --max-message-bytes.
+func prefetchFor(concurrency int) int {
+	return max(1, concurrency)
 }
 
 // wait takes a slot, counting the request as queued while none is free.

@@ -67,9 +67,6 @@ func (r *Runner) handle(rt *route, c *consumer, d delivery) {
 		return
 	}
 	n, err := d.recordCount()
-	if err == nil {
-		r.observe(rt, c, max(1, n))
-	}
 	switch {
 	case err != nil:
 		r.undecodable(rt, d, err)
