@@ -79,6 +79,19 @@ func publishJSON(ch *amqp.Channel, queue string, m any) error {
 // connection closes.
 func consume(t testing.TB, c *amqp.Connection, queue string, fn func(m msg, raw amqp.Delivery)) {
 	t.Helper()
+	consumeDeliveries(t, c, queue, func(d amqp.Delivery) {
+		var m msg
+		if err := json.Unmarshal(d.Body, &m); err != nil {
+			m = msg{"undecodable": string(d.Body)}
+		}
+		fn(m, d)
+	})
+}
+
+// consumeDeliveries declares queue (durable) and hands every delivery to fn until the
+// connection closes.
+func consumeDeliveries(t testing.TB, c *amqp.Connection, queue string, fn func(d amqp.Delivery)) {
+	t.Helper()
 	ch := channel(t, c)
 	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
 		t.Fatalf("declaring %s: %v", queue, err)
@@ -89,11 +102,7 @@ func consume(t testing.TB, c *amqp.Connection, queue string, fn func(m msg, raw 
 	}
 	go func() {
 		for d := range ds {
-			var m msg
-			if err := json.Unmarshal(d.Body, &m); err != nil {
-				m = msg{"undecodable": string(d.Body)}
-			}
-			fn(m, d)
+			fn(d)
 		}
 	}()
 }
@@ -257,11 +266,12 @@ func (tr *fakeTron) sendRoutes(t testing.TB, inbox string, routes []msg) {
 type answerFunc func(svc msg) []msg
 
 type fakeRunner struct {
-	queue string
-	pub   *amqp.Channel
-	mu    sync.Mutex
-	got   []msg
-	pubMu sync.Mutex
+	queue    string
+	pub      *amqp.Channel
+	mu       sync.Mutex
+	got      []msg
+	messages int // route-queue messages taken (a records message holds several requests)
+	pubMu    sync.Mutex
 }
 
 func newRunner(t testing.TB, queue string, answer answerFunc) *fakeRunner {
@@ -271,23 +281,74 @@ func newRunner(t testing.TB, queue string, answer answerFunc) *fakeRunner {
 	return r
 }
 
+// connect consumes the route queue. Like our runner (protocol.md §8), it answers the requests
+// of a records message in records framing, one message per reply-queue for the message's
+// answers, and a catalogue request in the catalogue's form; an answer that does not convert
+// to a record (a deliberately malformed one) goes in the catalogue's form.
 func (r *fakeRunner) connect(t testing.TB, answer answerFunc) {
 	t.Helper()
 	conn := dialAMQP(t)
 	r.pubMu.Lock()
 	r.pub = channel(t, conn)
 	r.pubMu.Unlock()
-	consume(t, conn, r.queue, func(svc msg, d amqp.Delivery) {
+	consumeDeliveries(t, conn, r.queue, func(d amqp.Delivery) {
+		svcs := decodeService(d)
+		r.mu.Lock()
+		r.got = append(r.got, svcs...)
+		r.messages++
+		r.mu.Unlock()
+		batches := map[string][][]byte{}
+		for _, svc := range svcs {
+			for _, a := range answer(svc) {
+				if rec, ok := answerRecord(a); ok && svc["_framing"] == "records" {
+					q := str(svc["reply-queue"])
+					batches[q] = append(batches[q], rec)
+				} else {
+					r.reply(svc, a)
+				}
+			}
+		}
+		for q, recs := range batches {
+			r.publish(q, recordsMessage(recs))
+		}
+	})
+}
+
+// decodeService decodes the service messages of a delivery: the records of a records
+// message, else the one JSON message; each with the delivery's properties in _ keys.
+func decodeService(d amqp.Delivery) []msg {
+	var svcs []msg
+	framing := "catalogue"
+	if isRecords(d) {
+		framing = "records"
+		recs, err := splitRecords(d)
+		if err != nil {
+			recs = []msg{{"undecodable": err.Error()}}
+		}
+		svcs = recs
+	} else {
+		var m msg
+		if err := json.Unmarshal(d.Body, &m); err != nil {
+			m = msg{"undecodable": string(d.Body)}
+		}
+		svcs = []msg{m}
+	}
+	for _, svc := range svcs {
 		svc["_expiration"] = d.Expiration
 		svc["_persistent"] = d.DeliveryMode == amqp.Persistent
 		svc["_content_type"] = d.ContentType
-		r.mu.Lock()
-		r.got = append(r.got, svc)
-		r.mu.Unlock()
-		for _, a := range answer(svc) {
-			r.reply(svc, a)
-		}
-	})
+		svc["_framing"] = framing
+		svc["_records"] = len(svcs)
+	}
+	return svcs
+}
+
+func (r *fakeRunner) publish(queue string, p amqp.Publishing) error {
+	r.pubMu.Lock()
+	defer r.pubMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return r.pub.PublishWithContext(ctx, "", queue, false, false, p)
 }
 
 func (r *fakeRunner) reply(svc, a msg) error {
@@ -301,6 +362,13 @@ func (r *fakeRunner) received() []msg {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]msg(nil), r.got...)
+}
+
+// taken returns the number of route-queue messages the runner took.
+func (r *fakeRunner) taken() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.messages
 }
 
 // answer builds an `answer` to svc.
@@ -320,7 +388,7 @@ func answer(svc msg, status int, headers [][2]string, body []byte) msg {
 
 // echo answers 200 with the request's body and its request id in X-Request-Id.
 func echo(svc msg) []msg {
-	body, _ := base64.StdEncoding.DecodeString(str(svc["body"]))
+	body := reqBody(svc)
 	return []msg{answer(svc, 200, [][2]string{
 		{"Content-Type", "application/octet-stream"},
 		{"X-Request-Id", str(svc["request-id"])},
@@ -354,6 +422,7 @@ type frontendOptions struct {
 	timeout   string // FUNCATRON_TIMEOUT
 	heartbeat string // FUNCATRON_HEARTBEAT
 	noTronYet bool   // start nginx before the Tron queue exists
+	env       map[string]string
 }
 
 // startFrontend starts a fake Tron on a fresh Tron queue and an nginx frontend using it, and
@@ -372,6 +441,9 @@ func startFrontend(t testing.TB, o frontendOptions) *frontend {
 	}
 	if o.heartbeat != "" {
 		env["FUNCATRON_HEARTBEAT"] = o.heartbeat
+	}
+	for k, v := range o.env {
+		env[k] = v
 	}
 	f.nginx = testenv.StartNginx(t, servers.NginxOptions{
 		RabbitPort: sharedRabbit.STOMPPort,
@@ -485,10 +557,24 @@ func (f *frontend) health(t testing.TB) msg {
 
 // TestFrontendAwakeAndServiceGET checks the awake, the route ack, the full `service` message of
 // a GET (repeated query args and headers) and the answer written back (status, every header
-// pair with two Set-Cookie, body).
+// pair with two Set-Cookie, body), in both framings: records (the default, protocol.md §8)
+// and the catalogue's (FUNCATRON_FRAMING=catalogue: one JSON message per request, as before).
 func TestFrontendAwakeAndServiceGET(t *testing.T) {
 	t.Parallel()
-	f := startFrontend(t, frontendOptions{})
+	for _, framing := range []string{"records", "catalogue"} {
+		t.Run(framing, func(t *testing.T) {
+			t.Parallel()
+			testAwakeAndServiceGET(t, framing)
+		})
+	}
+}
+
+func testAwakeAndServiceGET(t *testing.T, framing string) {
+	env := map[string]string{}
+	if framing == "catalogue" {
+		env["FUNCATRON_FRAMING"] = "catalogue"
+	}
+	f := startFrontend(t, frontendOptions{env: env})
 	aw := f.awakes[0]
 	inbox := f.inbox(0)
 	if !regexp.MustCompile(`^FRNT[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(inbox) {
@@ -562,7 +648,9 @@ func TestFrontendAwakeAndServiceGET(t *testing.T) {
 		"http-user-agent":     "funcatron-test/1",
 		"reply-queue":         inbox,
 		"from":                inbox,
-		"body-base64-encoded": true,
+		"body-base64-encoded": framing == "catalogue",
+		"_framing":            framing,
+		"_records":            1,
 	}
 	for k, v := range want {
 		if svc[k] != v {
@@ -575,7 +663,7 @@ func TestFrontendAwakeAndServiceGET(t *testing.T) {
 	if p, err := strconv.Atoi(str(svc["remote-port"])); err != nil || p <= 0 {
 		t.Errorf("remote-port %v", svc["remote-port"])
 	}
-	for _, k := range []string{"body", "content-type", "remote-user"} {
+	for _, k := range []string{"body", "body-length", "content-type", "remote-user"} {
 		if v, ok := svc[k]; ok {
 			t.Errorf("service has %q = %v, want it absent", k, v)
 		}
@@ -583,7 +671,11 @@ func TestFrontendAwakeAndServiceGET(t *testing.T) {
 	if str(svc["msg-id"]) == "" || svc["at"] == nil {
 		t.Errorf("service lacks msg-id/at: %v", svc)
 	}
-	if svc["_expiration"] != "30000" || svc["_persistent"] != false || svc["_content_type"] != "application/json" {
+	// the catalogue's expiration is FUNCATRON_TIMEOUT; a batch's is its earliest request's
+	// remaining time, a few ms less for a lone request
+	exp, _ := strconv.Atoi(str(svc["_expiration"]))
+	if (framing == "catalogue" && exp != 30000) || exp > 30000 || exp < 29000 ||
+		svc["_persistent"] != false || svc["_content_type"] != "application/json" {
 		t.Errorf("service published with expiration %v, persistent %v, content type %v; want 30000 (FUNCATRON_TIMEOUT), false, application/json",
 			svc["_expiration"], svc["_persistent"], svc["_content_type"])
 	}
@@ -618,7 +710,8 @@ func TestFrontendAwakeAndServiceGET(t *testing.T) {
 }
 
 // TestFrontendPOSTLargeBody sends 1 MiB of random bytes (NULs included): nginx spools it to a
-// temp file, the frontend still reads it, and it round-trips through the runner.
+// temp file, the frontend still reads it, and it round-trips through the runner raw (records
+// framing both ways); 9 MiB, over FUNCATRON_MAX_BATCH_BYTES, travel alone.
 func TestFrontendPOSTLargeBody(t *testing.T) {
 	t.Parallel()
 	f := startFrontend(t, frontendOptions{})
@@ -634,9 +727,10 @@ func TestFrontendPOSTLargeBody(t *testing.T) {
 		t.Fatalf("status %d, body %d bytes equal=%v", resp.status, len(resp.body), bytes.Equal(resp.body, body))
 	}
 	svc := r.received()[0]
-	sent, err := base64.StdEncoding.DecodeString(str(svc["body"]))
-	if err != nil || !bytes.Equal(sent, body) {
-		t.Errorf("service body: %d bytes, equal=%v, err %v", len(sent), bytes.Equal(sent, body), err)
+	if sent := reqBody(svc); !bytes.Equal(sent, body) || svc["body-length"] != float64(len(body)) || svc["body"] != nil ||
+		svc["body-base64-encoded"] != false || svc["_framing"] != "records" {
+		t.Errorf("service body: %d raw bytes (equal=%v), body-length %v, body field %v, body-base64-encoded %v, framing %v; want the body raw in a record",
+			len(sent), bytes.Equal(sent, body), svc["body-length"], svc["body"] != nil, svc["body-base64-encoded"], svc["_framing"])
 	}
 	if svc["content-type"] != "application/octet-stream" || svc["method"] != "POST" {
 		t.Errorf("service content-type %v method %v", svc["content-type"], svc["method"])
@@ -654,8 +748,8 @@ func TestFrontendPOSTLargeBody(t *testing.T) {
 	if resp.status != 200 || len(resp.body) != 0 {
 		t.Errorf("empty POST: %d %q", resp.status, resp.body)
 	}
-	if last := r.received()[2]; last["body"] != nil {
-		t.Errorf("empty POST sent body %v, want the key absent", last["body"])
+	if last := r.received()[2]; last["body"] != nil || last["body-length"] != nil || len(reqBody(last)) != 0 {
+		t.Errorf("empty POST sent body %v, body-length %v, want both keys absent and no raw bytes", last["body"], last["body-length"])
 	}
 
 	// near client_max_body_size (10m) a body still makes the round trip
