@@ -15,14 +15,17 @@ import (
 	"github.com/funcatron/funcatron/runner/kind"
 )
 
-// nopDelivery is a delivery that settles into nothing.
+// nopDelivery is a delivery that settles into nothing; records > 0 makes it a records
+// message.
 type nopDelivery struct {
-	ct string
-	b  []byte
+	ct      string
+	b       []byte
+	records int
 }
 
 func (d *nopDelivery) contentType() string          { return d.ct }
 func (d *nopDelivery) body() []byte                 { return d.b }
+func (d *nopDelivery) recordCount() (int, error)    { return d.records, nil }
 func (d *nopDelivery) settle(amqpbus.Outcome) error { return nil }
 
 // nopBroker confirms every publish at once.
@@ -32,7 +35,7 @@ func (nopBroker) declare(context.Context, string) error { return nil }
 func (nopBroker) consume(context.Context, string, int, func(delivery)) error {
 	return nil
 }
-func (nopBroker) publish(context.Context, string, []byte) error { return nil }
+func (nopBroker) publish(context.Context, string, []byte, int) error { return nil }
 
 // staticInstance answers every call in-process with a fixed response.
 type staticInstance struct{ body []byte }
@@ -50,33 +53,58 @@ func (staticInstance) Stop(context.Context) error { return nil }
 // BenchmarkHandle measures the runner's own work per request: decode the service message
 // (JSON, as the frontend sends it), match the route, call an in-process bundle, encode the
 // answer, publish (a no-op here) and settle. Body sizes: request and answer alike.
+// catalogue is one request per message (base64 bodies); records/N is a records message of
+// N raw requests, per request.
 func BenchmarkHandle(b *testing.B) {
+	for _, size := range []int{0, 1 << 10, 64 << 10} {
+		for _, n := range []int{0, 1, 32} {
+			name := fmt.Sprintf("catalogue/%dB", size)
+			if n > 0 {
+				name = fmt.Sprintf("records-%d/%dB", n, size)
+			}
+			b.Run(name, func(b *testing.B) {
+				r, rt, d := benchSetup(b, size, n)
+				lim := make(limit, 32)
+				b.ReportAllocs()
+				b.SetBytes(int64(len(d.b)))
+				for b.Loop() {
+					r.handle(rt, lim, d)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*max(1, n)), "ns/request")
+			})
+		}
+	}
+}
+
+// benchSetup is a runner with a no-op broker, a route served in-process and a delivery of
+// n records (0: the catalogue's form) with bodies of size.
+func benchSetup(b *testing.B, size, n int) (*Runner, *route, *nopDelivery) {
 	manifest := "swagger: \"2.0\"\ninfo: {title: b, version: \"1\"}\nbasePath: /hello\n" +
 		"x-funcatron: {exec: {command: [bin/fn]}}\n" + fnPaths
 	bundle, err := bundles.Open(makeBundle(b, manifest, file{"bin/fn", []byte("#!/bin/sh\n"), 0o755}), bundles.Limits{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, size := range []int{0, 1 << 10, 64 << 10} {
-		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			m := newMetrics()
-			r := &Runner{
-				opts: Options{PublishTimeout: time.Second}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-				metrics: m, broker: nopBroker{},
-			}
-			rt := newRoute("bench", "", "/bench", m)
-			payload := bytes.Repeat([]byte("x"), size)
-			rt.cur.Store(newServed("sha", "", "/hello", staticInstance{payload}, routerMatcher(bundle.Router())))
-			svc := service("example.com", "GET", "/hello/hello/bob?x=1", payload)
-			svc.RequestID, svc.ReplyTo, svc.ReplyQueue = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "FRNTbench"
-			protocol.Stamp(svc, "", "")
-			body, _ := protocol.Encode(protocol.JSON, svc)
-			d := &nopDelivery{ct: protocol.ContentTypeJSON, b: body}
-			b.ReportAllocs()
-			b.SetBytes(int64(len(body)))
-			for b.Loop() {
-				r.handle(rt, d)
-			}
-		})
+	m := newMetrics()
+	r := &Runner{
+		opts: Options{PublishTimeout: time.Second, MaxMessageBytes: protocol.DefaultMaxMessageBytes, MaxBatch: 32, MaxBatchBytes: 1 << 20},
+		log:  slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: m, broker: nopBroker{},
 	}
+	r.replies = newReplyBatches(r)
+	rt := newRoute("bench", "", "/bench", m)
+	payload := bytes.Repeat([]byte("x"), size)
+	rt.cur.Store(newServed("sha", "", "/hello", staticInstance{payload}, routerMatcher(bundle.Router())))
+	svc := service("example.com", "GET", "/hello/hello/bob?x=1", payload)
+	svc.RequestID, svc.ReplyTo, svc.ReplyQueue = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "FRNTbench"
+	svc.AnswerHeaders = protocol.AnswerHeadersPairs
+	protocol.Stamp(svc, "", "")
+	if n == 0 {
+		body, _ := protocol.Encode(protocol.JSON, svc)
+		return r, rt, &nopDelivery{ct: protocol.ContentTypeJSON, b: body}
+	}
+	var body []byte
+	for range n {
+		body, _ = protocol.AppendServiceRecord(body, svc)
+	}
+	return r, rt, &nopDelivery{ct: protocol.ContentTypeJSON, b: body, records: n}
 }

@@ -38,11 +38,11 @@ func (r *Runner) enable(ctx context.Context, rt *route, m *protocol.Enable) (cle
 		return nil, fmt.Errorf("declaring route queue %s: %w", rt.queue, err)
 	}
 	old := rt.cur.Swap(s)
-	prefetch := s.inst.Concurrency()
-	if rt.consumer == nil || rt.consumer.prefetch != prefetch {
+	concurrency := max(1, s.inst.Concurrency())
+	if rt.consumer == nil || rt.consumer.concurrency != concurrency {
 		// A new subscription with the new prefetch first, then the old one goes.
 		prev := rt.consumer
-		rt.consumer = r.startConsumer(rt, prefetch)
+		rt.consumer = r.startConsumer(rt, concurrency)
 		if prev != nil {
 			prev.stop()
 		}
@@ -159,13 +159,15 @@ func (r *Runner) disable(ctx context.Context, rt *route, sha string) {
 	r.log.Info("bundle disabled", "queue", rt.queue, "sha", sha)
 }
 
-// startConsumer subscribes to rt's queue with prefetch in a goroutine the consumer owns.
-func (r *Runner) startConsumer(rt *route, prefetch int) *consumer {
+// startConsumer subscribes to rt's queue for a bundle's concurrency in a goroutine the
+// consumer owns.
+func (r *Runner) startConsumer(rt *route, concurrency int) *consumer {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &consumer{prefetch: prefetch, cancel: cancel, done: make(chan struct{})}
+	c := &consumer{concurrency: concurrency, lim: make(limit, concurrency), cancel: cancel, done: make(chan struct{})}
+	prefetch := prefetchFor(concurrency, r.opts.MaxBatch)
 	go func() {
 		defer close(c.done)
-		err := r.broker.consume(ctx, rt.queue, prefetch, func(d delivery) { r.handle(rt, d) })
+		err := r.broker.consume(ctx, rt.queue, prefetch, func(d delivery) { r.handle(rt, c.lim, d) })
 		if err != nil {
 			r.log.Error("consuming route queue stopped", "queue", rt.queue, "err", err)
 		}

@@ -15,16 +15,18 @@ import (
 // metrics are the runner's Prometheus metrics, in a registry of its own (several runners
 // may live in one test process).
 type metrics struct {
-	reg         *prometheus.Registry
-	requests    *prometheus.CounterVec   // queue, host, path, status
-	latency     *prometheus.HistogramVec // queue, host, path
-	inflight    *prometheus.GaugeVec     // queue, host, path
-	undecodable prometheus.Counter
-	restarts    *prometheus.CounterVec // queue, host, path
-	outDropped  *prometheus.CounterVec // queue, host, path
-	unsettled   prometheus.Counter
-	refused     *prometheus.CounterVec // reason
-	oversize    prometheus.Counter
+	reg           *prometheus.Registry
+	requests      *prometheus.CounterVec   // queue, host, path, status
+	latency       *prometheus.HistogramVec // queue, host, path
+	inflight      *prometheus.GaugeVec     // queue, host, path
+	queued        *prometheus.GaugeVec     // queue, host, path
+	answerBatches prometheus.Histogram
+	undecodable   prometheus.Counter
+	restarts      *prometheus.CounterVec // queue, host, path
+	outDropped    *prometheus.CounterVec // queue, host, path
+	unsettled     prometheus.Counter
+	refused       *prometheus.CounterVec // reason
+	oversize      prometheus.Counter
 }
 
 // routeLabels name a route in the per-route metrics: its queue, and the host ("*" for any)
@@ -55,6 +57,15 @@ func newMetrics() *metrics {
 			Name: "funcatron_runner_requests_in_flight",
 			Help: "Requests being served, by route queue.",
 		}, routeLabels),
+		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "funcatron_runner_queued_requests",
+			Help: "Requests taken off a route queue (in records messages) waiting for the bundle's concurrency, by route queue.",
+		}, routeLabels),
+		answerBatches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "funcatron_runner_answer_batch_records",
+			Help:    "Answers per records message published to a frontend (raw answers, batched per reply queue).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+		}),
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "funcatron_runner_undecodable_total",
 			Help: "Route queue and inbox messages refused (dead-lettered): undecodable, over --max-message-bytes, or nested too deep.",
@@ -83,7 +94,7 @@ func newMetrics() *metrics {
 	for _, r := range protocol.RefusedReasons {
 		m.refused.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.undecodable, m.restarts, m.outDropped, m.unsettled, m.refused, m.oversize,
+	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.queued, m.answerBatches, m.undecodable, m.restarts, m.outDropped, m.unsettled, m.refused, m.oversize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -95,6 +106,12 @@ type routeStats struct {
 }
 
 func (s *routeStats) begin() { s.inflight.Add(1) }
+
+// unusable records a message or record that could not be served (it counts as an error).
+func (s *routeStats) unusable() {
+	s.count.Add(1)
+	s.errors.Add(1)
+}
 
 // end records one finished request; failed is a 5xx answer or an unusable message.
 func (s *routeStats) end(d time.Duration, failed bool) {

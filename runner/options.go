@@ -83,6 +83,14 @@ type Options struct {
 	// their frame limit is the same number, see docs/security.md "Bounded input").
 	// Default protocol.DefaultMaxMessageBytes (16 MiB).
 	MaxMessageBytes int
+	// MaxBatch is the most answers the runner puts in one records message to a reply queue
+	// (spec/protocol.md §8), and the divisor of a route queue's prefetch:
+	// max(1, concurrency / MaxBatch) messages, since a records message from our frontend
+	// holds up to that many requests. Default 32, the frontend's FUNCATRON_MAX_BATCH.
+	MaxBatch int
+	// MaxBatchBytes bounds one records message of answers (never above MaxMessageBytes); an
+	// answer larger than it travels alone. Default 1 MiB, as the frontend's.
+	MaxBatchBytes int
 }
 
 // Defaults of Options.
@@ -96,6 +104,8 @@ const (
 	DefaultPublishTimeout   = 10 * time.Second
 	DefaultMaxBundleBytes   = 256 << 20
 	DefaultMaxUnpackedBytes = 1 << 30
+	DefaultMaxBatch         = 32
+	DefaultMaxBatchBytes    = 1 << 20
 )
 
 // NewOptions returns the default options.
@@ -153,6 +163,12 @@ func (o *Options) setDefaults() {
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = protocol.DefaultMaxMessageBytes
 	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = DefaultMaxBatchBytes
+	}
 	if o.MaxClockSkew <= 0 {
 		o.MaxClockSkew = protocol.DefaultMaxClockSkew
 	}
@@ -176,6 +192,8 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.Var(&o.BundleUIDs, "bundle-uids", "uids for bundle processes, one per started bundle, e.g. 61000-61999 (needs root or CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_CHOWN, CAP_DAC_OVERRIDE; as root it is required)")
 	fs.Int64Var(&o.MaxManifestBytes, "max-manifest-bytes", o.MaxManifestBytes, "most bytes a bundle's manifest may decode to, YAML aliases expanded (at least the Tron's)")
 	fs.IntVar(&o.MaxMessageBytes, "max-message-bytes", o.MaxMessageBytes, "largest bus message read, and largest answer sent (a larger one becomes a 502)")
+	fs.IntVar(&o.MaxBatch, "max-batch", o.MaxBatch, "most answers in one records message to a frontend; a route queue's prefetch is max(1, concurrency / max-batch) messages")
+	fs.IntVar(&o.MaxBatchBytes, "max-batch-bytes", o.MaxBatchBytes, "most bytes of one records message of answers (a larger answer travels alone)")
 }
 
 // busKey returns the runner key: BusKey, else the content of BusKeyFile.
@@ -202,6 +220,9 @@ func (o *Options) Validate() error {
 		p.Add("--tron-queue: must not be empty")
 	}
 	p.Codec(o.Codec)
+	if o.MaxBatch > protocol.MaxRecords {
+		p.Add("--max-batch: %d is above the %d records a message may hold", o.MaxBatch, protocol.MaxRecords)
+	}
 	if len(o.Kinds) == 0 {
 		p.Add("no bundle kinds to serve (Options.Kinds; runner/kinds.All())")
 	}

@@ -33,6 +33,7 @@ type route struct {
 type routeMetrics struct {
 	labels   []string // routeLabels' values
 	inflight prometheus.Gauge
+	queued   prometheus.Gauge
 	latency  prometheus.Observer
 	ok       prometheus.Counter // requests answered 200
 	requests *prometheus.CounterVec
@@ -43,6 +44,7 @@ func newRoute(queue, host, path string, m *metrics) *route {
 	return &route{queue: queue, m: routeMetrics{
 		labels:   labels,
 		inflight: m.inflight.WithLabelValues(labels...),
+		queued:   m.queued.WithLabelValues(labels...),
 		latency:  m.latency.WithLabelValues(labels...),
 		ok:       m.requests.WithLabelValues(append(labels, "200")...),
 		requests: m.requests,
@@ -134,12 +136,39 @@ func (rt *route) entry() (protocol.RouteEntry, bool) {
 	}, true
 }
 
-// consumer is one subscription to a route queue with a fixed prefetch.
+// consumer is one subscription to a route queue for a bundle's concurrency: a prefetch of
+// max(1, concurrency / --max-batch) messages (a records message holds up to --max-batch
+// requests, spec/protocol.md §8), and a limit of concurrency requests running at once.
 type consumer struct {
-	prefetch int
-	cancel   context.CancelFunc
-	done     chan struct{}
+	concurrency int
+	lim         limit
+	cancel      context.CancelFunc
+	done        chan struct{}
 }
+
+// limit bounds the requests of one route that run at once: a request takes a slot to run
+// and gives it back once its answer is made (its publish does not hold it).
+type limit chan struct{}
+
+// prefetchFor is the prefetch of a route queue for a bundle's concurrency.
+func prefetchFor(concurrency, maxBatch int) int {
+	return max(1, concurrency/max(1, maxBatch))
+}
+
+// wait takes a slot, counting the request as queued while none is free.
+func (l limit) wait(rt *route) {
+	select {
+	case l <- struct{}{}:
+		return
+	default:
+	}
+	rt.m.queued.Inc()
+	l <- struct{}{}
+	rt.m.queued.Dec()
+}
+
+// done gives the slot back.
+func (l limit) done() { <-l }
 
 // stop ends the subscription and waits until Consume returned (its handlers finished).
 func (c *consumer) stop() {

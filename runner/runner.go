@@ -35,8 +35,9 @@ type Runner struct {
 	verify  *protocol.Verifier // kept for the runner's life: it remembers processed msg-ids
 
 	// Set by run, read-only afterwards.
-	broker broker
-	bus    bus.Bus
+	broker  broker
+	bus     bus.Bus
+	replies *replyBatches // raw answers, batched per reply queue
 
 	mu       sync.Mutex
 	routes   map[string]*route // by route queue
@@ -79,6 +80,7 @@ func New(opts *Options) (*Runner, error) {
 		metrics: newMetrics(), key: key, verify: newVerifier(key, o.MaxClockSkew), routes: make(map[string]*route), shaQueue: make(map[string]string),
 		beat: make(chan struct{}, 1),
 	}
+	r.replies = newReplyBatches(r)
 	r.metrics.reg.MustRegister(healthCollector{r})
 	if o.Logs != nil {
 		r.metrics.reg.MustRegister(o.Logs.Shipper.Metrics()...)

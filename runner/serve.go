@@ -34,10 +34,13 @@ const requeuePause = 100 * time.Millisecond
 // errNoReplyQueue: a service request without reply-queue cannot be answered.
 var errNoReplyQueue = errors.New("the request has no reply-queue")
 
-// delivery is a request taken off a route queue (an *amqpbus.Delivery in production).
+// delivery is a message taken off a route queue (an *amqpbus.Delivery in production).
 type delivery interface {
 	contentType() string
 	body() []byte
+	// recordCount is 0 for the catalogue's form, else the records the message holds
+	// (spec/protocol.md §8); an error for a framing header that cannot be read.
+	recordCount() (int, error)
 	settle(amqpbus.Outcome) error
 }
 
@@ -50,42 +53,71 @@ type broker interface {
 	// handlers and returns.
 	consume(ctx context.Context, queue string, prefetch int, handle func(delivery)) error
 	// publish sends a transient JSON message to queue through the default exchange and
-	// returns once the broker confirmed it.
-	publish(ctx context.Context, queue string, body []byte) error
+	// returns once the broker confirmed it; records > 0 sends it in the records framing
+	// of that many records.
+	publish(ctx context.Context, queue string, body []byte, records int) error
 }
 
-// handle serves one delivery of rt from start to settlement. Its context is not the
-// consumer's: a request taken off the queue is finished even while the consumer stops.
-func (r *Runner) handle(rt *route, d delivery) {
+// handle serves one delivery of rt from start to settlement, at most lim's number of
+// requests running at once. Its context is not the consumer's: a request taken off the
+// queue is finished even while the consumer stops.
+func (r *Runner) handle(rt *route, lim limit, d delivery) {
+	if err := protocol.CheckSize(d.body(), r.opts.MaxMessageBytes); err != nil {
+		r.undecodable(rt, d, err)
+		return
+	}
+	n, err := d.recordCount()
+	switch {
+	case err != nil:
+		r.undecodable(rt, d, err)
+	case n > 0:
+		r.handleRecords(rt, lim, d, n)
+	default:
+		r.handleCatalogue(rt, lim, d)
+	}
+}
+
+// handleCatalogue serves a message in the catalogue's form: one request, answered in the
+// catalogue's form (one message, base64 body), acked once that answer is confirmed.
+func (r *Runner) handleCatalogue(rt *route, lim limit, d delivery) {
+	svc := new(protocol.Service)
+	err := protocol.DecodeAs(d.contentType(), d.body(), svc)
+	if err == nil && svc.ReplyQueue == "" {
+		err = errNoReplyQueue
+	}
+	if err != nil {
+		r.undecodable(rt, d, err)
+		return
+	}
+	r.settle(d, rt, r.serve(rt, lim, svc, false))
+}
+
+// undecodable dead-letters a message nothing of which can be served, and counts it.
+func (r *Runner) undecodable(rt *route, d delivery, err error) {
+	r.metrics.undecodable.Inc()
+	r.log.Warn("undecodable request (dead-lettered)", "queue", rt.queue, "err", err)
+	r.settle(d, rt, amqpbus.DeadLetter)
+	rt.stats.unusable()
+}
+
+// serve runs one decoded request once lim lets it and answers it: raw (a records answer,
+// batched per reply queue) or in the catalogue's form. The outcome is how to settle the
+// message it came in: Ack once its answer is confirmed, Requeue when the answer was not
+// confirmed or the route is being disabled (another runner may serve it).
+func (r *Runner) serve(rt *route, lim limit, svc *protocol.Service, raw bool) amqpbus.Outcome {
 	start := time.Now()
 	rt.stats.begin()
+	lim.wait(rt)
 	rt.m.inflight.Inc()
 	defer rt.m.inflight.Dec()
-
-	svc := new(protocol.Service)
-	err := protocol.CheckSize(d.body(), r.opts.MaxMessageBytes)
-	if err == nil {
-		err = protocol.DecodeAs(d.contentType(), d.body(), svc)
-	}
-	if err != nil || svc.ReplyQueue == "" {
-		if err == nil {
-			err = errNoReplyQueue
-		}
-		r.metrics.undecodable.Inc()
-		r.log.Warn("undecodable request (dead-lettered)", "queue", rt.queue, "err", err)
-		r.settle(d, rt, amqpbus.DeadLetter)
-		rt.stats.end(time.Since(start), true)
-		return
-	}
 	s := rt.acquire()
 	if s == nil {
-		// Disabled while this request was on its way: another runner may serve it.
-		r.settle(d, rt, amqpbus.Requeue)
+		lim.done()
 		rt.stats.end(time.Since(start), false)
-		return
+		return amqpbus.Requeue
 	}
 	// Headers as pairs only for a frontend that asks (ours does); the map form otherwise,
-	// the one the 2017 frontend reads (spec/protocol.md §3).
+	// the one the 2017 frontend reads (spec/protocol.md §3). Records always carry pairs.
 	ans := &protocol.Answer{RequestID: svc.ReplyTo,
 		Answer: protocol.AnswerBody{MapHeaders: svc.AnswerHeaders != protocol.AnswerHeadersPairs}}
 	if ans.RequestID == "" {
@@ -94,14 +126,19 @@ func (r *Runner) handle(rt *route, d delivery) {
 	r.dispatch(s, svc, &ans.Answer)
 	host, basePath := s.host, s.basePath
 	s.release()
+	lim.done()
 
-	outcome := r.publishAnswer(svc.ReplyQueue, ans)
-	r.settle(d, rt, outcome)
+	var outcome amqpbus.Outcome
+	if raw {
+		outcome = r.publishRawAnswer(svc.ReplyQueue, ans)
+	} else {
+		outcome = r.publishAnswer(svc.ReplyQueue, ans)
+	}
 	elapsed := time.Since(start)
-	failed := ans.Answer.Status >= 500
-	rt.stats.end(elapsed, failed)
+	rt.stats.end(elapsed, ans.Answer.Status >= 500)
 	rt.m.answered(ans.Answer.Status, elapsed)
 	r.statsd.request(host, basePath, ans.Answer.Status, elapsed)
+	return outcome
 }
 
 // dispatch runs s.dispatch; a panic in it (a runner bug) becomes a 500 answer and a log
@@ -158,7 +195,7 @@ func (r *Runner) publishAnswer(queue string, ans *protocol.Answer) amqpbus.Outco
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.PublishTimeout)
 	defer cancel()
-	if err := r.broker.publish(ctx, queue, body); err != nil {
+	if err := r.broker.publish(ctx, queue, body, 0); err != nil {
 		r.metrics.unsettled.Inc()
 		r.log.Warn("answer not confirmed; requeueing its request", "reply_queue", queue, "err", err)
 		// A short pause, so a broker that keeps refusing is not asked in a tight loop.
@@ -173,7 +210,16 @@ func (r *Runner) publishAnswer(queue string, ans *protocol.Answer) amqpbus.Outco
 // broker would refuse it (closing the channel) or the frontend drop it, and its client
 // would wait out the timeout for a 504 that blames nobody.
 func (r *Runner) encodeAnswer(ans *protocol.Answer) ([]byte, error) {
-	body, err := protocol.Encode(protocol.JSON, ans)
+	return r.boundAnswer(ans, encodeCatalogue)
+}
+
+func encodeCatalogue(ans *protocol.Answer) ([]byte, error) {
+	return protocol.Encode(protocol.JSON, ans)
+}
+
+// boundAnswer encodes ans with enc, replacing an answer over --max-message-bytes by a 502.
+func (r *Runner) boundAnswer(ans *protocol.Answer, enc func(*protocol.Answer) ([]byte, error)) ([]byte, error) {
+	body, err := enc(ans)
 	if err != nil || len(body) <= r.opts.MaxMessageBytes {
 		return body, err
 	}
@@ -181,7 +227,7 @@ func (r *Runner) encodeAnswer(ans *protocol.Answer) ([]byte, error) {
 	r.log.Warn("answer too large for the frontends; answering 502", "request_id", ans.RequestID,
 		"bytes", len(body), "max_message_bytes", r.opts.MaxMessageBytes)
 	kind.ErrorAnswer(&ans.Answer, 502, fmt.Sprintf("the function's answer is larger than the %d bytes a frontend can receive", r.opts.MaxMessageBytes))
-	return protocol.Encode(protocol.JSON, ans)
+	return enc(ans)
 }
 
 // settle is the one place a route queue delivery is settled. A settlement that fails

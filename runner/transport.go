@@ -85,8 +85,12 @@ func (a *amqpBroker) consume(ctx context.Context, queue string, prefetch int, ha
 	})
 }
 
-func (a *amqpBroker) publish(ctx context.Context, queue string, body []byte) error {
-	return a.conn.Publish(ctx, amqpbus.Publishing{Key: queue, ContentType: protocol.ContentTypeJSON, Body: body})
+func (a *amqpBroker) publish(ctx context.Context, queue string, body []byte, records int) error {
+	p := amqpbus.Publishing{Key: queue, ContentType: protocol.ContentTypeJSON, Body: body}
+	if records > 0 {
+		p.Headers = amqpbus.RecordsHeaders(records)
+	}
+	return a.conn.Publish(ctx, p)
 }
 
 // amqpDelivery adapts *amqpbus.Delivery to delivery.
@@ -94,4 +98,5 @@ type amqpDelivery struct{ d *amqpbus.Delivery }
 
 func (a amqpDelivery) contentType() string            { return a.d.ContentType }
 func (a amqpDelivery) body() []byte                   { return a.d.Body }
+func (a amqpDelivery) recordCount() (int, error)      { return a.d.RecordCount() }
 func (a amqpDelivery) settle(o amqpbus.Outcome) error { return a.d.Settle(o) }

@@ -67,6 +67,11 @@
 // Bus.Message.SignedBy tells handlers which key verified a message. Keys and rules live in
 // internal/protocol and the daemons; this package only calls the interfaces.
 //
+// Records (spec/protocol.md §8, records.go): Delivery.RecordCount reads a delivery's
+// fc-framing and fc-records headers (0: the catalogue's form), RecordsHeaders gives them
+// for a Publishing; the count goes out as a string, as a STOMP client sends it, and is
+// read as a string or an integer.
+//
 // Bus: NewBus declares the inbox but consumes only from Run, so handlers can be
 // registered first. Close stops consuming; the Conn belongs to the caller, who may share
 // it with other consumers, and closes it after.

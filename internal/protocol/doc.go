@@ -2,6 +2,12 @@
 // catalogue, spec/protocol.md §3) as a Go type with the catalogue's kebab-case field names,
 // the JSON and EDN codecs chosen by content type, and the queue and exchange names.
 //
+// records.go holds the records framing of spec/protocol.md §8 (several requests or answers
+// in one message, bodies raw): SplitRecords cuts a message into records without copying
+// their bodies, Record.DecodeService / DecodeAnswer decode one, AppendServiceRecord /
+// AppendAnswerRecord write one; testdata/golden/records-*.bin pin the framing (with a .json
+// description each, which the Lua frontend's specs read too).
+//
 // sign.go holds the signing of control messages (spec/protocol.md §7): the fc-* headers,
 // the HMAC, and Verifier with its replay cache (replay.go); testdata/sign-vectors.json are
 // the golden vectors the Lua frontend is tested against too.
@@ -16,8 +22,13 @@
 //   - A body without a content type is sniffed: after `{` a `"` means JSON, a `:` means EDN.
 //   - Maps of data (props, stats, headers, uri-args) accept string or keyword keys in EDN and
 //     are written with string keys; message fields are always keywords.
-//   - `body` fields are base64 strings in both codecs (EDN gets a plain string, not #base64),
-//     and `body-base64-encoded` false is refused rather than guessed at.
+//   - `body` fields are base64 strings in both codecs (EDN gets a plain string, not #base64).
+//     A raw body travels only in a record (body-length, `body-base64-encoded` false); a
+//     record that carries a `body` field or says base64 is refused.
+//   - The framing reads a record's body-length without decoding its line (topMembers): an
+//     escaped key, or a line that is no object, is a broken framing (the whole message is
+//     unusable), while a line that frames but does not decode spoils only its record. The
+//     decoded body-length must equal the framing's.
 //   - A route entry without a host is written `"host": null` (EDN nil) wherever a route entry
 //     goes (route tables, runners' heartbeats, GET /api/v1/routes): one spelling of "any
 //     host" on the wire; null and an absent host decode as "" (routehost.go).

@@ -216,7 +216,10 @@ type Service struct {
 	// AnswerHeaders is "pairs" (AnswerHeadersPairs) when the sender wants the answer's
 	// headers as pairs; absent, the map form (the 2017 frontend). An addition to the catalogue.
 	AnswerHeaders string `json:"answer-headers,omitempty" edn:"answer-headers,omitempty"`
-	Body          Base64 `json:"body,omitempty" edn:"body,omitempty"`
+	// BodyLength is, in a records message (records.go, spec/protocol.md §8), the number of
+	// raw body bytes after the record's line; absent in the catalogue's form.
+	BodyLength int    `json:"body-length,omitempty" edn:"body-length,omitempty"`
+	Body       Base64 `json:"body,omitempty" edn:"body,omitempty"`
 }
 
 // Answer is a runner's response to a Service, put on the frontend's reply-queue.
