@@ -1247,28 +1247,35 @@ func TestFrontendBrokerRestart(t *testing.T) {
 	t.Logf("served again %s after RabbitMQ was back", time.Since(back).Round(time.Millisecond))
 }
 
-// BenchmarkFrontendRoundTrip drives GET requests through nginx → RabbitMQ → a Go runner that
-// answers at once → back, from parallel clients (go test -bench FrontendRoundTrip ./integration/).
+// BenchmarkFrontendRoundTrip drives requests through nginx → RabbitMQ → a Go runner that
+// answers at once (echoing the body) → back, from parallel clients, in both framings and
+// with an empty and a 64 KiB body (go test -bench FrontendRoundTrip ./integration/): the
+// frontend's own cost, without a bundle.
 func BenchmarkFrontendRoundTrip(b *testing.B) {
-	f := startFrontend(b, frontendOptions{workers: 2})
+	for _, framing := range []string{"records", "catalogue"} {
+		for _, size := range []int{0, 64 << 10} {
+			b.Run(fmt.Sprintf("%s/%dB", framing, size), func(b *testing.B) {
+				benchRoundTrip(b, framing, size)
+			})
+		}
+	}
+}
+
+func benchRoundTrip(b *testing.B, framing string, size int) {
+	f := startFrontend(b, frontendOptions{workers: 2, env: map[string]string{"FUNCATRON_FRAMING": framing}})
 	q := uniqueName("q")
-	newRunner(b, q, fixed("ok"))
+	newRunner(b, q, echo)
 	f.routeAll(b, msg{"path": "/", "queue": q})
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	b.SetParallelism(4)
+	body := bytes.Repeat([]byte("x"), size)
+	b.SetParallelism(8)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			resp, err := c.Get(f.nginx.URL() + "/bench")
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				b.Errorf("status %d", resp.StatusCode)
+			status, got, err := post(c, f.nginx.URL()+"/bench", body)
+			if err != nil || status != 200 || len(got) != size {
+				b.Errorf("status %d, %d bytes, %v", status, len(got), err)
 				return
 			}
 		}
