@@ -132,6 +132,9 @@ func (c *e2eCatalogueClient) send(t *testing.T, queue string, i int, body []byte
 	m["reply-to"], m["request-id"], m["reply-queue"] = id, "req-"+id, c.inbox
 	m["uri"], m["request-uri"], m["request"] = "/hello/echo", "/hello/echo", "POST /hello/echo HTTP/1.1"
 	m["content-type"] = "application/octet-stream"
+	if h, ok := m["headers"].(map[string]any); ok {
+		h["content-type"], h["content-length"] = "application/octet-stream", fmt.Sprint(len(body))
+	}
 	m["body"] = base64.StdEncoding.EncodeToString(body)
 	b, _ := json.Marshal(m)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
