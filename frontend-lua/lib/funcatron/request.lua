@@ -97,17 +97,20 @@ local function read_body()
 end
 
 
--- encode returns what goes on the wire for the service message m and the raw body (nil for
--- none): the record's JSON line (records framing; the body follows it raw) or the whole
--- catalogue message (JSON, base64 body). nil, err when m does not encode.
-local function encode(c, m, body)
+-- encode returns what goes on the wire for the request and its raw body (nil for none): the
+-- record's JSON line (records framing; the body follows it raw) or the whole catalogue
+-- message (JSON, base64 body). r: request_id, inbox, known (the variables already read).
+-- nil, err when the message does not encode.
+local function encode(c, var, r, body)
+    r.headers = req_headers(MAX_HEADERS)
     if c.framing == "records" then
-        return records.service_line(m, body and #body or 0, cjson.encode)
+        return records.service_line(message.service_record(var, r), body and #body or 0, cjson.encode)
     end
+    r.msg_id, r.at, r.uri_args = worker.uuid(), floor(now() * 1000), req_uri_args(MAX_ARGS)
     if body then
-        m.body = encode_base64(body)
+        r.body = encode_base64(body)
     end
-    return message.encode_service(m, cjson.encode)
+    return message.encode_service(message.service(var, r), cjson.encode)
 end
 
 
@@ -211,17 +214,16 @@ function _M.handle()
         body = nil
     end
     local request_id = var.request_id -- read once: each read may yield a new id
-    local t = now()
-    local text = encode(c, message.service(var, {
-        request_id = request_id, inbox = inbox, msg_id = worker.uuid(),
-        at = floor(t * 1000), headers = req_headers(MAX_HEADERS), uri_args = req_uri_args(MAX_ARGS),
-    }), body)
+    local deadline = now() + c.timeout
+    local text = encode(c, var, {
+        request_id = request_id, inbox = inbox, known = { host = host, uri = uri },
+    }, body)
     if not text then
         return fail(500, "could not encode the request")
     end
 
     local ok, reply, raw, detail = exchange(c, worker.waiters(), route, request_id,
-        t + c.timeout, text, body)
+        deadline, text, body)
     if not ok then -- reply is the status, raw the message for the client
         log(reply == 504 and WARN or ERR, "funcatron: ", request_id, ": ", detail)
         return fail(reply, raw)
