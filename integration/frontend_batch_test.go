@@ -118,8 +118,9 @@ func TestFrontendLoneRequest(t *testing.T) {
 // TestFrontendRecordsAnswers: what the listener makes of answers in records framing that a
 // runner may send: several for different requests in one message, catalogue answers to
 // records requests (a runner that does not speak records), a record that claims to be a
-// control message (refused: only answers travel unsigned), and a message whose framing
-// breaks after a record (that request answers 502 at once, the listener keeps running).
+// control message (refused: only answers travel unsigned), an answer record without its
+// answer (502), and a message whose framing breaks after a record (that request answers 502
+// at once, the listener keeps running).
 func TestFrontendRecordsAnswers(t *testing.T) {
 	t.Parallel()
 	f := startFrontend(t, frontendOptions{timeout: "3"})
@@ -143,6 +144,9 @@ func TestFrontendRecordsAnswers(t *testing.T) {
 		case "control":
 			route := []byte(`{"action":"route","msg-id":"x","routes":[]}` + "\n")
 			send(inbox, recordsMessage([][]byte{route, rec}))
+		case "no answer": // an answer record without its answer
+			line, _ := json.Marshal(msg{"action": "answer", "request-id": svc["reply-to"]})
+			send(inbox, recordsMessage([][]byte{append(line, '\n')}))
 		case "broken":
 			p := recordsMessage([][]byte{rec, []byte("{broken\n")})
 			p.Headers["fc-records"] = int32(2)
@@ -172,6 +176,8 @@ func TestFrontendRecordsAnswers(t *testing.T) {
 	if h := f.health(t); h["routes"] != float64(1) {
 		t.Errorf("the route record changed the table: %v routes", h["routes"])
 	}
+	mode.Store("/none", "no answer")
+	wantError(t, f.get(t, "/none"), 502, "answer is not an object")
 	mode.Store("/broken", "broken")
 	r := f.get(t, "/broken")
 	wantError(t, r, 502, "malformed answer message")

@@ -87,7 +87,7 @@ function handlers.answer(_, msg, raw)
     end
     local a = msg.answer
     if a == nil then
-        a = false -- delivered, and malformed: the request answers 502 at once
+        a, raw = false, nil -- delivered, and malformed: the request answers 502 at once
     end
     local ok, why = state.waiters:deliver(id, a, raw)
     if not ok then
