@@ -64,11 +64,11 @@ func BenchmarkHandle(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				r, rt, d := benchSetup(b, size, n)
-				lim := make(limit, 32)
+				c := &consumer{concurrency: 32, prefetch: 1, lim: make(limit, 32)}
 				b.ReportAllocs()
 				b.SetBytes(int64(len(d.b)))
 				for b.Loop() {
-					r.handle(rt, lim, d)
+					r.handle(rt, c, d)
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*max(1, n)), "ns/request")
 			})
@@ -96,8 +96,11 @@ func benchSetup(b *testing.B, size, n int) (*Runner, *route, *nopDelivery) {
 	rt.cur.Store(newServed("sha", "", "/hello", staticInstance{payload}, routerMatcher(bundle.Router())))
 	svc := service("example.com", "GET", "/hello/hello/bob?x=1", payload)
 	svc.RequestID, svc.ReplyTo, svc.ReplyQueue = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "FRNTbench"
-	svc.AnswerHeaders = protocol.AnswerHeadersPairs
-	protocol.Stamp(svc, "", "")
+	// Every field our frontend sends (frontend-lua/lib/funcatron/message.lua).
+	svc.AnswerHeaders, svc.ServerAddr, svc.RemotePort, svc.HTTPUserAgent = protocol.AnswerHeadersPairs, "127.0.0.1", "52044", "test"
+	svc.Request, svc.URIArgs = "GET /hello/hello/bob?x=1 HTTP/1.1", protocol.URIArgs{"x": {"1"}}
+	svc.Headers["accept"] = protocol.Values{"*/*"}
+	protocol.Stamp(svc, "FRNT41c01e80-c693-4dc5-8cdd-4dfd9b3d4d2e", "0.1.0")
 	if n == 0 {
 		body, _ := protocol.Encode(protocol.JSON, svc)
 		return r, rt, &nopDelivery{ct: protocol.ContentTypeJSON, b: body}

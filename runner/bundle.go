@@ -42,7 +42,7 @@ func (r *Runner) enable(ctx context.Context, rt *route, m *protocol.Enable) (cle
 	if rt.consumer == nil || rt.consumer.concurrency != concurrency {
 		// A new subscription with the new prefetch first, then the old one goes.
 		prev := rt.consumer
-		rt.consumer = r.startConsumer(rt, concurrency)
+		rt.consumer = r.startConsumer(rt, concurrency, prefetchFor(concurrency, r.opts.MaxBatch), nil)
 		if prev != nil {
 			prev.stop()
 		}
@@ -159,15 +159,17 @@ func (r *Runner) disable(ctx context.Context, rt *route, sha string) {
 	r.log.Info("bundle disabled", "queue", rt.queue, "sha", sha)
 }
 
-// startConsumer subscribes to rt's queue for a bundle's concurrency in a goroutine the
-// consumer owns.
-func (r *Runner) startConsumer(rt *route, concurrency int) *consumer {
+// startConsumer subscribes to rt's queue for a bundle's concurrency with prefetch, in a
+// goroutine the consumer owns; lim is the route's concurrency limit (nil: a new one).
+func (r *Runner) startConsumer(rt *route, concurrency, prefetch int, lim limit) *consumer {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &consumer{concurrency: concurrency, lim: make(limit, concurrency), cancel: cancel, done: make(chan struct{})}
-	prefetch := prefetchFor(concurrency, r.opts.MaxBatch)
+	if lim == nil {
+		lim = make(limit, concurrency)
+	}
+	c := &consumer{concurrency: concurrency, prefetch: prefetch, lim: lim, adaptive: true, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
-		err := r.broker.consume(ctx, rt.queue, prefetch, func(d delivery) { r.handle(rt, c.lim, d) })
+		err := r.broker.consume(ctx, rt.queue, prefetch, func(d delivery) { r.handle(rt, c, d) })
 		if err != nil {
 			r.log.Error("consuming route queue stopped", "queue", rt.queue, "err", err)
 		}

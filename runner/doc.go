@@ -9,8 +9,10 @@
 // ErrInvalidOptions: exit 2; any other (a taken --listen address) exits 1.
 //
 // Files: options.go (Options, flags, Validate), runner.go (lifecycle), control.go (control messages), heartbeat.go, bundle.go
-// (enable / disable), store.go (bundle cache), route.go (a route and its swap), serve.go
-// (one request: decode, dispatch, answer, settle), answer.go, metrics.go and
+// (enable / disable), store.go (bundle cache), route.go (a route, its swap, its concurrency limit), serve.go
+// (one request: decode, dispatch, answer, settle), records.go (a records message of several
+// requests, spec/protocol.md §8), replybatch.go (raw answers batched per reply queue), adapt.go (the prefetch follows
+// the messages' sizes), answer.go, metrics.go and
 // health_metric.go, health.go, transport.go (internal/amqpbus), isolation.go (may this
 // runner isolate bundles; what it does without --bundle-uids), config.go (run-time
 // configuration over funcatron.configuration: log level, StatsD target), statsd.go (the
@@ -29,8 +31,8 @@
 //     missing. Root without --bundle-uids: New refuses (bundles would run as root). Another
 //     user without it: a loud warning, bundles run as that user. The data dir's
 //     subdirectories are 0700.
-//   - Delivery: see serve.go. The answer is published (confirmed) before the request is
-//     acked; a refused answer is requeued after a 100 ms pause; a bundle failure is
+//   - Delivery: see serve.go and records.go. The answer is published (confirmed) before the
+//     request is acked (a records message: all its answers); a refused answer is requeued after a 100 ms pause; a bundle failure is
 //     answered 502/504, never requeued; a message that is not a service request with a
 //     reply-queue is dead-lettered and counted; a request that arrives while its route is
 //     being disabled is requeued for another runner.
@@ -40,8 +42,15 @@
 //     verify the sha, cache atomically, bundles.Open + WithProps, unpack once per sha,
 //     start, and only then switch the route to it and ack ok. The bundle it replaces keeps
 //     its requests in flight, is drained (up to its timeout) and stopped after the ack.
-//     The subscription is renewed only when the prefetch (the bundle's concurrency)
-//     changes: the new one starts before the old one stops. Any failure acks `error` with
+//     The subscription is renewed only when the bundle's concurrency changes (prefetch
+//     max(1, concurrency / --max-batch) messages, at most concurrency requests at once):
+//     the new one starts before the old one stops.
+//   - Records (spec/protocol.md §8): the route's concurrency limit holds requests while they
+//     run the bundle, not while their answers are published, so a slow broker round trip
+//     does not idle the bundle. The prefetch starts at max(1, concurrency / --max-batch)
+//     and follows the records per message the route gets (adapt.go): otherwise a route fed
+//     single requests would run one at a time. A request decoded to be served skips the
+//     fields no kind reads (protocol.DecodeRequest). Any failure acks `error` with
 //     the reason and leaves the route as it was. Enables and disables of one route run in
 //     arrival order; different routes proceed in parallel.
 //   - A disable of a sha its route no longer serves (it was replaced) leaves the route

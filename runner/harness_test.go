@@ -438,9 +438,109 @@ type frontend struct {
 	ch    *amqp.Channel
 	queue string
 
-	mu      sync.Mutex
-	answers map[string][]*protocol.Answer
-	raw     map[string][]byte // the first answer's body as it came, per request id
+	mu       sync.Mutex
+	answers  map[string][]*protocol.Answer
+	raw      map[string][]byte // the first answer's body as it came, per request id
+	framing  map[string]string // how the first answer came, per request id: "records" or "catalogue"
+	messages int               // answer messages received
+}
+
+// receive takes one answer message: a catalogue answer, or a records message of answers.
+func (f *frontend) receive(d amqp.Delivery) {
+	t := f.t
+	if d.ContentType != protocol.ContentTypeJSON {
+		t.Errorf("answer content type %q, want JSON", d.ContentType)
+	}
+	framing, answers := "catalogue", []*protocol.Answer{new(protocol.Answer)}
+	if d.Headers[protocol.HeaderFraming] != nil {
+		framing = protocol.FramingRecords
+		var err error
+		if answers, err = decodeAnswerRecords(d); err != nil {
+			t.Errorf("undecodable answer records: %v: %q", err, d.Body)
+			return
+		}
+	} else if err := protocol.DecodeAs(d.ContentType, d.Body, answers[0]); err != nil {
+		t.Errorf("undecodable answer: %v: %s", err, d.Body)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.messages++
+	for _, a := range answers {
+		f.answers[a.RequestID] = append(f.answers[a.RequestID], a)
+		if f.raw[a.RequestID] == nil {
+			f.raw[a.RequestID] = d.Body
+			f.framing[a.RequestID] = framing
+		}
+	}
+}
+
+// decodeAnswerRecords reads a records message of answers, as our frontend does.
+func decodeAnswerRecords(d amqp.Delivery) ([]*protocol.Answer, error) {
+	if d.Headers[protocol.HeaderFraming] != protocol.FramingRecords {
+		return nil, fmt.Errorf("%s %v", protocol.HeaderFraming, d.Headers[protocol.HeaderFraming])
+	}
+	n, err := protocol.ParseRecordCount(d.Headers[protocol.HeaderRecords])
+	if err != nil {
+		return nil, err
+	}
+	recs, err := protocol.SplitRecords(d.Body, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*protocol.Answer, len(recs))
+	for i, rec := range recs {
+		out[i] = new(protocol.Answer)
+		if err := rec.DecodeAnswer(out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// publishRecords puts svcs on queue in one records message, bodies raw, as our frontend
+// batches them, and returns their request ids.
+func (f *frontend) publishRecords(queue string, svcs ...*protocol.Service) []string {
+	f.t.Helper()
+	ids := make([]string, len(svcs))
+	var body []byte
+	for i, svc := range svcs {
+		ids[i] = uuid.NewString()
+		svc.RequestID, svc.ReplyTo, svc.ReplyQueue = ids[i], ids[i], f.queue
+		svc.AnswerHeaders = protocol.AnswerHeadersPairs
+		var err error
+		if body, err = protocol.AppendServiceRecord(body, protocol.Stamp(svc, "", "")); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	f.publishFramed(queue, recordsHeaders(len(svcs)), body)
+	return ids
+}
+
+// recordsHeaders are the headers of a records message of n records, as STOMP gives them.
+func recordsHeaders(n int) amqp.Table {
+	return amqp.Table{protocol.HeaderFraming: protocol.FramingRecords, protocol.HeaderRecords: protocol.RecordsHeaderValue(n)}
+}
+
+// publishFramed publishes body with headers to queue.
+func (f *frontend) publishFramed(queue string, headers amqp.Table, body []byte) {
+	f.t.Helper()
+	err := f.ch.PublishWithContext(context.Background(), "", queue, false, false,
+		amqp.Publishing{ContentType: protocol.ContentTypeJSON, Body: body, Expiration: "60000", Headers: headers})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// counts returns the answers received per request id and the answer messages received.
+func (f *frontend) counts() (map[string]int, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]int, len(f.answers))
+	for id, as := range f.answers {
+		out[id] = len(as)
+	}
+	return out, f.messages
 }
 
 func newFrontend(t testing.TB) *frontend {
@@ -454,7 +554,7 @@ func newFrontend(t testing.TB) *frontend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &frontend{t: t, ch: ch, queue: "FRNT" + uuid.NewString(), answers: map[string][]*protocol.Answer{}, raw: map[string][]byte{}}
+	f := &frontend{t: t, ch: ch, queue: "FRNT" + uuid.NewString(), answers: map[string][]*protocol.Answer{}, raw: map[string][]byte{}, framing: map[string]string{}}
 	if _, err := ch.QueueDeclare(f.queue, false, true, true, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -464,20 +564,7 @@ func newFrontend(t testing.TB) *frontend {
 	}
 	go func() {
 		for d := range ds {
-			if d.ContentType != protocol.ContentTypeJSON {
-				t.Errorf("answer content type %q, want JSON", d.ContentType)
-			}
-			a := new(protocol.Answer)
-			if err := protocol.DecodeAs(d.ContentType, d.Body, a); err != nil {
-				t.Errorf("undecodable answer: %v: %s", err, d.Body)
-				continue
-			}
-			f.mu.Lock()
-			f.answers[a.RequestID] = append(f.answers[a.RequestID], a)
-			if f.raw[a.RequestID] == nil {
-				f.raw[a.RequestID] = d.Body
-			}
-			f.mu.Unlock()
+			f.receive(d)
 		}
 	}()
 	return f

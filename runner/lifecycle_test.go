@@ -166,6 +166,8 @@ func TestGracefulShutdown(t *testing.T) {
 	queue := protocol.RouteQueue(host, path)
 	fe := newFrontend(t)
 	pids := processPIDs(t, fe, queue, host, path, 1)
+	// The runner counts a request until it is acked, after its answer reached us.
+	testenv.WaitFor(t, 5*time.Second, "the earlier requests done", func() bool { return consumerHeld(t, r) == 0 })
 	id := fe.publish(queue, service(host, "GET", path+"/slow?ms=1500", nil))
 	testenv.WaitFor(t, 5*time.Second, "the request in flight", func() bool { return consumerHeld(t, r) == 1 })
 	stopRunner(r)

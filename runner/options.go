@@ -192,7 +192,7 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.Var(&o.BundleUIDs, "bundle-uids", "uids for bundle processes, one per started bundle, e.g. 61000-61999 (needs root or CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_CHOWN, CAP_DAC_OVERRIDE; as root it is required)")
 	fs.Int64Var(&o.MaxManifestBytes, "max-manifest-bytes", o.MaxManifestBytes, "most bytes a bundle's manifest may decode to, YAML aliases expanded (at least the Tron's)")
 	fs.IntVar(&o.MaxMessageBytes, "max-message-bytes", o.MaxMessageBytes, "largest bus message read, and largest answer sent (a larger one becomes a 502)")
-	fs.IntVar(&o.MaxBatch, "max-batch", o.MaxBatch, "most answers in one records message to a frontend; a route queue's prefetch is max(1, concurrency / max-batch) messages")
+	fs.IntVar(&o.MaxBatch, "max-batch", o.MaxBatch, "most answers in one records message to a frontend; a route queue's first prefetch is max(1, concurrency / max-batch) messages")
 	fs.IntVar(&o.MaxBatchBytes, "max-batch-bytes", o.MaxBatchBytes, "most bytes of one records message of answers (a larger answer travels alone)")
 }
 

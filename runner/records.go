@@ -17,6 +17,7 @@ package runner
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/protocol"
@@ -32,9 +33,7 @@ func (r *Runner) handleRecords(rt *route, lim limit, d delivery, n int) {
 		r.undecodable(rt, d, err)
 		return
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	outcome := amqpbus.Ack
+	svcs := make([]*protocol.Service, 0, len(recs))
 	for i := range recs {
 		svc := new(protocol.Service)
 		if err := r.decodeRecord(recs[i], svc); err != nil {
@@ -43,17 +42,9 @@ func (r *Runner) handleRecords(rt *route, lim limit, d delivery, n int) {
 			rt.stats.unusable()
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if o := r.serve(rt, lim, svc, true); o != amqpbus.Ack {
-				mu.Lock()
-				outcome = o
-				mu.Unlock()
-			}
-		}()
+		svcs = append(svcs, svc)
 	}
-	wg.Wait()
+	outcome := r.serveAll(rt, lim, svcs)
 	if outcome == amqpbus.Requeue {
 		// A short pause, so a broker that keeps refusing is not asked in a tight loop.
 		wait.Pause(context.Background(), requeuePause)
@@ -61,9 +52,36 @@ func (r *Runner) handleRecords(rt *route, lim limit, d delivery, n int) {
 	r.settle(d, rt, outcome)
 }
 
+// serveAll serves svcs concurrently (the last in the caller's goroutine: a lone request
+// costs no goroutine) and returns Ack when every answer was confirmed, else Requeue.
+func (r *Runner) serveAll(rt *route, lim limit, svcs []*protocol.Service) amqpbus.Outcome {
+	if len(svcs) == 0 {
+		return amqpbus.Ack
+	}
+	var wg sync.WaitGroup
+	var requeue atomic.Bool
+	for _, svc := range svcs[:len(svcs)-1] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r.serve(rt, lim, svc, true) != amqpbus.Ack {
+				requeue.Store(true)
+			}
+		}()
+	}
+	if r.serve(rt, lim, svcs[len(svcs)-1], true) != amqpbus.Ack {
+		requeue.Store(true)
+	}
+	wg.Wait()
+	if requeue.Load() {
+		return amqpbus.Requeue
+	}
+	return amqpbus.Ack
+}
+
 // decodeRecord decodes a request record, which must name its reply queue.
 func (r *Runner) decodeRecord(rec protocol.Record, svc *protocol.Service) error {
-	if err := rec.DecodeService(svc); err != nil {
+	if err := rec.DecodeRequest(svc); err != nil {
 		return err
 	}
 	if svc.ReplyQueue == "" {

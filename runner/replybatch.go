@@ -38,23 +38,27 @@ func newReplyBatches(r *Runner) *replyBatches {
 }
 
 // send publishes rec (an answer record) to queue, alone or batched, and reports whether
-// the broker confirmed it.
+// the broker confirmed it. With no publish to queue in flight it publishes rec itself, at
+// once; the batch that gathered meanwhile goes on in a goroutine of its own, so no
+// request's settlement waits for other requests' answers.
 func (b *replyBatches) send(queue string, rec []byte) bool {
-	a := &rawAnswer{rec: rec, done: make(chan bool, 1)}
 	b.mu.Lock()
 	if q, busy := b.queues[queue]; busy {
+		a := &rawAnswer{rec: rec, done: make(chan bool, 1)}
 		q.waiting = append(q.waiting, a)
 		b.mu.Unlock()
-	} else {
-		b.queues[queue] = &replyQueue{}
-		b.mu.Unlock()
-		go b.run(queue, []*rawAnswer{a})
+		return <-a.done
 	}
-	return <-a.done
+	b.queues[queue] = &replyQueue{}
+	b.mu.Unlock()
+	ok := b.publish(queue, []*rawAnswer{{rec: rec}})
+	if next := b.next(queue); next != nil {
+		go b.run(queue, next)
+	}
+	return ok
 }
 
-// run publishes batch, then each batch that gathered meanwhile, until none did. It runs in
-// a goroutine of its own, so no request's settlement waits for other requests' answers.
+// run publishes batch, then each batch that gathered meanwhile, until none did.
 func (b *replyBatches) run(queue string, batch []*rawAnswer) {
 	for len(batch) > 0 {
 		ok := b.publish(queue, batch)

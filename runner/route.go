@@ -136,14 +136,20 @@ func (rt *route) entry() (protocol.RouteEntry, bool) {
 	}, true
 }
 
-// consumer is one subscription to a route queue for a bundle's concurrency: a prefetch of
-// max(1, concurrency / --max-batch) messages (a records message holds up to --max-batch
-// requests, spec/protocol.md §8), and a limit of concurrency requests running at once.
+// consumer is one subscription to a route queue for a bundle's concurrency: a limit of
+// concurrency requests running at once, and a prefetch of max(1, concurrency / B) messages,
+// B the most records a message holds (spec/protocol.md §8). B starts at --max-batch and
+// follows the messages the route gets (adapt.go).
 type consumer struct {
 	concurrency int
+	prefetch    int
 	lim         limit
+	adaptive    bool // follows the messages' sizes (not in benchmarks)
 	cancel      context.CancelFunc
 	done        chan struct{}
+
+	epochN, epochMax atomic.Int64 // messages seen in this epoch, and their most records
+	resizing         atomic.Bool  // a new subscription was asked for
 }
 
 // limit bounds the requests of one route that run at once: a request takes a slot to run

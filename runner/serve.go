@@ -58,15 +58,19 @@ type broker interface {
 	publish(ctx context.Context, queue string, body []byte, records int) error
 }
 
-// handle serves one delivery of rt from start to settlement, at most lim's number of
+// handle serves one delivery of rt from start to settlement, at most c's concurrency of
 // requests running at once. Its context is not the consumer's: a request taken off the
 // queue is finished even while the consumer stops.
-func (r *Runner) handle(rt *route, lim limit, d delivery) {
+func (r *Runner) handle(rt *route, c *consumer, d delivery) {
+	lim := c.lim
 	if err := protocol.CheckSize(d.body(), r.opts.MaxMessageBytes); err != nil {
 		r.undecodable(rt, d, err)
 		return
 	}
 	n, err := d.recordCount()
+	if err == nil {
+		r.observe(rt, c, max(1, n))
+	}
 	switch {
 	case err != nil:
 		r.undecodable(rt, d, err)
@@ -81,7 +85,7 @@ func (r *Runner) handle(rt *route, lim limit, d delivery) {
 // catalogue's form (one message, base64 body), acked once that answer is confirmed.
 func (r *Runner) handleCatalogue(rt *route, lim limit, d delivery) {
 	svc := new(protocol.Service)
-	err := protocol.DecodeAs(d.contentType(), d.body(), svc)
+	err := protocol.DecodeRequest(d.contentType(), d.body(), svc)
 	if err == nil && svc.ReplyQueue == "" {
 		err = errNoReplyQueue
 	}

@@ -13,7 +13,9 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
+	"unicode/utf8"
 )
 
 // The transport headers of the records framing.
@@ -65,6 +67,12 @@ func ParseRecordCount(v any) (int, error) {
 		n = int64(t)
 	case int64:
 		n = t
+	case uint8:
+		n = int64(t)
+	case uint16:
+		n = int64(t)
+	case uint32:
+		n = int64(t)
 	default:
 		return 0, errorf(CodeFraming, "", nil, "%s of type %T is not a count", HeaderRecords, v)
 	}
@@ -249,6 +257,20 @@ func (r Record) DecodeService(svc *Service) error {
 	if err := DecodeAs(ContentTypeJSON, r.Line, svc); err != nil {
 		return err
 	}
+	return r.rawBody(svc)
+}
+
+// DecodeRequest is DecodeService for a request about to be served: the fields of
+// ServingSkips are left empty (DecodeRequest of serving.go).
+func (r Record) DecodeRequest(svc *Service) error {
+	if err := DecodeRequest(ContentTypeJSON, r.Line, svc); err != nil {
+		return err
+	}
+	return r.rawBody(svc)
+}
+
+// rawBody checks that the decoded line of r leaves the body to the record, and sets it.
+func (r Record) rawBody(svc *Service) error {
 	switch {
 	case svc.Body != nil:
 		return errorf(CodeMalformed, ActionService, nil, "a service record carries a body field; its body must be raw")
@@ -313,15 +335,101 @@ func AppendServiceRecord(dst []byte, svc *Service) ([]byte, error) {
 
 // AppendAnswerRecord appends a as an answer record to dst: headers as pairs (whatever
 // MapHeaders says: records go to our frontend, which reads pairs), answer.body-length and
-// the raw body.
+// the raw body. It writes what encoding/json writes for recordAnswer, byte for byte
+// (TestAnswerRecordAsEncodingJSON), without reflection: it is the runner's hot path.
 func AppendAnswerRecord(dst []byte, a *Answer) ([]byte, error) {
-	w := recordAnswer{Header: a.Header, RequestID: a.RequestID}
-	w.Action = ActionAnswer
-	w.Answer.Status, w.Answer.Headers, w.Answer.BodyLength = a.Answer.Status, a.Answer.Headers, len(a.Answer.Body)
-	if w.Answer.Headers == nil {
-		w.Answer.Headers = HeaderPairs{}
+	h := &a.Header
+	dst = slices.Grow(dst, answerRecordSize(a))
+	dst = append(dst, `{"action":"answer"`...)
+	dst = appendMember(dst, "msg-id", h.MsgID)
+	if h.At != 0 {
+		dst = strconv.AppendInt(append(dst, `,"at":`...), h.At, 10)
 	}
-	return appendRecord(dst, &w, a.Answer.Body)
+	dst = appendMember(dst, "version", h.Version)
+	dst = appendMember(dst, "from", h.From)
+	dst = appendJSONString(append(dst, `,"request-id":`...), a.RequestID)
+	dst = strconv.AppendInt(append(dst, `,"body-base64-encoded":false,"answer":{"status":`...), int64(a.Answer.Status), 10)
+	dst = append(dst, `,"headers":[`...)
+	for i, p := range a.Answer.Headers {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(append(dst, '['), p[0])
+		dst = append(appendJSONString(append(dst, ','), p[1]), ']')
+	}
+	dst = strconv.AppendInt(append(dst, `],"body-length":`...), int64(len(a.Answer.Body)), 10)
+	dst = append(dst, "}}\n"...)
+	return append(dst, a.Answer.Body...), nil
+}
+
+// answerRecordSize is the size of a's record when its strings need no escapes: one
+// allocation for the usual record.
+func answerRecordSize(a *Answer) int {
+	n := 160 + len(a.MsgID) + len(a.Version) + len(a.From) + len(a.RequestID) + len(a.Answer.Body)
+	for _, p := range a.Answer.Headers {
+		n += len(p[0]) + len(p[1]) + 8
+	}
+	return n
+}
+
+// appendMember appends `,"name":"value"`, nothing for an empty value (omitempty).
+func appendMember(dst []byte, name, value string) []byte {
+	if value == "" {
+		return dst
+	}
+	dst = append(append(append(dst, `,"`...), name...), `":`...)
+	return appendJSONString(dst, value)
+}
+
+// appendJSONString appends s as encoding/json writes a string: quotes, backslash and
+// control characters escaped, <, > and & as \u003c \u003e \u0026, invalid UTF-8 as
+// \ufffd, U+2028 and U+2029 escaped.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case c == utf8.RuneError && size == 1:
+			dst = append(append(dst, s[start:i]...), `\ufffd`...)
+		case c == '\u2028' || c == '\u2029':
+			dst = append(append(dst, s[start:i]...), '\\', 'u', '2', '0', '2', hex[c&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(append(dst, s[start:]...), '"')
 }
 
 // appendRecord appends v's JSON line, the `\n` and body.

@@ -289,3 +289,77 @@ func FuzzSplitRecords(f *testing.F) {
 		}
 	})
 }
+
+// answerRecordByJSON is what AppendAnswerRecord must write: encoding/json's form of
+// recordAnswer, the `\n` and the body.
+func answerRecordByJSON(a *Answer) []byte {
+	w := recordAnswer{Header: a.Header, RequestID: a.RequestID}
+	w.Action = ActionAnswer
+	w.Answer.Status, w.Answer.Headers, w.Answer.BodyLength = a.Answer.Status, a.Answer.Headers, len(a.Answer.Body)
+	if w.Answer.Headers == nil {
+		w.Answer.Headers = HeaderPairs{}
+	}
+	line, _ := json.Marshal(&w)
+	return append(append(line, '\n'), a.Answer.Body...)
+}
+
+// TestAnswerRecordAsEncodingJSON: the hand-written answer record is encoding/json's, byte
+// for byte, for the golden answers and strings that need every kind of escape.
+func TestAnswerRecordAsEncodingJSON(t *testing.T) {
+	answers := goldenAnswers()
+	odd := "q\"b\\s/<>&\b\f\n\r\t\x00\x1f\x7f é \u2028\u2029 \xff\xfe end"
+	answers = append(answers, &Answer{Header: Header{From: odd}, RequestID: odd,
+		Answer: AnswerBody{Status: -1, Headers: HeaderPairs{{odd, odd}, {"", ""}}, Body: []byte(odd)}})
+	for i, a := range answers {
+		got, _ := AppendAnswerRecord([]byte("prefix"), a)
+		if want := append([]byte("prefix"), answerRecordByJSON(a)...); !bytes.Equal(got, want) {
+			t.Errorf("answer %d:\n got %q\nwant %q", i, got, want)
+		}
+	}
+}
+
+// FuzzAnswerRecord: AppendAnswerRecord writes what encoding/json writes, for any strings.
+func FuzzAnswerRecord(f *testing.F) {
+	f.Add("req-1", "RU-x", "Content-Type", "text/plain", 200, []byte("hi"))
+	f.Add("\u2028\xff<", "\"\\", "\x00", "é\n", -5, []byte{})
+	f.Fuzz(func(t *testing.T, id, from, name, value string, status int, body []byte) {
+		a := &Answer{Header: Header{MsgID: id, From: from, At: int64(status)}, RequestID: id,
+			Answer: AnswerBody{Status: status, Headers: HeaderPairs{{name, value}}, Body: body}}
+		got, _ := AppendAnswerRecord(nil, a)
+		if want := answerRecordByJSON(a); !bytes.Equal(got, want) {
+			t.Fatalf("\n got %q\nwant %q", got, want)
+		}
+	})
+}
+
+// BenchmarkAnswerRecord: the hand-written answer record against encoding/json's.
+func BenchmarkAnswerRecord(b *testing.B) {
+	a := goldenAnswers()[0]
+	a.Answer.Body = bytes.Repeat([]byte("x"), 1024)
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			AppendAnswerRecord(nil, a)
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			answerRecordByJSON(a)
+		}
+	})
+}
+
+// TestParseRecordCount: fc-records as AMQP may carry it (a string or any integer type).
+func TestParseRecordCount(t *testing.T) {
+	for _, v := range []any{"3", []byte("3"), 3, int8(3), int16(3), int32(3), int64(3), uint8(3), uint16(3), uint32(3)} {
+		if n, err := ParseRecordCount(v); n != 3 || err != nil {
+			t.Errorf("%T %v: %d, %v", v, v, n, err)
+		}
+	}
+	for _, v := range []any{nil, "", "x", "-1", "0", " 3", 3.0, int64(MaxRecords + 1), "99999999999"} {
+		if _, err := ParseRecordCount(v); err == nil {
+			t.Errorf("%T %v: no error", v, v)
+		}
+	}
+}

@@ -24,6 +24,12 @@ const splitBodyMin = 1024
 // escaped keys, anything not base64, or any error, so errors stay encoding/json's own.
 // The result is then the same as encoding/json's: FuzzServiceBody compares them.
 func decodeServiceJSON(data []byte, svc *Service) bool {
+	return decodeServiceJSONInto(data, svc, svc)
+}
+
+// decodeServiceJSONInto is decodeServiceJSON decoding the rest into into, which is svc or
+// a view of it (servingService).
+func decodeServiceJSONInto(data []byte, svc *Service, into any) bool {
 	if !bytes.Contains(data, []byte(`"body"`)) {
 		return false // no body (a GET): no walk; a body spelt otherwise takes the usual way
 	}
@@ -37,7 +43,7 @@ func decodeServiceJSON(data []byte, svc *Service) bool {
 	}
 	rest := make([]byte, 0, len(data)-(end-start)+len("null"))
 	rest = append(append(append(rest, data[:start]...), "null"...), data[end:]...)
-	if json.Unmarshal(rest, svc) != nil {
+	if json.Unmarshal(rest, into) != nil {
 		return false // the message is broken: decoding it as usual gives encoding/json's error
 	}
 	svc.Body = body
