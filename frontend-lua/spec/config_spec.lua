@@ -70,6 +70,11 @@ describe("config.parse", function()
             assert.is_nil(c)
             assert.matches(name, err)
         end
+        for name, v in pairs({ FUNCATRON_MAX_BATCH = "65537" }) do
+            local c, err = config.parse(env({ [name] = v }))
+            assert.is_nil(c)
+            assert.matches(name, err)
+        end
         local c, err = config.parse(env({ RABBIT_PORT = "70000" }))
         assert.is_nil(c)
         assert.matches("RABBIT_PORT", err)

@@ -12,7 +12,7 @@
 --   message's fc-at may be from this clock, default 300, as the daemons' --max-clock-skew).
 --   FUNCATRON_FRAMING (records | catalogue, default records: how requests travel to runners,
 --   protocol.md §8; catalogue = one JSON + base64 message per request, as the 2017 frontend)
---   FUNCATRON_MAX_BATCH (records per message, default 32; 1 = never batch)
+--   FUNCATRON_MAX_BATCH (records per message, default 32, at most 65536; 1 = never batch)
 --   FUNCATRON_MAX_BATCH_BYTES (bytes of records per message, default 1048576; a request
 --   bigger than that travels alone).
 --
@@ -64,6 +64,7 @@ end
 
 
 local FRAMINGS = { records = true, catalogue = true }
+local MAX_RECORDS = 65536 -- the most fc-records a runner accepts (protocol.MaxRecords)
 
 
 -- batching reads the framing and the batch bounds into c (protocol.md §8).
@@ -77,6 +78,9 @@ local function batching(getenv, c)
     c.max_batch, err = number(getenv, "FUNCATRON_MAX_BATCH", 32, 1, true)
     if not c.max_batch then
         return nil, err
+    end
+    if c.max_batch > MAX_RECORDS then
+        return nil, "bad FUNCATRON_MAX_BATCH " .. c.max_batch .. ": at most " .. MAX_RECORDS
     end
     c.max_batch_bytes, err = number(getenv, "FUNCATRON_MAX_BATCH_BYTES", 1024 * 1024, 1024, true)
     if not c.max_batch_bytes then
