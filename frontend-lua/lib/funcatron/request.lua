@@ -142,10 +142,9 @@ end
 
 -- exchange registers the waiter, publishes and waits. Returns true, answer (any value the
 -- runner sent; answer.check judges it), raw (a records answer's body) or false, status,
--- message, detail: message is for the
--- client and names what failed, never an address, a queue or a Lua error (frontend.md);
--- detail is for the error log. Every path through here leaves the registry without this
--- request.
+-- message, detail: message is for the client and names what failed, never an address, a
+-- queue or a Lua error (frontend.md); detail is for the error log. Every path through here
+-- leaves the registry without this request.
 local function exchange(c, w, route, request_id, deadline, text, body)
     local ok, err = w:register(request_id)
     if not ok then
