@@ -8,7 +8,9 @@
 // max(1, concurrency / --max-batch) and then uses B, the most records of the route's
 // recent messages, in place of --max-batch: a message larger than its prefetch assumes
 // makes it subscribe again with a smaller prefetch at once (it must hold fewer messages);
-// adaptEpoch messages in a row all smaller make it subscribe with a larger one. Either way
+// adaptEpoch messages in a row all smaller make it subscribe with a larger one (the first
+// message after an enable alone does: a fresh route has no history to keep it from
+// flapping, and its first requests should not wait for four messages served one by one). Either way
 // at most concurrency requests run (the limit is the route's, shared by both
 // subscriptions), and about concurrency are held.
 
@@ -34,7 +36,7 @@ func (r *Runner) observe(rt *route, c *consumer, n int) {
 			break
 		}
 	}
-	if c.epochN.Add(1) < adaptEpoch {
+	if c.epochN.Add(1) < int64(c.epoch) {
 		return
 	}
 	c.epochN.Store(0)
@@ -56,6 +58,7 @@ func (r *Runner) resubscribe(rt *route, c *consumer, prefetch int) {
 			return
 		}
 		rt.consumer = r.startConsumer(rt, c.concurrency, prefetch, c.lim)
+		rt.consumer.epoch = adaptEpoch
 		rt.mu.Unlock()
 		r.log.Debug("route queue prefetch follows its messages", "queue", rt.queue, "from", c.prefetch, "to", prefetch)
 		c.stop()

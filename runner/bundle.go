@@ -166,7 +166,7 @@ func (r *Runner) startConsumer(rt *route, concurrency, prefetch int, lim limit) 
 	if lim == nil {
 		lim = make(limit, concurrency)
 	}
-	c := &consumer{concurrency: concurrency, prefetch: prefetch, lim: lim, adaptive: true, cancel: cancel, done: make(chan struct{})}
+	c := &consumer{concurrency: concurrency, prefetch: prefetch, lim: lim, adaptive: true, epoch: 1, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		err := r.broker.consume(ctx, rt.queue, prefetch, func(d delivery) { r.handle(rt, c, d) })

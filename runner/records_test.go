@@ -317,19 +317,18 @@ func routePrefetch(r *Runner, queue string) int {
 }
 
 // TestPrefetchFollowsMessages: a route fed catalogue-form messages (one request each)
-// gets its prefetch raised to the concurrency after a few of them, so the bundle runs its
-// concurrency of requests at once, not max(1, concurrency / --max-batch) = 1; a records
-// message of --max-batch requests brings the prefetch back down at once.
+// gets its prefetch raised to the concurrency (after its first message, then after
+// adaptEpoch of them), so the bundle runs its concurrency of requests at once, not
+// max(1, concurrency / --max-batch) = 1; a records message of --max-batch requests brings
+// the prefetch back down at once.
 func TestPrefetchFollowsMessages(t *testing.T) {
 	t.Parallel()
 	r, queue, host, path, fe := recordsRoute(t, []string{"concurrency: 4"}, func(o *Options) { o.MaxBatch = 4 })
 	if p := routePrefetch(r, queue); p != 1 {
 		t.Fatalf("first prefetch %d, want max(1, 4/4) = 1", p)
 	}
-	for range adaptEpoch {
-		fe.do(queue, service(host, "GET", path+"/pid", nil))
-	}
-	testenv.WaitFor(t, 10*time.Second, "prefetch 4 after catalogue messages", func() bool { return routePrefetch(r, queue) == 4 })
+	fe.do(queue, service(host, "GET", path+"/pid", nil))
+	testenv.WaitFor(t, 10*time.Second, "prefetch 4 after a catalogue message", func() bool { return routePrefetch(r, queue) == 4 })
 	var ids []string
 	for range 4 {
 		ids = append(ids, fe.publish(queue, service(host, "GET", path+"/slow?ms=1500", nil)))
@@ -345,4 +344,11 @@ func TestPrefetchFollowsMessages(t *testing.T) {
 	}
 	waitAnswered(t, fe, queue, fe.publishRecords(queue, svcs...))
 	testenv.WaitFor(t, 10*time.Second, "prefetch 1 after a records message of 4", func() bool { return routePrefetch(r, queue) == 1 })
+	for i := range adaptEpoch {
+		if p := routePrefetch(r, queue); p != 1 {
+			t.Fatalf("prefetch %d after %d catalogue messages, want 1 until %d", p, i, adaptEpoch)
+		}
+		fe.do(queue, service(host, "GET", path+"/pid", nil))
+	}
+	testenv.WaitFor(t, 10*time.Second, "prefetch 4 again after 4 catalogue messages", func() bool { return routePrefetch(r, queue) == 4 })
 }

@@ -145,6 +145,7 @@ type consumer struct {
 	prefetch    int
 	lim         limit
 	adaptive    bool // follows the messages' sizes (not in benchmarks)
+	epoch       int  // messages per decision to raise the prefetch
 	cancel      context.CancelFunc
 	done        chan struct{}
 

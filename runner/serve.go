@@ -62,7 +62,6 @@ type broker interface {
 // requests running at once. Its context is not the consumer's: a request taken off the
 // queue is finished even while the consumer stops.
 func (r *Runner) handle(rt *route, c *consumer, d delivery) {
-	lim := c.lim
 	if err := protocol.CheckSize(d.body(), r.opts.MaxMessageBytes); err != nil {
 		r.undecodable(rt, d, err)
 		return
@@ -75,9 +74,9 @@ func (r *Runner) handle(rt *route, c *consumer, d delivery) {
 	case err != nil:
 		r.undecodable(rt, d, err)
 	case n > 0:
-		r.handleRecords(rt, lim, d, n)
+		r.handleRecords(rt, c.lim, d, n)
 	default:
-		r.handleCatalogue(rt, lim, d)
+		r.handleCatalogue(rt, c.lim, d)
 	}
 }
 
@@ -114,24 +113,12 @@ func (r *Runner) serve(rt *route, lim limit, svc *protocol.Service, raw bool) am
 	lim.wait(rt)
 	rt.m.inflight.Inc()
 	defer rt.m.inflight.Dec()
-	s := rt.acquire()
-	if s == nil {
-		lim.done()
+	ans, host, basePath, ok := r.runRequest(rt, svc)
+	lim.done()
+	if !ok {
 		rt.stats.end(time.Since(start), false)
 		return amqpbus.Requeue
 	}
-	// Headers as pairs only for a frontend that asks (ours does); the map form otherwise,
-	// the one the 2017 frontend reads (spec/protocol.md §3). Records always carry pairs.
-	ans := &protocol.Answer{RequestID: svc.ReplyTo,
-		Answer: protocol.AnswerBody{MapHeaders: svc.AnswerHeaders != protocol.AnswerHeadersPairs}}
-	if ans.RequestID == "" {
-		ans.RequestID = svc.RequestID
-	}
-	r.dispatch(s, svc, &ans.Answer)
-	host, basePath := s.host, s.basePath
-	s.release()
-	lim.done()
-
 	var outcome amqpbus.Outcome
 	if raw {
 		outcome = r.publishRawAnswer(svc.ReplyQueue, ans)
@@ -143,6 +130,25 @@ func (r *Runner) serve(rt *route, lim limit, svc *protocol.Service, raw bool) am
 	rt.m.answered(ans.Answer.Status, elapsed)
 	r.statsd.request(host, basePath, ans.Answer.Status, elapsed)
 	return outcome
+}
+
+// runRequest has the bundle serving rt answer svc; ok is false when none serves it (the route is
+// being disabled).
+func (r *Runner) runRequest(rt *route, svc *protocol.Service) (ans *protocol.Answer, host, basePath string, ok bool) {
+	s := rt.acquire()
+	if s == nil {
+		return nil, "", "", false
+	}
+	defer s.release()
+	// Headers as pairs only for a frontend that asks (ours does); the map form otherwise,
+	// the one the 2017 frontend reads (spec/protocol.md §3). Records always carry pairs.
+	ans = &protocol.Answer{RequestID: svc.ReplyTo,
+		Answer: protocol.AnswerBody{MapHeaders: svc.AnswerHeaders != protocol.AnswerHeadersPairs}}
+	if ans.RequestID == "" {
+		ans.RequestID = svc.RequestID
+	}
+	r.dispatch(s, svc, &ans.Answer)
+	return ans, s.host, s.basePath, true
 }
 
 // dispatch runs s.dispatch; a panic in it (a runner bug) becomes a 500 answer and a log
