@@ -275,6 +275,8 @@ type e2eWorkerView struct {
 	Connected bool   `json:"connected"`
 	Waiting   int    `json:"waiting"`
 	Sessions  int    `json:"sessions"` // listener connections so far: a reconnect adds one
+	// messages published to route queues and the records in them (records framing)
+	Published struct{ Messages, Records int } `json:"published"`
 }
 
 // workerViews asks /__funcatron/<what> ("routes" or "health") on new connections, eight at a

@@ -79,6 +79,19 @@ func publishJSON(ch *amqp.Channel, queue string, m any) error {
 // connection closes.
 func consume(t testing.TB, c *amqp.Connection, queue string, fn func(m msg, raw amqp.Delivery)) {
 	t.Helper()
+	consumeDeliveries(t, c, queue, func(d amqp.Delivery) {
+		var m msg
+		if err := json.Unmarshal(d.Body, &m); err != nil {
+			m = msg{"undecodable": string(d.Body)}
+		}
+		fn(m, d)
+	})
+}
+
+// consumeDeliveries declares queue (durable) and hands every delivery to fn until the
+// connection closes.
+func consumeDeliveries(t testing.TB, c *amqp.Connection, queue string, fn func(d amqp.Delivery)) {
+	t.Helper()
 	ch := channel(t, c)
 	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
 		t.Fatalf("declaring %s: %v", queue, err)
@@ -89,11 +102,7 @@ func consume(t testing.TB, c *amqp.Connection, queue string, fn func(m msg, raw 
 	}
 	go func() {
 		for d := range ds {
-			var m msg
-			if err := json.Unmarshal(d.Body, &m); err != nil {
-				m = msg{"undecodable": string(d.Body)}
-			}
-			fn(m, d)
+			fn(d)
 		}
 	}()
 }
@@ -257,11 +266,12 @@ func (tr *fakeTron) sendRoutes(t testing.TB, inbox string, routes []msg) {
 type answerFunc func(svc msg) []msg
 
 type fakeRunner struct {
-	queue string
-	pub   *amqp.Channel
-	mu    sync.Mutex
-	got   []msg
-	pubMu sync.Mutex
+	queue    string
+	pub      *amqp.Channel
+	mu       sync.Mutex
+	got      []msg
+	messages int // route-queue messages taken (a records message holds several requests)
+	pubMu    sync.Mutex
 }
 
 func newRunner(t testing.TB, queue string, answer answerFunc) *fakeRunner {
@@ -271,23 +281,74 @@ func newRunner(t testing.TB, queue string, answer answerFunc) *fakeRunner {
 	return r
 }
 
+// connect consumes the route queue. Like our runner (protocol.md §8), it answers the requests
+// of a records message in records framing, one message per reply-queue for the message's
+// answers, and a catalogue request in the catalogue's form; an answer that does not convert
+// to a record (a deliberately malformed one) goes in the catalogue's form.
 func (r *fakeRunner) connect(t testing.TB, answer answerFunc) {
 	t.Helper()
 	conn := dialAMQP(t)
 	r.pubMu.Lock()
 	r.pub = channel(t, conn)
 	r.pubMu.Unlock()
-	consume(t, conn, r.queue, func(svc msg, d amqp.Delivery) {
+	consumeDeliveries(t, conn, r.queue, func(d amqp.Delivery) {
+		svcs := decodeService(d)
+		r.mu.Lock()
+		r.got = append(r.got, svcs...)
+		r.messages++
+		r.mu.Unlock()
+		batches := map[string][][]byte{}
+		for _, svc := range svcs {
+			for _, a := range answer(svc) {
+				if rec, ok := answerRecord(a); ok && svc["_framing"] == "records" {
+					q := str(svc["reply-queue"])
+					batches[q] = append(batches[q], rec)
+				} else {
+					r.reply(svc, a)
+				}
+			}
+		}
+		for q, recs := range batches {
+			r.publish(q, recordsMessage(recs))
+		}
+	})
+}
+
+// decodeService decodes the service messages of a delivery: the records of a records
+// message, else the one JSON message; each with the delivery's properties in _ keys.
+func decodeService(d amqp.Delivery) []msg {
+	var svcs []msg
+	framing := "catalogue"
+	if isRecords(d) {
+		framing = "records"
+		recs, err := splitRecords(d)
+		if err != nil {
+			recs = []msg{{"undecodable": err.Error()}}
+		}
+		svcs = recs
+	} else {
+		var m msg
+		if err := json.Unmarshal(d.Body, &m); err != nil {
+			m = msg{"undecodable": string(d.Body)}
+		}
+		svcs = []msg{m}
+	}
+	for _, svc := range svcs {
 		svc["_expiration"] = d.Expiration
 		svc["_persistent"] = d.DeliveryMode == amqp.Persistent
 		svc["_content_type"] = d.ContentType
-		r.mu.Lock()
-		r.got = append(r.got, svc)
-		r.mu.Unlock()
-		for _, a := range answer(svc) {
-			r.reply(svc, a)
-		}
-	})
+		svc["_framing"] = framing
+		svc["_records"] = len(svcs)
+	}
+	return svcs
+}
+
+func (r *fakeRunner) publish(queue string, p amqp.Publishing) error {
+	r.pubMu.Lock()
+	defer r.pubMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return r.pub.PublishWithContext(ctx, "", queue, false, false, p)
 }
 
 func (r *fakeRunner) reply(svc, a msg) error {
@@ -301,6 +362,13 @@ func (r *fakeRunner) received() []msg {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]msg(nil), r.got...)
+}
+
+// taken returns the number of route-queue messages the runner took.
+func (r *fakeRunner) taken() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.messages
 }
 
 // answer builds an `answer` to svc.
@@ -320,7 +388,7 @@ func answer(svc msg, status int, headers [][2]string, body []byte) msg {
 
 // echo answers 200 with the request's body and its request id in X-Request-Id.
 func echo(svc msg) []msg {
-	body, _ := base64.StdEncoding.DecodeString(str(svc["body"]))
+	body := reqBody(svc)
 	return []msg{answer(svc, 200, [][2]string{
 		{"Content-Type", "application/octet-stream"},
 		{"X-Request-Id", str(svc["request-id"])},
@@ -354,6 +422,7 @@ type frontendOptions struct {
 	timeout   string // FUNCATRON_TIMEOUT
 	heartbeat string // FUNCATRON_HEARTBEAT
 	noTronYet bool   // start nginx before the Tron queue exists
+	env       map[string]string
 }
 
 // startFrontend starts a fake Tron on a fresh Tron queue and an nginx frontend using it, and
@@ -372,6 +441,9 @@ func startFrontend(t testing.TB, o frontendOptions) *frontend {
 	}
 	if o.heartbeat != "" {
 		env["FUNCATRON_HEARTBEAT"] = o.heartbeat
+	}
+	for k, v := range o.env {
+		env[k] = v
 	}
 	f.nginx = testenv.StartNginx(t, servers.NginxOptions{
 		RabbitPort: sharedRabbit.STOMPPort,
@@ -485,10 +557,24 @@ func (f *frontend) health(t testing.TB) msg {
 
 // TestFrontendAwakeAndServiceGET checks the awake, the route ack, the full `service` message of
 // a GET (repeated query args and headers) and the answer written back (status, every header
-// pair with two Set-Cookie, body).
+// pair with two Set-Cookie, body), in both framings: records (the default, protocol.md §8)
+// and the catalogue's (FUNCATRON_FRAMING=catalogue: one JSON message per request, as before).
 func TestFrontendAwakeAndServiceGET(t *testing.T) {
 	t.Parallel()
-	f := startFrontend(t, frontendOptions{})
+	for _, framing := range []string{"records", "catalogue"} {
+		t.Run(framing, func(t *testing.T) {
+			t.Parallel()
+			testAwakeAndServiceGET(t, framing)
+		})
+	}
+}
+
+func testAwakeAndServiceGET(t *testing.T, framing string) {
+	env := map[string]string{}
+	if framing == "catalogue" {
+		env["FUNCATRON_FRAMING"] = "catalogue"
+	}
+	f := startFrontend(t, frontendOptions{env: env})
 	aw := f.awakes[0]
 	inbox := f.inbox(0)
 	if !regexp.MustCompile(`^FRNT[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(inbox) {
@@ -552,17 +638,29 @@ func TestFrontendAwakeAndServiceGET(t *testing.T) {
 		"uri":                 "/hello/world",
 		"request-uri":         "/hello/world?x=1&x=2&y=z&flag",
 		"args":                "x=1&x=2&y=z&flag",
-		"request":             "GET /hello/world?x=1&x=2&y=z&flag HTTP/1.1",
 		"scheme":              "http",
 		"server-protocol":     "HTTP/1.1",
-		"server-addr":         "127.0.0.1",
 		"server-port":         strconv.Itoa(f.nginx.Port),
 		"remote-addr":         "127.0.0.1",
-		"http-referer":        "http://ref.example/",
-		"http-user-agent":     "funcatron-test/1",
 		"reply-queue":         inbox,
-		"from":                inbox,
-		"body-base64-encoded": true,
+		"body-base64-encoded": framing == "catalogue",
+		"_framing":            framing,
+		"_records":            1,
+	}
+	// the fields no runner reads (protocol.ServingSkips) are in the catalogue's form only
+	unread := msg{
+		"request":         "GET /hello/world?x=1&x=2&y=z&flag HTTP/1.1",
+		"server-addr":     "127.0.0.1",
+		"http-referer":    "http://ref.example/",
+		"http-user-agent": "funcatron-test/1",
+		"from":            inbox,
+	}
+	for k, v := range unread {
+		if framing == "catalogue" {
+			want[k] = v
+		} else if got, ok := svc[k]; ok {
+			t.Errorf("records request has %q = %v, which no runner reads", k, got)
+		}
 	}
 	for k, v := range want {
 		if svc[k] != v {
@@ -575,20 +673,27 @@ func TestFrontendAwakeAndServiceGET(t *testing.T) {
 	if p, err := strconv.Atoi(str(svc["remote-port"])); err != nil || p <= 0 {
 		t.Errorf("remote-port %v", svc["remote-port"])
 	}
-	for _, k := range []string{"body", "content-type", "remote-user"} {
+	for _, k := range []string{"body", "body-length", "content-type", "remote-user"} {
 		if v, ok := svc[k]; ok {
 			t.Errorf("service has %q = %v, want it absent", k, v)
 		}
 	}
-	if str(svc["msg-id"]) == "" || svc["at"] == nil {
-		t.Errorf("service lacks msg-id/at: %v", svc)
+	if framing == "catalogue" && (str(svc["msg-id"]) == "" || svc["at"] == nil || svc["version"] == nil) {
+		t.Errorf("service lacks msg-id/at/version: %v", svc)
 	}
-	if svc["_expiration"] != "30000" || svc["_persistent"] != false || svc["_content_type"] != "application/json" {
+	if framing == "records" && (svc["msg-id"] != nil || svc["at"] != nil || svc["version"] != nil || svc["uri-args"] != nil) {
+		t.Errorf("records request has msg-id/at/version/uri-args, which no runner reads: %v", svc)
+	}
+	// the catalogue's expiration is FUNCATRON_TIMEOUT; a batch's is its earliest request's
+	// remaining time, a few ms less for a lone request
+	exp, _ := strconv.Atoi(str(svc["_expiration"]))
+	if (framing == "catalogue" && exp != 30000) || exp > 30000 || exp < 29000 ||
+		svc["_persistent"] != false || svc["_content_type"] != "application/json" {
 		t.Errorf("service published with expiration %v, persistent %v, content type %v; want 30000 (FUNCATRON_TIMEOUT), false, application/json",
 			svc["_expiration"], svc["_persistent"], svc["_content_type"])
 	}
 	args, _ := svc["uri-args"].(msg)
-	if fmt.Sprint(args["x"]) != "[1 2]" || args["y"] != "z" || args["flag"] != true {
+	if framing == "catalogue" && (fmt.Sprint(args["x"]) != "[1 2]" || args["y"] != "z" || args["flag"] != true) {
 		t.Errorf("uri-args %v, want x:[1 2] y:z flag:true", svc["uri-args"])
 	}
 	hdrs, _ := svc["headers"].(msg)
@@ -618,7 +723,8 @@ func TestFrontendAwakeAndServiceGET(t *testing.T) {
 }
 
 // TestFrontendPOSTLargeBody sends 1 MiB of random bytes (NULs included): nginx spools it to a
-// temp file, the frontend still reads it, and it round-trips through the runner.
+// temp file, the frontend still reads it, and it round-trips through the runner raw (records
+// framing both ways); 9 MiB, over FUNCATRON_MAX_BATCH_BYTES, travel alone.
 func TestFrontendPOSTLargeBody(t *testing.T) {
 	t.Parallel()
 	f := startFrontend(t, frontendOptions{})
@@ -634,9 +740,10 @@ func TestFrontendPOSTLargeBody(t *testing.T) {
 		t.Fatalf("status %d, body %d bytes equal=%v", resp.status, len(resp.body), bytes.Equal(resp.body, body))
 	}
 	svc := r.received()[0]
-	sent, err := base64.StdEncoding.DecodeString(str(svc["body"]))
-	if err != nil || !bytes.Equal(sent, body) {
-		t.Errorf("service body: %d bytes, equal=%v, err %v", len(sent), bytes.Equal(sent, body), err)
+	if sent := reqBody(svc); !bytes.Equal(sent, body) || svc["body-length"] != float64(len(body)) || svc["body"] != nil ||
+		svc["body-base64-encoded"] != false || svc["_framing"] != "records" {
+		t.Errorf("service body: %d raw bytes (equal=%v), body-length %v, body field %v, body-base64-encoded %v, framing %v; want the body raw in a record",
+			len(sent), bytes.Equal(sent, body), svc["body-length"], svc["body"] != nil, svc["body-base64-encoded"], svc["_framing"])
 	}
 	if svc["content-type"] != "application/octet-stream" || svc["method"] != "POST" {
 		t.Errorf("service content-type %v method %v", svc["content-type"], svc["method"])
@@ -654,8 +761,8 @@ func TestFrontendPOSTLargeBody(t *testing.T) {
 	if resp.status != 200 || len(resp.body) != 0 {
 		t.Errorf("empty POST: %d %q", resp.status, resp.body)
 	}
-	if last := r.received()[2]; last["body"] != nil {
-		t.Errorf("empty POST sent body %v, want the key absent", last["body"])
+	if last := r.received()[2]; last["body"] != nil || last["body-length"] != nil || len(reqBody(last)) != 0 {
+		t.Errorf("empty POST sent body %v, body-length %v, want both keys absent and no raw bytes", last["body"], last["body-length"])
 	}
 
 	// near client_max_body_size (10m) a body still makes the round trip
@@ -1153,31 +1260,60 @@ func TestFrontendBrokerRestart(t *testing.T) {
 	t.Logf("served again %s after RabbitMQ was back", time.Since(back).Round(time.Millisecond))
 }
 
-// BenchmarkFrontendRoundTrip drives GET requests through nginx → RabbitMQ → a Go runner that
-// answers at once → back, from parallel clients (go test -bench FrontendRoundTrip ./integration/).
+// BenchmarkFrontendRoundTrip drives requests through nginx → RabbitMQ → a Go runner that
+// answers at once (echoing the body) → back, from parallel clients, in both framings and
+// with an empty and a 64 KiB body (go test -bench FrontendRoundTrip ./integration/): the
+// frontend's own cost, without a bundle.
 func BenchmarkFrontendRoundTrip(b *testing.B) {
-	f := startFrontend(b, frontendOptions{workers: 2})
+	for _, framing := range []string{"records", "catalogue"} {
+		for _, size := range []int{0, 64 << 10} {
+			b.Run(fmt.Sprintf("%s/%dB", framing, size), func(b *testing.B) {
+				benchRoundTrip(b, framing, size)
+			})
+		}
+	}
+}
+
+func benchRoundTrip(b *testing.B, framing string, size int) {
+	f := startFrontend(b, frontendOptions{workers: 2, env: map[string]string{"FUNCATRON_FRAMING": framing}})
 	q := uniqueName("q")
-	newRunner(b, q, fixed("ok"))
+	newRunner(b, q, echo)
 	f.routeAll(b, msg{"path": "/", "queue": q})
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	b.SetParallelism(4)
+	body := bytes.Repeat([]byte("x"), size)
+	pids := nginxPids(b, f.nginx)
+	b.SetParallelism(8)
+	cpu := procTicks(pids)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			resp, err := c.Get(f.nginx.URL() + "/bench")
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				b.Errorf("status %d", resp.StatusCode)
+			status, got, err := post(c, f.nginx.URL()+"/bench", body)
+			if err != nil || status != 200 || len(got) != size {
+				b.Errorf("status %d, %d bytes, %v", status, len(got), err)
 				return
 			}
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	// nginx's CPU per request: what the frontend costs, less noisy than req/s on a shared machine
+	b.ReportMetric(float64(procTicks(pids)-cpu)*1e6/100/float64(b.N), "nginx-µs/op")
+}
+
+// procTicks sums the CPU time (user + system, in clock ticks of 10 ms) of the processes.
+func procTicks(pids []int) int {
+	sum := 0
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		fs := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(fs) > 12 {
+			u, _ := strconv.Atoi(fs[11])
+			st, _ := strconv.Atoi(fs[12])
+			sum += u + st
+		}
+	}
+	return sum
 }

@@ -3,32 +3,7 @@ local answer = require "funcatron.answer"
 
 local NULL = setmetatable({}, { __tostring = function() return "null" end }) -- like cjson.null
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-
--- decode64 is a strict standard base64 decoder (ngx.decode_base64 in nginx).
-local function decode64(s)
-    if #s % 4 ~= 0 or s:find("[^%w%+/=]") or s:find("=[^=]") then
-        return nil
-    end
-    local out = {}
-    for i = 1, #s, 4 do
-        local n, pad = 0, 0
-        for j = i, i + 3 do
-            local c = s:sub(j, j)
-            local v = B64:find(c, 1, true)
-            if c == "=" then
-                pad, v = pad + 1, 1
-            elseif not v then
-                return nil
-            end
-            n = n * 64 + (v - 1)
-        end
-        local bytes = string.char(math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
-        out[#out + 1] = bytes:sub(1, 3 - pad)
-    end
-    return table.concat(out)
-end
+local decode64 = require("base64").decode
 
 
 local function check(a)
@@ -53,6 +28,24 @@ describe("check", function()
         assert.are.same({ 204, {}, "" }, { status, headers, body })
         status, headers, body = check({ status = 200, headers = NULL, body = NULL })
         assert.are.same({ 200, {}, "" }, { status, headers, body })
+    end)
+
+    it("takes a records answer's raw body as it is, without base64", function()
+        local status, _, body = answer.check({ status = 200, headers = {} }, decode64, NULL, "a\0b\n")
+        assert.are.same({ 200, "a\0b\n" }, { status, body })
+        _, _, body = answer.check({ status = 204, body = NULL }, decode64, NULL, "")
+        assert.are.equal("", body)
+    end)
+
+    it("refuses a records answer that also has a body field", function()
+        local status, why = answer.check({ status = 200, body = "aGVsbG8=" }, decode64, NULL, "hello")
+        assert.is_nil(status)
+        assert.matches("body field", why, 1, true)
+    end)
+
+    it("says why an answer could not be read (false with a reason)", function()
+        local status, why = answer.check(false, decode64, NULL, "malformed answer message: x")
+        assert.are.same({ nil, "malformed answer message: x" }, { status, why })
     end)
 
     it("accepts numeric header values", function()

@@ -23,6 +23,15 @@ describe("config.parse", function()
         assert.is_nil(c.instance_id)
         assert.is_nil(c.key_file)
         assert.are.equal(300, c.max_skew)
+        assert.are.equal("records", c.framing)
+        assert.are.equal(32, c.max_batch)
+        assert.are.equal(1048576, c.max_batch_bytes)
+    end)
+
+    it("reads the framing and the batch bounds", function()
+        local c = assert(config.parse(env({ FUNCATRON_FRAMING = "Catalogue", FUNCATRON_MAX_BATCH = "1",
+            FUNCATRON_MAX_BATCH_BYTES = "4096" })))
+        assert.are.same({ "catalogue", 1, 4096 }, { c.framing, c.max_batch, c.max_batch_bytes })
     end)
 
     it("reads every variable", function()
@@ -55,7 +64,13 @@ describe("config.parse", function()
 
     it("refuses bad values with a message naming the variable", function()
         for name, v in pairs({ RABBIT_PORT = "x", FUNCATRON_TIMEOUT = "0", FUNCATRON_HEARTBEAT = "-1",
-            FUNCATRON_MAX_CLOCK_SKEW = "0", FUNCATRON_MAX_MESSAGE_BYTES = "12.5" }) do
+            FUNCATRON_MAX_CLOCK_SKEW = "0", FUNCATRON_MAX_MESSAGE_BYTES = "12.5",
+            FUNCATRON_FRAMING = "base64", FUNCATRON_MAX_BATCH = "0", FUNCATRON_MAX_BATCH_BYTES = "100" }) do
+            local c, err = config.parse(env({ [name] = v }))
+            assert.is_nil(c)
+            assert.matches(name, err)
+        end
+        for name, v in pairs({ FUNCATRON_MAX_BATCH = "65537" }) do
             local c, err = config.parse(env({ [name] = v }))
             assert.is_nil(c)
             assert.matches(name, err)

@@ -108,6 +108,42 @@ describe("service", function()
 end)
 
 
+describe("service_record", function()
+    it("carries what a runner reads, not the fields no runner reads", function()
+        local m = message.service_record(full_var(), params())
+        for _, k in ipairs({ "action", "method", "host", "content-type", "remote-addr", "server-protocol",
+            "server-port", "remote-port", "request-uri", "request-id", "args", "remote-user", "scheme", "uri",
+            "reply-to", "reply-queue", "headers", "answer-headers" }) do
+            assert.is_not_nil(m[k], k)
+        end
+        -- protocol.ServingSkips of the Go side; the body travels raw (funcatron.records)
+        for _, k in ipairs({ "msg-id", "at", "version", "from", "uri-args", "server-addr", "request",
+            "http-referer", "http-user-agent", "body", "body-base64-encoded" }) do
+            assert.is_nil(m[k], k)
+        end
+        assert.are.equal(m["request-id"], m["reply-to"])
+        assert.are.same({ "a", "b" }, m.headers["x-multi"])
+    end)
+
+    it("never reads the variables it leaves out, nor those already read", function()
+        local var = full_var()
+        local read = {}
+        local spy = setmetatable({}, { __index = function(_, k)
+            read[k] = true
+            return var[k]
+        end })
+        local p = params()
+        p.known = { host = "known.example", uri = "/known" }
+        local m = message.service_record(spy, p)
+        assert.are.same({ "known.example", "/known" }, { m.host, m.uri })
+        for _, k in ipairs({ "server_addr", "request", "http_referer", "http_user_agent", "host", "uri" }) do
+            assert.is_nil(read[k], k)
+        end
+        assert.is_true(read.request_method)
+    end)
+end)
+
+
 describe("control", function()
     it("carries action, msg-id, at, from, version and the fields", function()
         local m = message.control("awake", "FRNTx", "id-1", 1234, { type = "frontend", ["instance-id"] = "i-0" })

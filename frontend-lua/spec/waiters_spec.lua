@@ -62,6 +62,13 @@ describe("waiters", function()
         assert.are.equal(0, w:count())
     end)
 
+    it("hands over a records answer's raw body with the answer", function()
+        w:register("r6")
+        w:deliver("r6", { status = 200 }, "raw\0bytes")
+        local a, raw = w:wait("r6", 1)
+        assert.are.same({ { status = 200 }, "raw\0bytes" }, { a, raw })
+    end)
+
     it("passes on a delivered false (a malformed answer) as a value", function()
         w:register("r4")
         w:deliver("r4", false)

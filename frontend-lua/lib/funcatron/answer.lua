@@ -3,7 +3,10 @@
 --
 -- An answer is {status, headers, body}: status an integer 200..599, headers a list of
 -- [name, value] pairs (repeated names, e.g. Set-Cookie, stay separate pairs), body standard
--- base64 (absent or "" for none). Anything else is malformed: the request answers 502.
+-- base64 (absent or "" for none); a records answer (protocol.md §8) has its body raw beside
+-- the JSON instead, and no `body`. Anything else is malformed: the request answers 502. The
+-- listener delivers false for an answer that could not be read, with the reason in place of
+-- the raw body when it has one (a records message whose framing broke).
 --
 -- Pure: the base64 decoder and JSON null are passed in (ngx.decode_base64 and cjson.null in
 -- nginx), so spec/answer_spec.lua runs it under plain Lua.
@@ -38,9 +41,33 @@ local function valid_header(pair)
 end
 
 
+-- body returns the answer's body bytes: raw (a records answer's) or a.body decoded; nil, why.
+local function body(a, decode_base64, null, raw)
+    local b = a.body
+    if b == nil or b == null or b == "" then
+        return raw or ""
+    end
+    if raw then
+        return nil, "answer record has a body field (a record carries its body raw)"
+    end
+    if type(b) ~= "string" then
+        return nil, "answer body is not base64 text"
+    end
+    b = decode_base64(b)
+    if not b then
+        return nil, "answer body is not valid base64"
+    end
+    return b
+end
+
+
 -- check returns status, headers, body (decoded) or nil, why. decode_base64(s) returns the
--- bytes or nil; null is the JSON decoder's null value.
-function _M.check(a, decode_base64, null)
+-- bytes or nil; null is the JSON decoder's null value; raw is the raw body of a records
+-- answer (nil for a catalogue answer), or with a false, why it could not be read.
+function _M.check(a, decode_base64, null, raw)
+    if a == false and raw then
+        return nil, raw
+    end
     if type(a) ~= "table" then
         return nil, "answer is not an object"
     end
@@ -64,18 +91,11 @@ function _M.check(a, decode_base64, null)
             return nil, "answer header " .. i .. " is not a valid [name, value] pair"
         end
     end
-    local body = a.body
-    if body == nil or body == null or body == "" then
-        body = ""
-    elseif type(body) ~= "string" then
-        return nil, "answer body is not base64 text"
-    else
-        body = decode_base64(body)
-        if not body then
-            return nil, "answer body is not valid base64"
-        end
+    local data, why = body(a, decode_base64, null, raw)
+    if not data then
+        return nil, why
     end
-    return status, headers, body
+    return status, headers, data
 end
 
 

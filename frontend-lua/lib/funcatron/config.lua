@@ -10,6 +10,11 @@
 --   key that signs control messages, spec/protocol.md §7; required: funcatron.startup's
 --   init reads it and refuses to start without it)  FUNCATRON_MAX_CLOCK_SKEW (seconds a signed
 --   message's fc-at may be from this clock, default 300, as the daemons' --max-clock-skew).
+--   FUNCATRON_FRAMING (records | catalogue, default records: how requests travel to runners,
+--   protocol.md §8; catalogue = one JSON + base64 message per request, as the 2017 frontend)
+--   FUNCATRON_MAX_BATCH (records per message, default 32, at most 65536; 1 = never batch)
+--   FUNCATRON_MAX_BATCH_BYTES (bytes of records per message, default 1048576; a request
+--   bigger than that travels alone).
 --
 -- parse is pure (getenv injected) and returns nil, err for a bad value: a misconfigured
 -- frontend must not start (init_by_lua raises it, nginx refuses to start with the message).
@@ -55,6 +60,33 @@ local function str(getenv, name, default)
         return default
     end
     return v
+end
+
+
+local FRAMINGS = { records = true, catalogue = true }
+local MAX_RECORDS = 65536 -- the most fc-records a runner accepts (protocol.MaxRecords)
+
+
+-- batching reads the framing and the batch bounds into c (protocol.md §8).
+local function batching(getenv, c)
+    local framing = lower(str(getenv, "FUNCATRON_FRAMING", "records"))
+    if not FRAMINGS[framing] then
+        return nil, "bad FUNCATRON_FRAMING " .. framing .. ": records or catalogue expected"
+    end
+    c.framing = framing
+    local err
+    c.max_batch, err = number(getenv, "FUNCATRON_MAX_BATCH", 32, 1, true)
+    if not c.max_batch then
+        return nil, err
+    end
+    if c.max_batch > MAX_RECORDS then
+        return nil, "bad FUNCATRON_MAX_BATCH " .. c.max_batch .. ": at most " .. MAX_RECORDS
+    end
+    c.max_batch_bytes, err = number(getenv, "FUNCATRON_MAX_BATCH_BYTES", 1024 * 1024, 1024, true)
+    if not c.max_batch_bytes then
+        return nil, err
+    end
+    return c
 end
 
 
@@ -105,7 +137,7 @@ function _M.parse(getenv)
     if not c.max_message_bytes then
         return nil, err
     end
-    return c
+    return batching(getenv, c)
 end
 
 

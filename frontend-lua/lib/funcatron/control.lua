@@ -13,6 +13,7 @@ local message = require "funcatron.message"
 local config  = require "funcatron.config"
 local sign    = require "funcatron.sign"
 local worker  = require "funcatron.worker"
+local records = require "funcatron.records"
 local cjson   = require "cjson.safe"
 
 local ngx      = ngx
@@ -77,7 +78,8 @@ end
 local handlers = {}
 
 
-function handlers.answer(_, msg)
+-- answer hands an answer to its waiting request; raw is a records answer's body.
+function handlers.answer(_, msg, raw)
     local id = msg["request-id"]
     if type(id) ~= "string" then
         log(WARN, "funcatron: answer without request-id dropped")
@@ -85,9 +87,9 @@ function handlers.answer(_, msg)
     end
     local a = msg.answer
     if a == nil then
-        a = false -- delivered, and malformed: the request answers 502 at once
+        a, raw = false, nil -- delivered, and malformed: the request answers 502 at once
     end
-    local ok, why = state.waiters:deliver(id, a)
+    local ok, why = state.waiters:deliver(id, a, raw)
     if not ok then
         log(INFO, "funcatron: answer for ", id, " dropped: ", why)
     end
@@ -186,8 +188,51 @@ local function verified(frame)
 end
 
 
+-- fail_records answers 502 at once to the requests of a records message whose framing broke
+-- after their record (the records after the break cannot be read: those requests time out).
+local function fail_records(why, partial)
+    log(WARN, "funcatron: malformed records message on the inbox (", why, "); ", #partial,
+        " requests read before the break answer 502")
+    for i = 1, #partial do
+        local id = partial[i].msg["request-id"]
+        if type(id) == "string" then
+            state.waiters:deliver(id, false, "malformed answer message: " .. why)
+        end
+    end
+    return true
+end
+
+
+-- on_records handles a MESSAGE in records framing (protocol.md §8): answers only, each handed
+-- to its request with its raw body. A record of any other action is refused as unsigned:
+-- control messages come signed, one per message, never as records.
+local function on_records(frame)
+    local list, why, partial = records.split(frame.body, frame.headers["fc-records"],
+        cjson.decode, cjson.null)
+    if not list then
+        return fail_records(why, partial)
+    end
+    for i = 1, #list do
+        local m = list[i].msg
+        if m.action == "answer" then
+            handlers.answer(nil, m, list[i].raw)
+        else
+            refuse("unsigned", tostring(m.action) .. " in a records message")
+        end
+    end
+    return true
+end
+
+
 -- on_message handles one MESSAGE frame; nil, err means the connection is unusable.
 local function on_message(conn, frame)
+    local framing = frame.headers["fc-framing"]
+    if framing == records.FRAMING then
+        return on_records(frame)
+    elseif framing then
+        log_unknown("framing " .. tostring(framing)) -- dropped, logged once
+        return true
+    end
     local v, reason, detail
     if frame.headers["fc-sig"] or frame.headers["fc-action"] then
         v, reason, detail = verified(frame)

@@ -16,7 +16,8 @@ local _M = { _VERSION = "0.1.0" }
 _M.VERSION = "funcatron-frontend/0.1.0"
 
 -- SERVICE_VARS maps the `service` message keys taken from nginx variables, in catalogue order
--- (protocol.md §3). `request-id` is not here: it is read once, by the caller.
+-- (protocol.md §3). `request-id` is not here: it is read once, by the caller. The third
+-- element marks what a records request leaves out (service_record).
 _M.SERVICE_VARS = {
     { "method", "request_method" },
     { "host", "host" },
@@ -24,14 +25,14 @@ _M.SERVICE_VARS = {
     { "remote-addr", "remote_addr" },
     { "server-protocol", "server_protocol" },
     { "server-port", "server_port" },
-    { "server-addr", "server_addr" },
+    { "server-addr", "server_addr", true },
     { "remote-port", "remote_port" },
     { "request-uri", "request_uri" },
     { "args", "args" },
     { "remote-user", "remote_user" },
-    { "request", "request" },
-    { "http-referer", "http_referer" },
-    { "http-user-agent", "http_user_agent" },
+    { "request", "request", true },
+    { "http-referer", "http_referer", true },
+    { "http-user-agent", "http_user_agent", true },
     { "scheme", "scheme" },
     { "uri", "uri" },
 }
@@ -46,10 +47,31 @@ function _M.uuid(random)
 end
 
 
--- service builds the `service` message. var: the nginx variables (ngx.var); r: request_id
--- (read once by the caller), inbox (reply-queue), headers (ngx.req.get_headers()), uri_args
--- (ngx.req.get_uri_args()), body (base64 text or nil), msg_id, at (ms). Absent variables are
--- absent keys.
+-- add_vars copies the nginx variables into m, but those marked when records; known holds
+-- variables the caller already read (host, uri), which are not read again. Absent or empty
+-- variables stay absent keys.
+local function add_vars(m, var, known, records)
+    for i = 1, #SERVICE_VARS do
+        local pair = SERVICE_VARS[i]
+        if not (records and pair[3]) then
+            local name = pair[2]
+            local v = known and known[name]
+            if v == nil then
+                v = var[name]
+            end
+            if v ~= nil and v ~= "" then
+                m[pair[1]] = v
+            end
+        end
+    end
+    return m
+end
+
+
+-- service builds the `service` message in the catalogue's form. var: the nginx variables
+-- (ngx.var); r: request_id (read once by the caller), inbox (reply-queue), headers
+-- (ngx.req.get_headers()), uri_args (ngx.req.get_uri_args()), body (base64 text or nil),
+-- msg_id, at (ms), known (variables already read: {host = ..., uri = ...}).
 function _M.service(var, r)
     local m = {
         action = "service",
@@ -67,17 +89,30 @@ function _M.service(var, r)
         -- it a runner answers with the 2017 frontend's map form (protocol.md §3)
         ["answer-headers"] = "pairs",
     }
-    for i = 1, #SERVICE_VARS do
-        local pair = SERVICE_VARS[i]
-        local v = var[pair[2]]
-        if v ~= nil and v ~= "" then
-            m[pair[1]] = v
-        end
-    end
+    add_vars(m, var, r.known, false)
     if type(r.body) == "string" and r.body ~= "" then
         m.body = r.body
     end
     return m
+end
+
+
+-- service_record builds the `service` message of a records request (protocol.md §8, our
+-- runners only): the catalogue's fields but those no runner reads (protocol.ServingSkips of
+-- the Go side: msg-id, at, version, from, uri-args, server-addr, request, http-referer,
+-- http-user-agent; the query is `args`, the user agent a header, the request line is rebuilt
+-- from method and request-uri). So the request handler does not read those four nginx
+-- variables nor build the uri-args table, and the record is shorter. The body travels raw
+-- beside it (funcatron.records). r as for service, without msg_id, at, uri_args, body.
+function _M.service_record(var, r)
+    return add_vars({
+        action = "service",
+        headers = r.headers or {},
+        ["request-id"] = r.request_id,
+        ["reply-to"] = r.request_id,
+        ["reply-queue"] = r.inbox,
+        ["answer-headers"] = "pairs",
+    }, var, r.known, true)
 end
 
 

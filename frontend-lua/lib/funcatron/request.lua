@@ -8,18 +8,23 @@
 --   3. read the body, also when nginx spooled it to a temp file (413 beyond
 --      client_max_body_size is nginx's, rendered as JSON by nginx.conf);
 --   4. read $request_id once: request-id, reply-to and the waiter key; register the waiter,
---      then publish `service` to /amq/queue/<route queue> over a pooled STOMP connection with
---      a receipt, expiration = FUNCATRON_TIMEOUT: connection failure or broker ERROR → 503 at
---      once;
+--      then publish `service` to /amq/queue/<route queue> (funcatron.publish: a pooled STOMP
+--      connection, a receipt): by default as a record with its body raw, alone or in a batch
+--      with the requests for the same queue (funcatron.batcher, protocol.md §8), expiration =
+--      the batch's earliest remaining time; with FUNCATRON_FRAMING=catalogue as one JSON
+--      message with a base64 body, expiration = FUNCATRON_TIMEOUT. Connection failure or
+--      broker ERROR → 503 at once (for every request of the batch);
 --   5. wait: timeout → 504; the waiter entry is removed in every case;
---   6. write the answer (status, every header pair, base64-decoded body); malformed → 502.
+--   6. write the answer (status, every header pair, the body: raw from a records answer,
+--      base64-decoded from a catalogue one); malformed → 502.
 -- health() and routes() answer /__funcatron/health and /__funcatron/routes (loopback only;
 -- routes from anywhere in DEV_MODE).
 --
 -- Every error is JSON {"error": "..."}. Per-request state stays in locals.
 local worker   = require "funcatron.worker"
-local stomp    = require "funcatron.stomp"
 local message  = require "funcatron.message"
+local records  = require "funcatron.records"
+local publish  = require "funcatron.publish"
 local config   = require "funcatron.config"
 local answer   = require "funcatron.answer"
 local cjson    = require "cjson.safe"
@@ -41,7 +46,6 @@ local pcall          = pcall
 local tostring       = tostring
 local floor          = math.floor
 local ceil           = math.ceil
-local min            = math.min
 local lower          = string.lower
 local find           = string.find
 local io_open        = io.open
@@ -49,9 +53,6 @@ local io_open        = io.open
 local ROUTE_TABLE_WAIT = 1      -- seconds a request waits for the first route table
 local MAX_HEADERS      = 200
 local MAX_ARGS         = 200
-local POOL_SIZE        = 64     -- pooled STOMP connections per worker
-local POOL_BACKLOG     = 1024   -- requests queued for a pooled connection beyond that
-local POOL_IDLE_MS     = 60000
 local INTERNAL         = "the frontend failed on this request" -- details in the error log
 local RETRY_AFTER      = "2"    -- seconds, on a 503 for a route no runner serves: the Tron
                                 -- counts runners each second, a restarted one needs a few
@@ -96,71 +97,30 @@ local function read_body()
 end
 
 
--- the pooled connections' options: derived from the settings, which never change after init,
--- so built once per worker
-local pooled
-
-
-local function pool_opts(c)
-    if not pooled then
-        -- a receipt slower than the request's own timeout is as bad as none
-        local read_ms = min(5000, ceil(c.timeout * 1000))
-        pooled = {
-            host = c.rabbit_host, port = c.rabbit_port,
-            user = c.rabbit_user, password = c.rabbit_pwd, vhost = c.rabbit_vhost,
-            pool = "funcatron:" .. c.rabbit_host .. ":" .. c.rabbit_port .. ":" ..
-                c.rabbit_vhost .. ":" .. c.rabbit_user,
-            pool_size = POOL_SIZE, backlog = POOL_BACKLOG,
-            heart_beat = { 0, 0 },
-            connect_timeout = 1000, send_timeout = 5000, read_timeout = read_ms,
-        }
+-- encode returns what goes on the wire for the request and its raw body (nil for none): the
+-- record's JSON line (records framing; the body follows it raw) or the whole catalogue
+-- message (JSON, base64 body). r: request_id, inbox, known (the variables already read).
+-- nil, err when the message does not encode.
+local function encode(c, var, r, body)
+    r.headers = req_headers(MAX_HEADERS)
+    if c.framing == "records" then
+        return records.service_line(message.service_record(var, r), body and #body or 0, cjson.encode)
     end
-    return pooled
+    r.msg_id, r.at, r.uri_args = worker.uuid(), floor(now() * 1000), req_uri_args(MAX_ARGS)
+    if body then
+        r.body = encode_base64(body)
+    end
+    return message.encode_service(message.service(var, r), cjson.encode)
 end
 
 
--- publish_once makes one attempt on one pooled connection: SEND and wait for the receipt.
--- Returns true | false, text (the broker said no) | nil, err (I/O), and whether a retry on a
--- new connection makes sense (a pooled connection that turned out dead).
-local function publish_once(opts, dest, payload, headers, receipt)
-    local conn, err = stomp.new(opts)
-    if not conn then
-        return nil, err
+-- send_request publishes what encode returned: in a batch (funcatron.batcher) or, in the
+-- catalogue form, alone with expiration = the wait timeout.
+local function send_request(c, queue, text, body, deadline)
+    if c.framing == "records" then
+        return worker.batcher():submit(queue, text, body, deadline)
     end
-    local ok
-    ok, err = conn:connect()
-    if not ok then
-        return ok, err
-    end
-    ok, err = conn:send(dest, payload, headers, receipt)
-    if ok then
-        conn:set_keepalive(POOL_IDLE_MS)
-        return true
-    end
-    return ok, err, ok == nil and conn.reused
-end
-
-
--- publish sends payload to the route queue and waits for the broker's receipt. A pooled
--- connection that turns out dead is replaced by a new one. Returns true, or false, text (the
--- broker refused), or nil, err (I/O).
-local function publish(c, queue, payload, expiration_ms, request_id)
-    local opts = pool_opts(c)
-    local dest = stomp.queue_destination("/amq/queue/", queue)
-    local headers = {
-        { "content-type", "application/json" },
-        { "persistent", "false" },
-        { "expiration", tostring(expiration_ms) },
-    }
-    local ok, err, retry
-    for _ = 1, 2 do
-        ok, err, retry = publish_once(opts, dest, payload, headers, "p" .. request_id)
-        if ok or not retry then
-            return ok, err
-        end
-        log(WARN, "funcatron: broker connection failed (", err, "), retrying on a new one")
-    end
-    return ok, err
+    return publish.catalogue(c, queue, text, ceil(c.timeout * 1000))
 end
 
 
@@ -181,18 +141,16 @@ end
 
 
 -- exchange registers the waiter, publishes and waits. Returns true, answer (any value the
--- runner sent; answer.check judges it) or false, status, message, detail: message is for the
--- client and names what failed, never an address, a queue or a Lua error (frontend.md);
--- detail is for the error log. Every path through here leaves the registry without this
--- request.
-local function exchange(c, w, route, payload, request_id)
-    local deadline = now() + c.timeout
+-- runner sent; answer.check judges it), raw (a records answer's body) or false, status,
+-- message, detail: message is for the client and names what failed, never an address, a
+-- queue or a Lua error (frontend.md); detail is for the error log. Every path through here
+-- leaves the registry without this request.
+local function exchange(c, w, route, request_id, deadline, text, body)
     local ok, err = w:register(request_id)
     if not ok then
         return false, 500, INTERNAL, "registering the waiter: " .. tostring(err)
     end
-    local pok, res, perr = pcall(publish, c, route.queue, payload, ceil(c.timeout * 1000),
-        request_id)
+    local pok, res, perr = pcall(send_request, c, route.queue, text, body, deadline)
     if not pok or not res then
         w:remove(request_id)
         if not pok then
@@ -208,16 +166,16 @@ local function exchange(c, w, route, payload, request_id)
     if remaining < 0.001 then
         remaining = 0.001
     end
-    local wok, got, werr = pcall(w.wait, w, request_id, remaining)
+    local wok, got, raw = pcall(w.wait, w, request_id, remaining)
     if not wok then
         w:remove(request_id)
         return false, 500, INTERNAL, "waiting crashed: " .. tostring(got)
     end
     if got == nil then
         local msg = "no answer from the function within " .. c.timeout .. " s"
-        return false, 504, msg, msg .. " (" .. tostring(werr) .. ")"
+        return false, 504, msg, msg .. " (" .. tostring(raw) .. ")"
     end
-    return true, got
+    return true, got, raw
 end
 
 
@@ -251,24 +209,25 @@ function _M.handle()
         return fail(500, "could not read the request body")
     end
 
+    if body == "" then
+        body = nil
+    end
     local request_id = var.request_id -- read once: each read may yield a new id
-    local headers = req_headers(MAX_HEADERS)
-    local uri_args = req_uri_args(MAX_ARGS)
-    local payload = message.encode_service(message.service(var, {
-        request_id = request_id, inbox = inbox, msg_id = worker.uuid(),
-        at = floor(now() * 1000), headers = headers, uri_args = uri_args,
-        body = body and body ~= "" and encode_base64(body) or nil,
-    }), cjson.encode)
-    if not payload then
+    local deadline = now() + c.timeout
+    local text = encode(c, var, {
+        request_id = request_id, inbox = inbox, known = { host = host, uri = uri },
+    }, body)
+    if not text then
         return fail(500, "could not encode the request")
     end
 
-    local ok, reply, msg, detail = exchange(c, worker.waiters(), route, payload, request_id)
-    if not ok then
+    local ok, reply, raw, detail = exchange(c, worker.waiters(), route, request_id,
+        deadline, text, body)
+    if not ok then -- reply is the status, raw the message for the client
         log(reply == 504 and WARN or ERR, "funcatron: ", request_id, ": ", detail)
-        return fail(reply, msg)
+        return fail(reply, raw)
     end
-    local code, hdrs, data = answer.check(reply, decode_base64, cjson.null)
+    local code, hdrs, data = answer.check(reply, decode_base64, cjson.null, raw)
     if not code then
         log(ERR, "funcatron: ", request_id, ": malformed answer: ", hdrs)
         return fail(502, "malformed answer from the function: " .. hdrs)

@@ -7,6 +7,8 @@ local config    = require "funcatron.config"
 local sign      = require "funcatron.sign"
 local stomp     = require "funcatron.stomp"
 local waiters   = require "funcatron.waiters"
+local batcher   = require "funcatron.batcher"
+local publish   = require "funcatron.publish"
 local worker    = require "funcatron.worker"
 local listener  = require "funcatron.listener"
 local cjson     = require "cjson.safe"
@@ -90,6 +92,15 @@ function _M.start()
     end
     seed()
     state.waiters = waiters.new(semaphore.new)
+    if c.framing == "records" then
+        state.batcher = batcher.new({
+            publish = function(queue, body, count, expiration_ms)
+                return publish.records(c, queue, body, count, expiration_ms)
+            end,
+            new_sema = semaphore.new, now = now,
+            max_batch = c.max_batch, max_bytes = c.max_batch_bytes,
+        })
+    end
     state.ready = semaphore.new(0)
     state.inbox = "FRNT" .. worker.uuid()
     state.node_id = c.instance_id .. "-" .. (ngx.worker.id() or 0)

@@ -2,9 +2,10 @@
 -- per nginx worker, shared by that worker's request handlers and its listener timer).
 --
 --   register(id)        before publishing (so an answer can never arrive unannounced)
---   deliver(id, answer) from the listener: the first answer wins; late or repeated ones are
---                       dropped (false, reason)
---   wait(id, seconds)   in the request: the answer, or nil, "timeout"; the entry is gone after
+--   deliver(id, answer, raw)  from the listener: the first answer wins; late or repeated ones
+--                       are dropped (false, reason); raw is the body of a records answer
+--                       (protocol.md §8), nil for a catalogue one
+--   wait(id, seconds)   in the request: answer, raw, or nil, "timeout"; the entry is gone after
 --   remove(id)          when publishing failed
 --
 -- Nothing grows without bound: an entry lives from register until wait or remove returns.
@@ -37,7 +38,7 @@ function _M.register(self, id)
 end
 
 
-function _M.deliver(self, id, answer)
+function _M.deliver(self, id, answer, raw)
     local e = id and self.entries[id]
     if not e then
         return false, "nobody waits for it (late or unknown)"
@@ -47,6 +48,7 @@ function _M.deliver(self, id, answer)
     end
     e.delivered = true
     e.answer = answer
+    e.raw = raw
     e.sema:post(1)
     return true
 end
@@ -72,7 +74,7 @@ function _M.wait(self, id, seconds)
     end
     self:remove(id)
     if e.delivered then
-        return e.answer
+        return e.answer, e.raw
     end
     return nil, err or "timeout"
 end

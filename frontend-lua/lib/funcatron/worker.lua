@@ -30,6 +30,7 @@ local state = {
     table_at = nil,
     ready = nil,        -- semaphore posted when the first table arrives
     waiters = nil,      -- funcatron.waiters registry
+    batcher = nil,      -- funcatron.batcher: the requests that leave together, per route queue
     tron_host = nil,
     awakes = 0,
     sessions = 0,
@@ -95,9 +96,19 @@ function _M.waiters()
 end
 
 
+function _M.batcher()
+    return state.batcher
+end
+
+
 -- status describes this worker for /__funcatron/health.
 function _M.status()
     local tbl = state.table
+    local published
+    if state.batcher then
+        local messages, recs = state.batcher:stats()
+        published = { messages = messages, records = recs }
+    end
     return {
         connected = state.connected,
         stopped = state.stopped,
@@ -108,6 +119,7 @@ function _M.status()
         ["route-table"] = tbl ~= nil,
         routes = tbl and tbl:count() or 0,
         waiting = state.waiters and state.waiters:count() or 0,
+        published = published,
         ["table-waiters"] = state.ready and max(0, -state.ready:count()) or 0,
         awakes = state.awakes,
         sessions = state.sessions,
