@@ -160,6 +160,7 @@ func (t *Tron) announceBundles(ctx context.Context, to bus.Destination) {
 func (t *Tron) enableMsg(e enabledBundle) *protocol.Enable {
 	return &protocol.Enable{
 		TronHost: t.tronHost, SHA: e.SHA, Props: e.Props, Host: e.Host, Path: e.Path, URL: t.bundleURL(e.SHA),
+		QueueType: t.opts.QueueType,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
@@ -44,7 +45,7 @@ func TestFailoverToNextBroker(t *testing.T) {
 		t.Fatalf("connected to %q, not one of the two nodes %v", first, nodes)
 	}
 
-	q := RouteQueue(queueName(t))
+	q := RouteQueue(queueName(t), protocol.QueueClassic)
 	if err := c.Declare(ctx, q); err != nil {
 		t.Fatalf("Declare: %v", err)
 	}
@@ -53,7 +54,7 @@ func TestFailoverToNextBroker(t *testing.T) {
 		consumed.Add(1)
 		d.Settle(Ack)
 	})
-	tron := newBus(t, c, TronQueue(queueName(t)), nil, ackAwakes)
+	tron := newBus(t, c, TronQueue(queueName(t), protocol.QueueClassic), nil, ackAwakes)
 	runner := newBus(t, c, runnerInbox(), nil, nil)
 	sendAwake(t, ctx, runner, tron)
 	publishUntilConsumed(t, c, q.Name, &consumed)
