@@ -21,6 +21,7 @@ local worker   = require "funcatron.worker"
 local stomp    = require "funcatron.stomp"
 local message  = require "funcatron.message"
 local config   = require "funcatron.config"
+local brokers  = require "funcatron.brokers"
 local answer   = require "funcatron.answer"
 local cjson    = require "cjson.safe"
 
@@ -96,26 +97,27 @@ local function read_body()
 end
 
 
--- the pooled connections' options: derived from the settings, which never change after init,
--- so built once per worker
-local pooled
+-- the pooled connections' options per broker (funcatron.brokers): derived from the settings,
+-- which never change after init, so built once per worker and broker
+local pooled = {}
 
 
 local function pool_opts(c)
-    if not pooled then
+    local b = brokers.current(now())
+    if not pooled[b] then
         -- a receipt slower than the request's own timeout is as bad as none
         local read_ms = min(5000, ceil(c.timeout * 1000))
-        pooled = {
-            host = c.rabbit_host, port = c.rabbit_port,
+        pooled[b] = {
+            host = b.host, port = b.port, broker = b,
             user = c.rabbit_user, password = c.rabbit_pwd, vhost = c.rabbit_vhost,
-            pool = "funcatron:" .. c.rabbit_host .. ":" .. c.rabbit_port .. ":" ..
+            pool = "funcatron:" .. b.host .. ":" .. b.port .. ":" ..
                 c.rabbit_vhost .. ":" .. c.rabbit_user,
             pool_size = POOL_SIZE, backlog = POOL_BACKLOG,
             heart_beat = { 0, 0 },
             connect_timeout = 1000, send_timeout = 5000, read_timeout = read_ms,
         }
     end
-    return pooled
+    return pooled[b]
 end
 
 
@@ -142,7 +144,8 @@ end
 
 
 -- publish sends payload to the route queue and waits for the broker's receipt. A pooled
--- connection that turns out dead is replaced by a new one. Returns true, or false, text (the
+-- connection that turns out dead is replaced by a new one; a broker that cannot be reached
+-- is reported (funcatron.brokers) and the next one tried. Returns true, or false, text (the
 -- broker refused), or nil, err (I/O).
 local function publish(c, queue, payload, expiration_ms, request_id)
     local opts = pool_opts(c)
@@ -153,8 +156,11 @@ local function publish(c, queue, payload, expiration_ms, request_id)
         { "expiration", tostring(expiration_ms) },
     }
     local ok, err, retry
-    for _ = 1, 2 do
+    for _ = 1, 3 do -- a dead pooled connection, then a dead broker: at most one of each
         ok, err, retry = publish_once(opts, dest, payload, headers, "p" .. request_id)
+        -- an I/O failure: the next broker, and this request tries it at once (§9)
+        retry = retry or (ok == nil and brokers.failed(opts.broker, now()))
+        opts = pool_opts(c)
         if ok or not retry then
             return ok, err
         end

@@ -20,6 +20,7 @@ local timer_at   = ngx.timer.at
 local error      = error
 local floor      = math.floor
 local randomseed = math.randomseed
+local random     = math.random
 local getenv     = os.getenv
 local io_open    = io.open
 
@@ -89,6 +90,7 @@ function _M.start()
         error("funcatron: init() did not run: add init_by_lua_block to nginx.conf", 0)
     end
     seed()
+    brokers.init(c.rabbit_hosts, random)
     state.waiters = waiters.new(semaphore.new)
     state.ready = semaphore.new(0)
     state.inbox = "FRNT" .. worker.uuid()
