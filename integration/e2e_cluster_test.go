@@ -121,13 +121,22 @@ func e2eQueueField(t *testing.T, node *servers.RabbitMQ, name, field string) str
 	return ""
 }
 
-// e2eBusiestNode is the index of the node that holds most of the runners' and frontends'
-// connections (each component picked its node from a shuffled list), and what it holds.
+// e2eBusiestNode is the index of the node to kill: each component picked its node from a
+// shuffled list, so the test prefers a node holding both runner and frontend connections,
+// then the one holding most of them; and what that node holds.
 func e2eBusiestNode(t *testing.T, s *e2eStack) (int, string) {
 	t.Helper()
 	out, err := s.Cluster.Nodes[0].Ctl("", "list_connections", "--quiet", "--no-table-headers", "user", "port")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// STOMP connections are listed apart, without their user: they are all the frontends'
+	stomp, err := s.Cluster.Nodes[0].Ctl("", "list_stomp_connections", "--quiet", "port")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, port := range strings.Fields(stomp) {
+		out += "\n" + s.BrokerUsers[stack.RoleFrontend].Name + "\t" + port
 	}
 	byPort := map[int]int{}
 	for i, n := range s.Cluster.Nodes {
@@ -147,21 +156,21 @@ func e2eBusiestNode(t *testing.T, s *e2eStack) (int, string) {
 			counts[i][f[0]]++
 		}
 	}
+	front, runner := s.BrokerUsers[stack.RoleFrontend].Name, s.BrokerUsers[stack.RoleRunner].Name
+	score := func(c map[string]int) int {
+		both := 0
+		if c[front] > 0 && c[runner] > 0 {
+			both = 1000
+		}
+		return both + c[front] + c[runner]
+	}
 	best := 0
 	for i, c := range counts {
-		if total(c) > total(counts[best]) {
+		if score(c) > score(counts[best]) {
 			best = i
 		}
 	}
-	return best, fmt.Sprint(counts[best])
-}
-
-func total(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
+	return best, fmt.Sprintf("%v (all nodes: %v)", counts[best], counts)
 }
 
 // e2eWaitReconnected waits until both nginx workers' listeners, the Tron and both runners

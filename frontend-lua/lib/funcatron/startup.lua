@@ -9,6 +9,7 @@ local stomp     = require "funcatron.stomp"
 local waiters   = require "funcatron.waiters"
 local worker    = require "funcatron.worker"
 local listener  = require "funcatron.listener"
+local brokers   = require "funcatron.brokers"
 local cjson     = require "cjson.safe"
 local semaphore = require "ngx.semaphore"
 
