@@ -60,7 +60,10 @@ func (b *bench) run() error {
 		b.profiles()
 	}
 	b.res.Memory = append(b.res.Memory, memoryOf(b.roles.runner, "runner, 1 bundle enabled, after the load rows"))
-	return b.manyBundles()
+	if err := b.manyBundles(); err != nil {
+		return err
+	}
+	return b.clusterRows()
 }
 
 func (b *bench) close() {

@@ -149,6 +149,8 @@ func NginxConfigArgs(o NginxOptions, port int, prefix string) []string {
 		"--prefix", prefix,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"--workers", strconv.Itoa(max(o.Workers, 1)),
+		"--rabbit-host", orDefault(o.RabbitHost, "127.0.0.1"),
+		"--rabbit-port", strconv.Itoa(o.RabbitPort),
 		"--instance-id", orDefault(o.InstanceID, fmt.Sprintf("test-%d", port)),
 		"--max-body", orDefault(o.MaxBody, "10m"),
 		"--log-level", orDefault(o.LogLevel, "info"),
@@ -157,11 +159,10 @@ func NginxConfigArgs(o NginxOptions, port int, prefix string) []string {
 	if o.AccessLog != "" {
 		args = append(args, "--access-log", o.AccessLog)
 	}
-	// With RABBIT_HOSTS (several brokers) RABBIT_HOST and RABBIT_PORT are not rendered:
-	// Debian's nginx 1.22 hands an `env RABBIT_HOST=value;` to Lua as RABBIT_HOSTS too (a
-	// name that is a prefix of another), which would hide the list.
-	if o.Env["RABBIT_HOSTS"] == "" {
-		args = append(args, "--rabbit-host", orDefault(o.RabbitHost, "127.0.0.1"), "--rabbit-port", strconv.Itoa(o.RabbitPort))
+	// RABBIT_HOSTS (several brokers) is rendered too: with a rendered RABBIT_HOST, the
+	// environment's would not reach Lua (scripts/render-nginx.sh).
+	if hosts := o.Env["RABBIT_HOSTS"]; hosts != "" {
+		args = append(args, "--rabbit-hosts", hosts)
 	}
 	return args
 }
