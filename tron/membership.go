@@ -109,6 +109,22 @@ func (t *Tron) forget(inbox, signedBy string) *node {
 	return n
 }
 
+// forgetGone drops the node whose inbox a message could not reach. An inbox is exclusive to
+// its node's broker connection: when the node fails over to another broker (spec/protocol.md
+// §9) it is re-created there, and what was sent meanwhile is lost. Forgotten, the node's next
+// heartbeat gets resend-awake, and its awake everything it should have (all-bundles and
+// every enable, or the route table), as after a Tron restart. A node that is really gone is
+// dropped sooner than the sweep would.
+func (t *Tron) forgetGone(inbox string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.nodes[inbox]; ok {
+		delete(t.nodes, inbox)
+		t.updateNodeGauges()
+		t.log.Info("a node's inbox is gone (it failed over to another broker, or died): forgotten until it heartbeats again", "node", inbox)
+	}
+}
+
 // touch records a sign of life of a known node; it returns a copy of it, or nil when the
 // node is unknown or signedBy is not the key its awake was signed with.
 func (t *Tron) touch(inbox, signedBy string, now time.Time, fn func(*node)) *node {

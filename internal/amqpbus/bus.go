@@ -204,7 +204,7 @@ func (b *Bus) Send(ctx context.Context, m protocol.Message, to ...bus.Destinatio
 			errs[i] = pend[i].wait(ctx)
 		}
 		if errs[i] != nil {
-			errs[i] = fmt.Errorf("sending %s to queue %q: %w", h.Action, d.Queue, errs[i])
+			errs[i] = &bus.SendError{Queue: d.Queue, Err: fmt.Errorf("sending %s to queue %q: %w", h.Action, d.Queue, errs[i])}
 		} else {
 			sent++
 		}
