@@ -80,3 +80,52 @@ func queueTypes(t *testing.T, node *servers.RabbitMQ) map[string]string {
 	}
 	return types
 }
+
+// TestQuorumRoutesCountRunnersFromHeartbeats: with quorum queues the Tron counts a route's
+// runners from their heartbeats (a passive declare of a quorum queue counts unacked messages
+// as consumers on RabbitMQ 3.10): a runner that says it serves the route makes it served, one
+// dropped as silent makes it unserved, and the frontends are told.
+func TestQuorumRoutesCountRunnersFromHeartbeats(t *testing.T) {
+	tr := startMemTron(t, func(o *Options) {
+		o.QueueType = protocol.QueueQuorum
+		o.HeartbeatPeriod = 200 * time.Millisecond
+		o.EnableWait = 300 * time.Millisecond
+	})
+	r := tr.node(t, protocol.TypeRunner, "RU-q", "", protocol.EDN)
+	f := tr.node(t, protocol.TypeFrontend, "FRNT-q", "f", protocol.JSON)
+	r.awake(t)
+	f.awake(t)
+	f.expect(t, protocol.ActionRoute)
+	sha := tr.upload(t, makeBundle(t, "", "/q", "x"))
+	done := r.ackNext(t, protocol.ActionEnable, protocol.AckOK, "")
+	if status, res := tr.api(t, "POST", "/api/v1/enable", map[string]any{"sha": sha}); status != 200 {
+		t.Fatalf("enable = %d %v", status, res)
+	}
+	<-done
+	queue := protocol.RouteQueue("", "/q")
+	testenv.WaitFor(t, 5*time.Second, "the route served by its runner", func() bool {
+		r.tell(t, &protocol.Heartbeat{Type: protocol.TypeRunner, Routes: []protocol.RouteEntry{{SHA: sha, Queue: queue}}})
+		f.heartbeat(t)
+		rs := tr.currentRoutes()
+		return len(rs) == 1 && rs[0].Runners != nil && *rs[0].Runners == 1
+	})
+	// the runner goes silent: dropped after 3 periods, and the route is unserved (the
+	// frontend keeps heartbeating, so it stays known and is told)
+	last := time.Now()
+	testenv.WaitFor(t, 5*time.Second, "a route table saying runners 0", func() bool {
+		if time.Since(last) > 100*time.Millisecond {
+			f.heartbeat(t)
+			last = time.Now()
+		}
+		for {
+			select {
+			case m := <-f.got[protocol.ActionRoute]:
+				if rs := m.Data.(*protocol.Route).Routes; len(rs) == 1 && rs[0].Runners != nil && *rs[0].Runners == 0 {
+					return true
+				}
+			default:
+				return false
+			}
+		}
+	})
+}
