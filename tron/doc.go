@@ -36,6 +36,12 @@
 //     temp file of the data dir, mapped for validation, at most --max-uploads at once (503
 //     with Retry-After beyond). Metadata files larger than a --max-manifest-bytes manifest
 //     can make are skipped at start (the bundle is then disabled).
+//   - --queue-type (classic | quorum, spec/protocol.md §9) is the type of the route queues,
+//     for_tron and funcatron.dead, and travels in enable's queue-type. With quorum queues
+//     the route entries' runner counts come from the runners' heartbeats (served.go).
+//   - A message to a node's inbox that is unroutable makes the Tron forget the node (its
+//     inbox went with a broker node, or the node died): its next heartbeat gets
+//     resend-awake, and its awake everything it missed (membership.go forgetGone).
 //   - Enable declares the route queue first: if that fails (bus down) the call is 503 and
 //     nothing changes. Then the state is saved, `enable` goes to every live runner as one
 //     message, and the call waits up to --enable-wait for the first ok ack (an ack without

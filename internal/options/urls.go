@@ -5,7 +5,6 @@ package options
 
 import (
 	"flag"
-	"strings"
 
 	"github.com/funcatron/funcatron/internal/amqpbus"
 )
@@ -23,16 +22,13 @@ type urlList struct {
 	set bool // a value was given: the next one adds to it
 }
 
-// String redacts the passwords, as --help shows the default.
+// String is the list as --help shows the default (set before any flag or variable is read:
+// never a password of the user's).
 func (l *urlList) String() string {
 	if l.p == nil {
 		return ""
 	}
-	urls := amqpbus.SplitURLs(*l.p)
-	for i, u := range urls {
-		urls[i] = amqpbus.RedactURL(u)
-	}
-	return strings.Join(urls, ",")
+	return *l.p
 }
 
 func (l *urlList) Set(s string) error {
