@@ -124,8 +124,8 @@ type address struct {
 // connection makes its node suspect: the next attempt goes to another node). The order is
 // kept across failovers, so the fleet stays spread.
 //
-// Dial If the broker cannot be reached it
-// keeps trying, with backoff, until ctx ends (then it returns the last error): a daemon
+// If no broker can be reached, Dial keeps trying (each attempt on the next of the list),
+// with backoff, until ctx ends (then it returns the last error): a daemon
 // bounds its start with ctx, or passes a context without deadline to wait for the broker
 // as long as it takes. Refused credentials or vhost and a malformed URL fail at once
 // (configuration errors do not heal by waiting). After Dial returns, reconnection is

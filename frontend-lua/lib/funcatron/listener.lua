@@ -128,8 +128,8 @@ local function listener_conn(c, b, heart_beat)
 end
 
 
--- session runs one connection from connect to failure. Returns reached (whether it got as far
--- as sending awake), why.
+-- connected_session runs one connection to broker b from connect to failure. Returns reached
+-- (whether it got as far as sending awake), why.
 local function connected_session(c, b)
     -- No probe of the Tron queue (frontend.md "No probing"): an awake lost to a missing
     -- queue is asked for again (resend-awake) when the Tron sees this worker's heartbeat.
