@@ -5,6 +5,7 @@ package tron
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -65,9 +66,9 @@ func (t *Tron) send(ctx context.Context, m protocol.Message, to ...bus.Destinati
 	r, err := b.Send(ctx, m, to...)
 	if err != nil {
 		t.log.Warn("sending a control message", "message", fmt.Sprintf("%T", m), "to", len(to), "err", err)
-		for _, inbox := range bus.FailedQueues(err, bus.ErrUnroutable) {
-			t.forgetGone(inbox)
-		}
+	}
+	if r != nil || errors.Is(err, bus.ErrUnroutable) {
+		t.noteDelivery(to, bus.FailedQueues(err, bus.ErrUnroutable))
 	}
 	if r != nil {
 		t.metrics.msgOut.WithLabelValues(m.Head().Action).Add(float64(len(to)))

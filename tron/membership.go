@@ -28,6 +28,7 @@ type node struct {
 	AwakeAt    time.Time
 	LastSeen   time.Time
 	Routes     []protocol.RouteEntry // what a runner said it serves in its last heartbeat
+	Reached    bool                  // a message to its inbox was routed: the inbox existed
 	Inflight   map[string]int64      // requests in flight per route queue, from that heartbeat
 	// RouteMsgID and RouteVersion are the last route message sent to a frontend and the
 	// table version it carried; AckedVersion is the version of the last one it acked
@@ -109,16 +110,31 @@ func (t *Tron) forget(inbox, signedBy string) *node {
 	return n
 }
 
-// forgetGone drops the node whose inbox a message could not reach. An inbox is exclusive to
-// its node's broker connection: when the node fails over to another broker (spec/protocol.md
-// §9) it is re-created there, and what was sent meanwhile is lost. Forgotten, the node's next
-// heartbeat gets resend-awake, and its awake everything it should have (all-bundles and
-// every enable, or the route table), as after a Tron restart. A node that is really gone is
-// dropped sooner than the sweep would.
+// noteDelivery records, after a send, which nodes' inboxes a message reached (routed) and
+// forgets those whose inbox, reached before, is gone (forgetGone).
+func (t *Tron) noteDelivery(to []bus.Destination, gone []string) {
+	t.mu.Lock()
+	for _, d := range to {
+		if n := t.nodes[d.Queue]; n != nil && !slices.Contains(gone, d.Queue) {
+			n.Reached = true
+		}
+	}
+	t.mu.Unlock()
+	for _, inbox := range gone {
+		t.forgetGone(inbox)
+	}
+}
+
+// forgetGone drops the node whose inbox, reached before, a message could not reach. An inbox
+// is exclusive to its node's broker connection: when the node fails over to another broker
+// (spec/protocol.md §9) it is re-created there, and what was sent meanwhile is lost.
+// Forgotten, the node's next heartbeat gets resend-awake, and its awake everything it should
+// have (all-bundles and every enable, or the route table), as after a Tron restart. A node
+// whose inbox was never reached stays: the 2017 frontend subscribes only after its awake.
 func (t *Tron) forgetGone(inbox string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.nodes[inbox]; ok {
+	if n, ok := t.nodes[inbox]; ok && n.Reached {
 		delete(t.nodes, inbox)
 		t.updateNodeGauges()
 		t.log.Info("a node's inbox is gone (it failed over to another broker, or died): forgotten until it heartbeats again", "node", inbox)
