@@ -125,19 +125,21 @@ func (t *Tron) noteDelivery(to []bus.Destination, gone []string) {
 	}
 }
 
-// forgetGone drops the node whose inbox, reached before, a message could not reach. An inbox
-// is exclusive to its node's broker connection: when the node fails over to another broker
-// (spec/protocol.md §9) it is re-created there, and what was sent meanwhile is lost.
-// Forgotten, the node's next heartbeat gets resend-awake, and its awake everything it should
-// have (all-bundles and every enable, or the route table), as after a Tron restart. A node
-// whose inbox was never reached stays: the 2017 frontend subscribes only after its awake.
+// forgetGone drops the runner whose inbox, reached before, a message could not reach. An
+// inbox is exclusive to its node's broker connection: when the node fails over to another
+// broker (spec/protocol.md §9) it is re-created there, and what was sent meanwhile (an
+// enable) is lost. Forgotten, the runner's next heartbeat gets resend-awake, and its awake
+// all-bundles and every enable, as after a Tron restart. Frontends are kept: each new
+// session of theirs sends awake anyway, and a route table they missed comes again with their
+// next heartbeat's reply (table-version); forgetting them would only make them miss the
+// tables broadcast meanwhile. A runner whose inbox was never reached stays too.
 func (t *Tron) forgetGone(inbox string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if n, ok := t.nodes[inbox]; ok && n.Reached {
+	if n, ok := t.nodes[inbox]; ok && n.Reached && n.Type == protocol.TypeRunner {
 		delete(t.nodes, inbox)
 		t.updateNodeGauges()
-		t.log.Info("a node's inbox is gone (it failed over to another broker, or died): forgotten until it heartbeats again", "node", inbox)
+		t.log.Info("a runner's inbox is gone (it failed over to another broker, or died): forgotten until it heartbeats again", "node", inbox)
 	}
 }
 
