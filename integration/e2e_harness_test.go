@@ -91,6 +91,7 @@ type e2eStackOptions struct {
 	redis            bool // a Redis too (s.Redis), for the zbus and gilmour kinds
 	runnerArgs       []string
 	nginxEnv         map[string]string
+	brokerNodes      int // clustered RabbitMQ nodes (stack.Options.BrokerNodes); 0: one node
 }
 
 // e2eStart brings a stack up under a temp dir and stops it in t.Cleanup, showing the end of
@@ -101,9 +102,10 @@ func e2eStart(t *testing.T, env *e2eEnv, o e2eStackOptions) *e2eStack {
 	start := time.Now()
 	s, err := stack.Start(stack.Options{
 		Dir: t.TempDir(), BinDir: env.bin, Runners: o.runners, NginxWorkers: o.workers, Redis: o.redis,
-		TronArgs:   append([]string{"--heartbeat-period", hb}, o.tronArgs...),
-		RunnerArgs: append([]string{"--heartbeat-period", hb, "--stop-grace", "2s"}, o.runnerArgs...),
-		NginxEnv:   e2eNginxEnv(o.nginxEnv),
+		BrokerNodes: o.brokerNodes,
+		TronArgs:    append([]string{"--heartbeat-period", hb}, o.tronArgs...),
+		RunnerArgs:  append([]string{"--heartbeat-period", hb, "--stop-grace", "2s"}, o.runnerArgs...),
+		NginxEnv:    e2eNginxEnv(o.nginxEnv),
 	})
 	if err != nil {
 		t.Fatalf("starting the stack: %v", err)

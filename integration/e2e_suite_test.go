@@ -54,6 +54,7 @@ func TestE2E(t *testing.T) {
 	t.Run("Fault/NoRunner", func(t *testing.T) { e2eTestNoRunner(t, env) })
 	t.Run("Fault/BrokerRestart", func(t *testing.T) { e2eTestBrokerRestart(t, env) })
 	t.Run("Fault/TronKill", func(t *testing.T) { e2eTestTronKill(t, env) })
+	t.Run("Fault/ClusterNodeKill", func(t *testing.T) { e2eTestClusterNodeKill(t, env) })
 }
 
 // e2eProps are the props every sample is enabled with on the shared stack.

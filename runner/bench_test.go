@@ -31,7 +31,7 @@ func (d *nopDelivery) settle(amqpbus.Outcome) error { return nil }
 // nopBroker confirms every publish at once.
 type nopBroker struct{}
 
-func (nopBroker) declare(context.Context, string) error { return nil }
+func (nopBroker) declare(context.Context, string, protocol.QueueType) error { return nil }
 func (nopBroker) consume(context.Context, string, int, func(delivery)) error {
 	return nil
 }

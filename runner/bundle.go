@@ -22,6 +22,10 @@ import (
 // new one, so a swap drops no request. Any failure leaves rt as it was.
 func (r *Runner) enable(ctx context.Context, rt *route, m *protocol.Enable) (cleanup func(), err error) {
 	log := r.log.With("queue", rt.queue, "sha", m.SHA)
+	qt, ok := protocol.ParseQueueType(string(m.QueueType))
+	if !ok {
+		return nil, fmt.Errorf("unknown queue-type %q (want classic or quorum)", m.QueueType)
+	}
 	s, err := r.startBundle(ctx, m)
 	if err != nil {
 		log.Warn("enable failed", "err", err)
@@ -33,7 +37,7 @@ func (r *Runner) enable(ctx context.Context, rt *route, m *protocol.Enable) (cle
 		s.inst.Stop(context.Background())
 		return nil, errors.New("the runner is shutting down")
 	}
-	if err := r.broker.declare(ctx, rt.queue); err != nil {
+	if err := r.broker.declare(ctx, rt.queue, qt); err != nil {
 		s.inst.Stop(context.Background())
 		return nil, fmt.Errorf("declaring route queue %s: %w", rt.queue, err)
 	}

@@ -36,7 +36,10 @@
 //     reply-queue is dead-lettered and counted; a request that arrives while its route is
 //     being disabled is requeued for another runner.
 //   - The route queue is computed from the enable's host and path (what the Tron told the
-//     frontends), the bundle's own when the message has no path.
+//     frontends), the bundle's own when the message has no path, and declared with the
+//     enable's queue-type (classic when absent; an unknown one acks `error`), so that its
+//     arguments are exactly the Tron's (spec/protocol.md §9); consuming re-declares it with
+//     the same arguments, on whichever broker node the runner is connected to.
 //   - Enable: download (the message's signed url, else http://tron-host/api/v1/bundle/<sha>),
 //     verify the sha, cache atomically, bundles.Open + WithProps, unpack once per sha,
 //     start, and only then switch the route to it and ack ok. The bundle it replaces keeps

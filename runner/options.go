@@ -19,7 +19,8 @@ import (
 // Options configures a Runner. NewOptions gives the defaults; New fills any zero field with
 // its default too, so a literal Options{RabbitURL: ...} works.
 type Options struct {
-	// RabbitURL is the AMQP URL of the broker. Default "amqp://guest:guest@127.0.0.1:5672/".
+	// RabbitURL is the AMQP URL of the broker, or several separated by commas: the nodes of
+	// one cluster (amqpbus.Dial). Default "amqp://guest:guest@127.0.0.1:5672/".
 	RabbitURL string
 	// TronQueue is the Tron's queue: awake, heartbeat, ack and died go there.
 	// Default "for_tron".
@@ -177,7 +178,7 @@ func (o *Options) setDefaults() {
 // Flags binds every option that has a flag to fs, with the current values as defaults.
 // The logging options (--log-level, --log-format) belong to internal/options.Daemon.
 func (o *Options) Flags(fs *flag.FlagSet) {
-	fs.StringVar(&o.RabbitURL, "rabbit-url", o.RabbitURL, "AMQP URL of RabbitMQ")
+	options.URLListVar(fs, &o.RabbitURL, "rabbit-url", "AMQP URL of RabbitMQ; several (repeated or comma-separated) are the nodes of one cluster, tried in a shuffled order")
 	fs.StringVar(&o.TronQueue, "tron-queue", o.TronQueue, "the Tron's queue (also $TRON_QUEUE)")
 	fs.StringVar(&o.Listen, "listen", o.Listen, "address of /healthz and /metrics")
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "bundle cache and unpacked bundles")
@@ -215,7 +216,7 @@ var ErrInvalidOptions = options.ErrInvalid
 // ErrInvalidOptions; nil when all can. New runs it after filling the defaults.
 func (o *Options) Validate() error {
 	var p options.Problems
-	p.AMQPURL(o.RabbitURL)
+	p.AMQPURLs(o.RabbitURL)
 	if o.TronQueue == "" {
 		p.Add("--tron-queue: must not be empty")
 	}

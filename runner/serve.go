@@ -46,8 +46,9 @@ type delivery interface {
 
 // broker is what serving needs of the transport.
 type broker interface {
-	// declare declares route queue name (durable, dead-lettered) and keeps it declared.
-	declare(ctx context.Context, queue string) error
+	// declare declares route queue name (durable, dead-lettered, of the enable's queue
+	// type) and keeps it declared; consume then subscribes with the same arguments.
+	declare(ctx context.Context, queue string, qt protocol.QueueType) error
 	// consume subscribes to route queue name with prefetch and calls handle for each
 	// delivery, concurrently up to prefetch, until ctx ends; then it waits for the running
 	// handlers and returns.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/funcatron/funcatron/internal/amqpbus"
@@ -57,7 +58,7 @@ func (r *Runner) connect(ctx context.Context) (*transport, error) {
 	}
 	return &transport{
 		conn:   conn,
-		broker: &amqpBroker{conn: conn},
+		broker: &amqpBroker{conn: conn, specs: map[string]amqpbus.QueueSpec{}},
 		bus:    b,
 		runBus: b.Run,
 		close:  func() { b.Close(); conn.Close() },
@@ -71,15 +72,37 @@ func newVerifier(key []byte, skew time.Duration) *protocol.Verifier {
 
 // amqpBroker is the broker of route queues over an amqpbus.Conn.
 type amqpBroker struct {
-	conn *amqpbus.Conn
+	conn  *amqpbus.Conn
+	mu    sync.Mutex
+	specs map[string]amqpbus.QueueSpec // each route queue as declare last declared it
 }
 
-func (a *amqpBroker) declare(ctx context.Context, queue string) error {
-	return a.conn.Declare(ctx, amqpbus.RouteQueue(queue))
+// declare declares queue with the queue type of the enable (spec/protocol.md §9: the
+// Tron's arguments exactly) and remembers it for consume, which declares it again on
+// every subscription (after a failover, on the new node).
+func (a *amqpBroker) declare(ctx context.Context, queue string, qt protocol.QueueType) error {
+	spec := amqpbus.RouteQueue(queue, qt)
+	if err := a.conn.Declare(ctx, spec); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.specs[queue] = spec
+	a.mu.Unlock()
+	return nil
+}
+
+// spec is queue as declare last declared it (classic if it never did).
+func (a *amqpBroker) spec(queue string) amqpbus.QueueSpec {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s, ok := a.specs[queue]; ok {
+		return s
+	}
+	return amqpbus.RouteQueue(queue, protocol.QueueClassic)
 }
 
 func (a *amqpBroker) consume(ctx context.Context, queue string, prefetch int, handle func(delivery)) error {
-	spec := amqpbus.ConsumeSpec{Queue: amqpbus.RouteQueue(queue), Prefetch: prefetch}
+	spec := amqpbus.ConsumeSpec{Queue: a.spec(queue), Prefetch: prefetch}
 	return a.conn.Consume(ctx, spec, func(_ context.Context, d *amqpbus.Delivery) {
 		handle(amqpDelivery{d})
 	})

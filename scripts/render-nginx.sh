@@ -6,15 +6,19 @@
 # The one renderer: `make run` calls it, and so do the Go tests (internal/servers.NewNginx).
 #
 #   scripts/render-nginx.sh --prefix DIR [--listen ADDR] [--workers N] [--rabbit-host H]
-#       [--rabbit-port P] [--instance-id ID] [--max-body SIZE] [--log-level L]
+#       [--rabbit-port P] [--rabbit-hosts H:P,H:P] [--instance-id ID] [--max-body SIZE] [--log-level L]
 #       [--access-log PATH|off] [--user USER] [--lua-lib DIR] [--modules-dir DIR]
 #       [--resolver ADDR] [--out FILE]
 #
 # Then: nginx -p DIR -c DIR/nginx.conf -e DIR/logs/error.log   (runs in the foreground)
 #
-# --rabbit-host, --rabbit-port and --instance-id are written into the config as
-# `env NAME=value;`; without them nginx takes RABBIT_HOST, RABBIT_PORT and INSTANCEID from its
-# environment, as it does for the other settings (nginx/README.md).
+# --rabbit-host, --rabbit-port, --rabbit-hosts and --instance-id are written into the config as
+# `env NAME=value;`; without them nginx takes RABBIT_HOST, RABBIT_PORT, RABBIT_HOSTS and
+# INSTANCEID from its environment, as it does for the other settings (nginx/README.md).
+# A rendered RABBIT_HOST also renders RABBIT_HOSTS (host:port, unless --rabbit-hosts names the
+# list): Debian's nginx 1.22 hands Lua a rendered `RABBIT_HOST=value` when it asks for
+# RABBIT_HOSTS (a rendered name that is a prefix of the one asked for matches it), so
+# RABBIT_HOSTS is rendered first, and always when RABBIT_HOST is.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +29,7 @@ listen="127.0.0.1:8080"
 workers="1"
 rabbit_host=""
 rabbit_port=""
+rabbit_hosts=""
 instance_id=""
 max_body="10m"
 log_level="warn"
@@ -54,6 +59,7 @@ while [[ $# -gt 0 ]]; do
         --workers) workers="$val" ;;
         --rabbit-host) rabbit_host="$val" ;;
         --rabbit-port) rabbit_port="$val" ;;
+        --rabbit-hosts) rabbit_hosts="$val" ;;
         --instance-id) instance_id="$val" ;;
         --max-body) max_body="$val" ;;
         --log-level) log_level="$val" ;;
@@ -119,6 +125,11 @@ if [[ -n "$resolver" ]]; then
     resolver_line="resolver $resolver ipv6=off;"
 fi
 
+if [[ -z "$rabbit_hosts" && ( -n "$rabbit_host" || -n "$rabbit_port" ) ]]; then
+    rabbit_hosts="${rabbit_host:-127.0.0.1}:${rabbit_port:-61613}"
+fi
+[[ -z "$rabbit_hosts" ]] || safe "$rabbit_hosts" rabbit-hosts
+
 env_value() { [[ -n "$1" ]] && printf '=%s' "$1" || true; }
 
 rendered="$(awk \
@@ -129,6 +140,7 @@ rendered="$(awk \
     -v log_level="$log_level" \
     -v env_rabbit_host="$(env_value "$rabbit_host")" \
     -v env_rabbit_port="$(env_value "$rabbit_port")" \
+    -v env_rabbit_hosts="$(env_value "$rabbit_hosts")" \
     -v env_instanceid="$(env_value "$instance_id")" \
     -v lua_lib="$lua_lib" \
     -v resolver_line="$resolver_line" \
@@ -143,6 +155,7 @@ rendered="$(awk \
         gsub(/@LOG_LEVEL@/, log_level)
         gsub(/@ENV_RABBIT_HOST@/, env_rabbit_host)
         gsub(/@ENV_RABBIT_PORT@/, env_rabbit_port)
+        gsub(/@ENV_RABBIT_HOSTS@/, env_rabbit_hosts)
         gsub(/@ENV_INSTANCEID@/, env_instanceid)
         gsub(/@LUA_LIB@/, lua_lib)
         gsub(/@RESOLVER@/, resolver_line)

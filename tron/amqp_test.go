@@ -44,11 +44,14 @@ func startAMQPTron(t *testing.T, edit func(*Options)) *Tron {
 }
 
 // dialBroker opens a connection to the shared broker, closed when the test ends.
-func dialBroker(t testing.TB) *amqpbus.Conn {
+func dialBroker(t testing.TB) *amqpbus.Conn { return dialURL(t, broker.URL()) }
+
+// dialURL opens a connection to the broker at url, closed when the test ends.
+func dialURL(t testing.TB, url string) *amqpbus.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	conn, err := amqpbus.Dial(ctx, broker.URL(), amqpbus.Options{Logger: testLogger(t), Name: "tron-test-node"})
+	conn, err := amqpbus.Dial(ctx, url, amqpbus.Options{Logger: testLogger(t), Name: "tron-test-node"})
 	if err != nil {
 		t.Fatalf("dialing RabbitMQ: %v", err)
 	}
@@ -97,7 +100,12 @@ func amqpNode(t testing.TB, tronQueue, typ, instance string, codec protocol.Code
 // receives with verifyKey (nil: it records everything, as a forger would).
 func amqpNodeWithKey(t testing.TB, tronQueue, typ, instance string, codec protocol.Codec, key, verifyKey []byte) *fakeNode {
 	t.Helper()
-	conn := dialBroker(t)
+	return amqpNodeOn(t, dialBroker(t), tronQueue, typ, instance, codec, key, verifyKey)
+}
+
+// amqpNodeOn is amqpNodeWithKey on conn.
+func amqpNodeOn(t testing.TB, conn *amqpbus.Conn, tronQueue, typ, instance string, codec protocol.Codec, key, verifyKey []byte) *fakeNode {
+	t.Helper()
 	spec := amqpbus.RunnerInbox(uuid.NewString())
 	if typ == protocol.TypeFrontend {
 		spec = amqpbus.QueueSpec{Name: protocol.FrontendInboxPrefix + uuid.NewString(), Exclusive: true, AutoDelete: true}

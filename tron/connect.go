@@ -34,12 +34,13 @@ func (t *Tron) connect(ctx context.Context) (*busConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to RabbitMQ: %w", err)
 	}
-	if err := amqpbus.DeclareBase(ctx, conn); err != nil {
+	if err := amqpbus.DeclareBase(ctx, conn, t.opts.QueueType); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("declaring the exchanges and dead letters: %w", err)
 	}
 	b, err := amqpbus.NewBus(ctx, conn, amqpbus.BusOptions{
-		Inbox: amqpbus.TronQueue(t.opts.TronQueue), Version: version.Version, Logger: t.opts.Logger,
+		Inbox: amqpbus.TronQueue(t.opts.TronQueue, t.opts.QueueType), QueueType: t.opts.QueueType,
+		Version: version.Version, Logger: t.opts.Logger,
 		Signer: t.keys, Verifier: t.verifier,
 		OnRefused:       func(re *protocol.RefusedError) { t.metrics.refused.WithLabelValues(re.Reason).Inc() },
 		MaxMessageBytes: t.opts.MaxMessageBytes,

@@ -5,6 +5,7 @@ package tron
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -65,6 +66,9 @@ func (t *Tron) send(ctx context.Context, m protocol.Message, to ...bus.Destinati
 	r, err := b.Send(ctx, m, to...)
 	if err != nil {
 		t.log.Warn("sending a control message", "message", fmt.Sprintf("%T", m), "to", len(to), "err", err)
+	}
+	if r != nil || errors.Is(err, bus.ErrUnroutable) {
+		t.noteDelivery(to, bus.FailedQueues(err, bus.ErrUnroutable))
 	}
 	if r != nil {
 		t.metrics.msgOut.WithLabelValues(m.Head().Action).Add(float64(len(to)))
@@ -160,6 +164,7 @@ func (t *Tron) announceBundles(ctx context.Context, to bus.Destination) {
 func (t *Tron) enableMsg(e enabledBundle) *protocol.Enable {
 	return &protocol.Enable{
 		TronHost: t.tronHost, SHA: e.SHA, Props: e.Props, Host: e.Host, Path: e.Path, URL: t.bundleURL(e.SHA),
+		QueueType: t.opts.QueueType,
 	}
 }
 

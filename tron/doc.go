@@ -36,6 +36,13 @@
 //     temp file of the data dir, mapped for validation, at most --max-uploads at once (503
 //     with Retry-After beyond). Metadata files larger than a --max-manifest-bytes manifest
 //     can make are skipped at start (the bundle is then disabled).
+//   - --queue-type (classic | quorum, spec/protocol.md §9) is the type of the route queues,
+//     for_tron and funcatron.dead, and travels in enable's queue-type. With quorum queues
+//     the route entries' runner counts come from the runners' heartbeats (served.go).
+//   - A message to a runner's inbox that is unroutable (after one that was routed) makes the
+//     Tron forget the runner (its inbox went with a broker node, or it died): its next
+//     heartbeat gets resend-awake, and its awake every enable it missed (membership.go
+//     forgetGone). Frontends send awake on every new session of their own.
 //   - Enable declares the route queue first: if that fails (bus down) the call is 503 and
 //     nothing changes. Then the state is saved, `enable` goes to every live runner as one
 //     message, and the call waits up to --enable-wait for the first ok ack (an ack without

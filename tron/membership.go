@@ -28,6 +28,7 @@ type node struct {
 	AwakeAt    time.Time
 	LastSeen   time.Time
 	Routes     []protocol.RouteEntry // what a runner said it serves in its last heartbeat
+	Reached    bool                  // a message to its inbox was routed: the inbox existed
 	Inflight   map[string]int64      // requests in flight per route queue, from that heartbeat
 	// RouteMsgID and RouteVersion are the last route message sent to a frontend and the
 	// table version it carried; AckedVersion is the version of the last one it acked
@@ -107,6 +108,39 @@ func (t *Tron) forget(inbox, signedBy string) *node {
 		t.updateNodeGauges()
 	}
 	return n
+}
+
+// noteDelivery records, after a send, which nodes' inboxes a message reached (routed) and
+// forgets those whose inbox, reached before, is gone (forgetGone).
+func (t *Tron) noteDelivery(to []bus.Destination, gone []string) {
+	t.mu.Lock()
+	for _, d := range to {
+		if n := t.nodes[d.Queue]; n != nil && !slices.Contains(gone, d.Queue) {
+			n.Reached = true
+		}
+	}
+	t.mu.Unlock()
+	for _, inbox := range gone {
+		t.forgetGone(inbox)
+	}
+}
+
+// forgetGone drops the runner whose inbox, reached before, a message could not reach. An
+// inbox is exclusive to its node's broker connection: when the node fails over to another
+// broker (spec/protocol.md §9) it is re-created there, and what was sent meanwhile (an
+// enable) is lost. Forgotten, the runner's next heartbeat gets resend-awake, and its awake
+// all-bundles and every enable, as after a Tron restart. Frontends are kept: each new
+// session of theirs sends awake anyway, and a route table they missed comes again with their
+// next heartbeat's reply (table-version); forgetting them would only make them miss the
+// tables broadcast meanwhile. A runner whose inbox was never reached stays too.
+func (t *Tron) forgetGone(inbox string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n, ok := t.nodes[inbox]; ok && n.Reached && n.Type == protocol.TypeRunner {
+		delete(t.nodes, inbox)
+		t.updateNodeGauges()
+		t.log.Info("a runner's inbox is gone (it failed over to another broker, or died): forgotten until it heartbeats again", "node", inbox)
+	}
 }
 
 // touch records a sign of life of a known node; it returns a copy of it, or nil when the

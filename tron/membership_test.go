@@ -491,3 +491,29 @@ func TestHeartbeatDuringDisableLingerGetsNoSecondDisable(t *testing.T) {
 		t.Errorf("%d more disables for a bundle the runner was just told to disable, want none", n)
 	}
 }
+
+// TestGoneInboxIsForgottenAndCaughtUp: a runner whose inbox went away (it failed over to
+// another broker, where its exclusive inbox is re-created: spec/protocol.md §9) misses an
+// enable; the Tron, told the inbox is unroutable, forgets the runner, so that its next
+// heartbeat from the re-created inbox gets resend-awake, and its awake the missed enable.
+func TestGoneInboxIsForgottenAndCaughtUp(t *testing.T) {
+	tr := startMemTron(t, func(o *Options) { o.EnableWait = 300 * time.Millisecond })
+	old := tr.node(t, protocol.TypeRunner, "RU-f", "", protocol.EDN)
+	old.awake(t)
+	old.expect(t, protocol.ActionAllBundles)
+	old.Close() // the inbox is gone with the broker node it lived on
+	sha := tr.upload(t, makeBundle(t, "", "/failover", "x"))
+	if status, res := tr.api(t, "POST", "/api/v1/enable", map[string]any{"sha": sha}); status != 202 {
+		t.Fatalf("enable with the runner's inbox gone = %d %v, want 202", status, res)
+	}
+	testenv.WaitFor(t, 5*time.Second, "the runner forgotten", func() bool {
+		_, known := tr.stats().Network["RU-f"]
+		return !known
+	})
+
+	back := tr.node(t, protocol.TypeRunner, "RU-f", "", protocol.EDN) // re-created on another node
+	back.heartbeat(t)
+	back.expect(t, protocol.ActionResendAwake)
+	back.awake(t)
+	checkRunnerAnnouncement(t, back, protocol.EDN, sha)
+}

@@ -20,7 +20,8 @@ import (
 // Options configures a Tron. NewOptions gives the defaults; Flags binds each option to a
 // command-line flag (and, through internal/options, to a FUNCATRON_* variable).
 type Options struct {
-	// RabbitURL is the AMQP URL of the broker. Default "amqp://guest:guest@127.0.0.1:5672/".
+	// RabbitURL is the AMQP URL of the broker, or several separated by commas: the nodes of
+	// one cluster (amqpbus.Dial). Default "amqp://guest:guest@127.0.0.1:5672/".
 	RabbitURL string
 	// TronQueue is the durable queue the Tron consumes control messages from. Default "for_tron".
 	TronQueue string
@@ -69,6 +70,12 @@ type Options struct {
 	// replies always use the codec the node spoke in its awake; frontends always get JSON).
 	// Default protocol.EDN.
 	Codec protocol.Codec
+	// QueueType is the type of the route queues, the Tron queue and funcatron.dead
+	// (spec/protocol.md §9, docs/deploy.md): protocol.QueueClassic (the default, for a
+	// single broker) or protocol.QueueQuorum (replicated over a cluster's nodes). Enable
+	// carries it, so runners declare route queues identically. Queues that exist already
+	// keep their type: switching needs them deleted first (docs/deploy.md).
+	QueueType protocol.QueueType
 	// BusKeyFile holds the runner key, which signs the control messages between the Tron
 	// and the runners (spec/protocol.md §7). Default "": DataDir/bus-key, generated (mode
 	// 0600) on first start. A key file readable by group or others is refused.
@@ -138,6 +145,7 @@ func NewOptions() *Options {
 		HeartbeatPeriod:  DefaultHeartbeatPeriod,
 		URLTTL:           DefaultURLTTL,
 		Codec:            protocol.EDN,
+		QueueType:        protocol.QueueClassic,
 		MaxClockSkew:     protocol.DefaultMaxClockSkew,
 		EventBuffer:      DefaultEventBuffer,
 	}
@@ -146,7 +154,7 @@ func NewOptions() *Options {
 // Flags binds every option that has a flag to fs, with the current values as defaults.
 // The logging options (--log-level, --log-format) belong to the main program.
 func (o *Options) Flags(fs *flag.FlagSet) {
-	fs.StringVar(&o.RabbitURL, "rabbit-url", o.RabbitURL, "AMQP URL of RabbitMQ")
+	options.URLListVar(fs, &o.RabbitURL, "rabbit-url", "AMQP URL of RabbitMQ; several (repeated or comma-separated) are the nodes of one cluster, tried in a shuffled order")
 	fs.StringVar(&o.TronQueue, "tron-queue", o.TronQueue, "queue the Tron consumes control messages from (also $TRON_QUEUE)")
 	fs.StringVar(&o.Listen, "listen", o.Listen, "address of the admin HTTP API (host:port; port 0 picks a free one)")
 	fs.StringVar(&o.Advertise, "advertise", o.Advertise, "host:port runners download bundles from (tron-host); default: the listen address")
@@ -161,6 +169,7 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.HeartbeatPeriod, "heartbeat-period", o.HeartbeatPeriod, "nodes' heartbeat period; a node silent for 3 periods is dropped")
 	fs.DurationVar(&o.URLTTL, "url-ttl", o.URLTTL, "validity of signed bundle download URLs (at most 24h)")
 	options.CodecVar(fs, &o.Codec, "codec", "codec toward runners before they spoke: edn or json")
+	fs.StringVar((*string)(&o.QueueType), "queue-type", string(o.QueueType), "type of the route queues, the Tron queue and funcatron.dead: classic (one broker) or quorum (a cluster)")
 	fs.StringVar(&o.BusKeyFile, "bus-key-file", o.BusKeyFile, "file holding the runner key that signs Tron <-> runner messages (mode 0600; default: generated as <data-dir>/bus-key)")
 	fs.StringVar(&o.FrontendKeyFile, "frontend-key-file", o.FrontendKeyFile, "file holding the frontend key that signs Tron <-> frontend messages (mode 0600; default: generated as <data-dir>/frontend-key)")
 	fs.DurationVar(&o.MaxClockSkew, "max-clock-skew", o.MaxClockSkew, "how far a signed message's time may be from this clock")
@@ -176,6 +185,9 @@ var ErrInvalidOptions = options.ErrInvalid
 func (o *Options) setDefaults() {
 	if c, ok := protocol.ParseCodec(string(o.Codec)); ok {
 		o.Codec = c
+	}
+	if q, ok := protocol.ParseQueueType(string(o.QueueType)); ok {
+		o.QueueType = q
 	}
 	if o.MaxClockSkew == 0 {
 		o.MaxClockSkew = protocol.DefaultMaxClockSkew
@@ -199,7 +211,7 @@ func (o *Options) setDefaults() {
 func (o *Options) Validate() error {
 	var p options.Problems
 	if o.Bus == nil {
-		p.AMQPURL(o.RabbitURL)
+		p.AMQPURLs(o.RabbitURL)
 	}
 	if o.TronQueue == "" {
 		p.Add("--tron-queue: must not be empty")
@@ -220,6 +232,9 @@ func (o *Options) Validate() error {
 		p.Add("--url-ttl %s: must be positive and at most %s", o.URLTTL, maxURLTTL)
 	}
 	p.Codec(o.Codec)
+	if _, ok := protocol.ParseQueueType(string(o.QueueType)); !ok {
+		p.Add("--queue-type %q: want classic or quorum", o.QueueType)
+	}
 	if o.MaxClockSkew < 0 {
 		p.Add("--max-clock-skew %s: must be positive", o.MaxClockSkew)
 	}

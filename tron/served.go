@@ -8,6 +8,8 @@ package tron
 import (
 	"context"
 	"time"
+
+	"github.com/funcatron/funcatron/internal/protocol"
 )
 
 // servedPeriod is how often the Tron counts the route queues' consumers. The broker drops
@@ -37,23 +39,9 @@ func (t *Tron) watchServed(ctx context.Context) error {
 }
 
 func (t *Tron) checkServed(ctx context.Context) {
-	b := t.getBus()
-	cc, ok := b.(consumerCounter)
-	if !ok || !b.Connected() {
+	counts, ok := t.countServing(ctx)
+	if !ok {
 		return
-	}
-	queues := t.enabledQueues()
-	cctx, cancel := context.WithTimeout(ctx, sendTimeout)
-	counts, err := cc.QueueConsumers(cctx, queues)
-	cancel()
-	if err != nil {
-		t.log.Debug("counting the route queues' consumers", "err", err)
-		return
-	}
-	for _, q := range queues {
-		if _, ok := counts[q]; !ok {
-			counts[q] = 0 // the queue is gone: nobody consumes it
-		}
 	}
 	if !t.setRunners(counts) {
 		return
@@ -61,6 +49,59 @@ func (t *Tron) checkServed(ctx context.Context) {
 	t.ctl.Lock()
 	t.broadcastRoutes(ctx)
 	t.ctl.Unlock()
+}
+
+// countServing counts each enabled route's runners: its queue's consumers, as a passive
+// declare tells; with quorum queues, the runners whose heartbeats say they serve it, because
+// RabbitMQ 3.10 answers a passive declare of a quorum queue with its unacknowledged
+// messages in the consumer count (rabbitmq-server#16185, fixed in 2026), 0 for idle runners.
+// A runner that dies then counts until it is dropped as silent (3 heartbeat periods), not
+// within servedPeriod (docs/deploy.md).
+func (t *Tron) countServing(ctx context.Context) (map[string]int, bool) {
+	queues := t.enabledQueues()
+	if t.opts.QueueType == protocol.QueueQuorum {
+		return t.heartbeatServing(queues), true
+	}
+	b := t.getBus()
+	cc, ok := b.(consumerCounter)
+	if !ok || !b.Connected() {
+		return nil, false
+	}
+	cctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	defer cancel()
+	counts, err := cc.QueueConsumers(cctx, queues)
+	if err != nil {
+		t.log.Debug("counting the route queues' consumers", "err", err)
+		return nil, false
+	}
+	for _, q := range queues {
+		if _, ok := counts[q]; !ok {
+			counts[q] = 0 // the queue is gone: nobody consumes it
+		}
+	}
+	return counts, true
+}
+
+// heartbeatServing counts, for each of queues, the known runners whose last heartbeat
+// listed it.
+func (t *Tron) heartbeatServing(queues []string) map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	counts := make(map[string]int, len(queues))
+	for _, q := range queues {
+		counts[q] = 0
+	}
+	for _, n := range t.nodes {
+		if n.Type != protocol.TypeRunner {
+			continue
+		}
+		for _, r := range n.Routes {
+			if _, ok := counts[r.Queue]; ok {
+				counts[r.Queue]++
+			}
+		}
+	}
+	return counts
 }
 
 func (t *Tron) enabledQueues() []string {

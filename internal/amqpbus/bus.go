@@ -38,6 +38,9 @@ type BusOptions struct {
 	Verifier Verifier
 	// OnRefused counts refused messages (metrics by reason).
 	OnRefused func(*protocol.RefusedError)
+	// QueueType is the type of the route queues DeclareRouteQueue declares (the Tron's
+	// --queue-type); "" is classic.
+	QueueType protocol.QueueType
 	// MaxMessageBytes: a larger body is dead-lettered and reported to OnUndecodable without
 	// being decoded (spec/protocol.md §7); default protocol.DefaultMaxMessageBytes.
 	MaxMessageBytes int
@@ -51,6 +54,7 @@ type Bus struct {
 	version  string
 	prefetch int
 	maxBytes int
+	qtype    protocol.QueueType
 	log      *slog.Logger
 	handlers bus.Handlers
 	receipts bus.Receipts
@@ -93,6 +97,7 @@ func NewBus(ctx context.Context, conn *Conn, opts BusOptions) (*Bus, error) {
 		version:  opts.Version,
 		prefetch: opts.Prefetch,
 		maxBytes: opts.MaxMessageBytes,
+		qtype:    opts.QueueType,
 		log:      opts.Logger.With("component", "amqpbus", "inbox", opts.Inbox.Name),
 		signer:   opts.Signer,
 		verifier: opts.Verifier,
@@ -145,10 +150,10 @@ func (b *Bus) OnType(action string, fn bus.Handler) { b.handlers.On(action, fn) 
 // OnUndecodable registers fn for bodies that do not decode (they are dead-lettered).
 func (b *Bus) OnUndecodable(fn func(err error)) { b.handlers.OnUndecodable(fn) }
 
-// DeclareRouteQueue declares the route queue name (RouteQueue) and keeps it declared
-// across reconnects.
+// DeclareRouteQueue declares the route queue name (RouteQueue, of BusOptions.QueueType) and
+// keeps it declared across reconnects.
 func (b *Bus) DeclareRouteQueue(ctx context.Context, name string) error {
-	return b.conn.Declare(ctx, RouteQueue(name))
+	return b.conn.Declare(ctx, RouteQueue(name, b.qtype))
 }
 
 // Publish sends a JSON event to a topic exchange, transient, and waits for the confirm.
@@ -199,7 +204,7 @@ func (b *Bus) Send(ctx context.Context, m protocol.Message, to ...bus.Destinatio
 			errs[i] = pend[i].wait(ctx)
 		}
 		if errs[i] != nil {
-			errs[i] = fmt.Errorf("sending %s to queue %q: %w", h.Action, d.Queue, errs[i])
+			errs[i] = &bus.SendError{Queue: d.Queue, Err: fmt.Errorf("sending %s to queue %q: %w", h.Action, d.Queue, errs[i])}
 		} else {
 			sent++
 		}

@@ -58,7 +58,7 @@ func ackAwakes(b *Bus) {
 func TestBusSendReplyReceipt(t *testing.T) {
 	c := dial(t, Options{})
 	var got atomic.Pointer[bus.Message]
-	tron := newBus(t, c, TronQueue(queueName(t)), nil, func(b *Bus) {
+	tron := newBus(t, c, TronQueue(queueName(t), protocol.QueueClassic), nil, func(b *Bus) {
 		b.OnType(protocol.ActionAwake, func(ctx context.Context, m bus.Message) { got.Store(&m) })
 		ackAwakes(b)
 	})
@@ -228,7 +228,7 @@ func TestBusHandlerPanicDeadLettersAndKeepsServing(t *testing.T) {
 func TestBusConsumesOnlyFromRun(t *testing.T) {
 	c := dial(t, Options{})
 	ctx := testCtx(t, 20*time.Second)
-	inbox := TronQueue(queueName(t))
+	inbox := TronQueue(queueName(t), protocol.QueueClassic)
 	// A message already waiting in a durable inbox when the bus starts...
 	b, err := NewBus(ctx, c, BusOptions{Inbox: inbox, Logger: testLogger(t)})
 	if err != nil {
@@ -271,7 +271,7 @@ func TestBusPublishAndDeclareRouteQueue(t *testing.T) {
 	}
 	// Declared with the arguments of RouteQueue: a passive check with them passes.
 	ch := rawChannel(t, c)
-	if _, err := ch.QueueDeclare(route, true, false, false, false, RouteQueue(route).Args); err != nil {
+	if _, err := ch.QueueDeclare(route, true, false, false, false, RouteQueue(route, protocol.QueueClassic).Args); err != nil {
 		t.Errorf("route queue %s has other arguments: %v", route, err)
 	}
 

@@ -3,8 +3,11 @@ package amqpbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,11 +84,11 @@ func (o Options) withDefaults() Options {
 // every declaration made through Declare, and lets every Consume loop re-subscribe; the
 // caller does nothing. A Conn is safe for concurrent use.
 type Conn struct {
-	url    string
-	broker string // host:port/vhost, for logs (never the password)
-	opts   Options
-	log    *slog.Logger
-	pub    *publisher
+	brokers []address // shuffled once by Dial; the supervisor moves through them
+	at      int       // index in brokers of the one to dial next; the dialing goroutine's only
+	opts    Options
+	log     *slog.Logger
+	pub     *publisher
 
 	mu    sync.Mutex
 	cur   *session      // nil while disconnected
@@ -101,26 +104,41 @@ type Conn struct {
 type session struct {
 	conn    *amqp.Connection
 	gen     uint64
+	broker  string // its broker's name (address.name)
 	closed  <-chan *amqp.Error
 	lost    chan struct{} // closed by the supervisor once it has noticed closed
 	blocked atomic.Bool
 }
 
-// Dial connects to url and returns once connected. If the broker cannot be reached it
-// keeps trying, with backoff, until ctx ends (then it returns the last error): a daemon
+// address is one broker of the list Dial was given.
+type address struct {
+	url  string
+	name string // host:port/vhost, for logs (never the password)
+}
+
+// Dial connects to urls, one AMQP URL or several separated by commas (a comma in a password
+// is percent-encoded, %2C: SplitURLs), and returns once connected. Several URLs are the
+// nodes of one RabbitMQ cluster (spec/protocol.md §9): Dial shuffles them once, so that a
+// fleet spreads over the nodes, connects to the first that answers, and from then on moves
+// to the next one whenever a connection attempt fails or the connection is lost (a lost
+// connection makes its node suspect: the next attempt goes to another node). The order is
+// kept across failovers, so the fleet stays spread.
+//
+// If no broker can be reached, Dial keeps trying (each attempt on the next of the list),
+// with backoff, until ctx ends (then it returns the last error): a daemon
 // bounds its start with ctx, or passes a context without deadline to wait for the broker
 // as long as it takes. Refused credentials or vhost and a malformed URL fail at once
 // (configuration errors do not heal by waiting). After Dial returns, reconnection is
 // automatic until Close; ctx only bounds the first connection.
-func Dial(ctx context.Context, url string, opts Options) (*Conn, error) {
-	uri, err := parseURI(url)
+func Dial(ctx context.Context, urls string, opts Options) (*Conn, error) {
+	brokers, err := parseBrokers(urls)
 	if err != nil {
 		return nil, err
 	}
+	rand.Shuffle(len(brokers), func(i, j int) { brokers[i], brokers[j] = brokers[j], brokers[i] })
 	opts = opts.withDefaults()
 	c := &Conn{
-		url:     url,
-		broker:  fmt.Sprintf("%s:%d%s", uri.Host, uri.Port, uri.Vhost),
+		brokers: brokers,
 		opts:    opts,
 		log:     opts.Logger,
 		ready:   make(chan struct{}),
@@ -135,6 +153,46 @@ func Dial(ctx context.Context, url string, opts Options) (*Conn, error) {
 	c.setSession(s)
 	go c.supervise(s)
 	return c, nil
+}
+
+// parseBrokers parses every URL of a comma-separated list.
+func parseBrokers(urls string) ([]address, error) {
+	list := SplitURLs(urls)
+	if len(list) == 0 {
+		return nil, errors.New("no RabbitMQ URL given")
+	}
+	out := make([]address, 0, len(list))
+	for _, u := range list {
+		uri, err := parseURI(u)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, address{url: u, name: fmt.Sprintf("%s:%d%s", uri.Host, uri.Port, uri.Vhost)})
+	}
+	return out, nil
+}
+
+// SplitURLs splits a comma-separated list of broker URLs, dropping empty items and the
+// spaces around each (`--rabbit-url a,b` and `--rabbit-url a --rabbit-url b` are the same).
+func SplitURLs(urls string) []string {
+	var out []string
+	for _, u := range strings.Split(urls, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// Broker is the host:port/vhost of the broker the Conn is connected to; "" while
+// disconnected.
+func (c *Conn) Broker() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur != nil {
+		return c.cur.broker
+	}
+	return ""
 }
 
 // Connected tells whether the Conn currently holds a live connection.
@@ -155,16 +213,18 @@ func (c *Conn) Close() error {
 func (c *Conn) connectFirst(ctx context.Context) (*session, error) {
 	b := c.newBackoff()
 	for {
+		name := c.brokers[c.at].name
 		s, err := c.connect(1)
 		if err == nil {
 			return s, nil
 		}
 		if authFailure(err) {
-			return nil, fmt.Errorf("connecting to RabbitMQ at %s: %w", c.broker, err)
+			return nil, fmt.Errorf("connecting to RabbitMQ at %s: %w", name, err)
 		}
-		c.log.Warn("connecting to RabbitMQ failed; retrying", "broker", c.broker, "err", err)
+		c.log.Warn("connecting to RabbitMQ failed; retrying", "broker", name, "err", err)
+		c.failover()
 		if !b.wait(ctx, nil) {
-			return nil, fmt.Errorf("connecting to RabbitMQ at %s: %w (last error: %v)", c.broker, ctx.Err(), err)
+			return nil, fmt.Errorf("connecting to RabbitMQ at %s: %w (last error: %v)", name, ctx.Err(), err)
 		}
 	}
 }
@@ -174,7 +234,7 @@ func (c *Conn) connectFirst(ctx context.Context) (*session, error) {
 func (c *Conn) supervise(s *session) {
 	defer close(c.done)
 	for {
-		c.log.Info("connected to RabbitMQ", "broker", c.broker, "generation", s.gen)
+		c.log.Info("connected to RabbitMQ", "broker", s.broker, "generation", s.gen)
 		select {
 		case <-c.closing:
 			c.clearSession()
@@ -184,8 +244,9 @@ func (c *Conn) supervise(s *session) {
 			return
 		case err := <-s.closed:
 			c.clearSession()
-			c.log.Warn("lost the RabbitMQ connection; reconnecting", "broker", c.broker, "err", err)
+			c.log.Warn("lost the RabbitMQ connection; reconnecting", "broker", s.broker, "err", err)
 		}
+		c.failover()
 		if s = c.reconnect(s.gen + 1); s == nil {
 			return
 		}
@@ -200,23 +261,31 @@ func (c *Conn) reconnect(gen uint64) *session {
 		if !b.wait(context.Background(), c.closing) {
 			return nil
 		}
+		name := c.brokers[c.at].name
 		s, err := c.connect(gen)
 		if err == nil {
 			return s
 		}
+		c.failover()
 		level := slog.LevelDebug
 		if attempt%10 == 1 {
 			level = slog.LevelWarn // the first failure, then every tenth: the outage stays visible without flooding
 		}
-		c.log.Log(context.Background(), level, "reconnecting to RabbitMQ failed", "broker", c.broker, "attempt", attempt, "err", err)
+		c.log.Log(context.Background(), level, "reconnecting to RabbitMQ failed", "broker", name, "attempt", attempt, "err", err)
 	}
 }
 
-// connect opens one connection and re-runs the remembered declarations on it.
+// failover makes the next broker of the list the one to dial (with a single broker, the
+// same one again). Only the goroutine that dials calls it (connectFirst, then supervise).
+func (c *Conn) failover() { c.at = (c.at + 1) % len(c.brokers) }
+
+// connect opens one connection to the current broker and re-runs the remembered
+// declarations on it.
 func (c *Conn) connect(gen uint64) (*session, error) {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(c.opts.Name)
-	ac, err := amqp.DialConfig(c.url, amqp.Config{
+	b := c.brokers[c.at]
+	ac, err := amqp.DialConfig(b.url, amqp.Config{
 		Heartbeat:  c.opts.Heartbeat,
 		Properties: props,
 		Dial:       amqp.DefaultDial(c.opts.DialTimeout),
@@ -224,7 +293,7 @@ func (c *Conn) connect(gen uint64) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &session{conn: ac, gen: gen, closed: ac.NotifyClose(make(chan *amqp.Error, 1)), lost: make(chan struct{})}
+	s := &session{conn: ac, gen: gen, broker: b.name, closed: ac.NotifyClose(make(chan *amqp.Error, 1)), lost: make(chan struct{})}
 	go s.watchBlocked(ac.NotifyBlocked(make(chan amqp.Blocking, 1)), c.log)
 	if err := c.redeclare(s); err != nil {
 		ac.Close()

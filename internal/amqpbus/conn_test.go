@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
@@ -80,11 +81,11 @@ func TestDialBadURL(t *testing.T) {
 func TestReconnectRedeclaresAndResubscribes(t *testing.T) {
 	c := dial(t, Options{})
 	ctx := testCtx(t, 30*time.Second)
-	declared := RouteQueue(queueName(t))
+	declared := RouteQueue(queueName(t), protocol.QueueClassic)
 	if err := c.Declare(ctx, declared); err != nil {
 		t.Fatalf("Declare: %v", err)
 	}
-	consumed := RouteQueue(queueName(t))
+	consumed := RouteQueue(queueName(t), protocol.QueueClassic)
 	got := make(chan string, 10)
 	consume(t, c, ConsumeSpec{Queue: consumed}, func(ctx context.Context, d *Delivery) {
 		got <- string(d.Body)
@@ -123,7 +124,7 @@ func TestReconnectRedeclaresAndResubscribes(t *testing.T) {
 
 func TestCloseStopsEverything(t *testing.T) {
 	c := dial(t, Options{})
-	q := RouteQueue(queueName(t))
+	q := RouteQueue(queueName(t), protocol.QueueClassic)
 	done := make(chan error, 1)
 	go func() {
 		done <- c.Consume(context.Background(), ConsumeSpec{Queue: q}, func(ctx context.Context, d *Delivery) { d.Settle(Ack) })
@@ -159,7 +160,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		}
 		defer c.Close()
 		ctx, cancel := context.WithCancel(context.Background())
-		q := RouteQueue(queueName(t))
+		q := RouteQueue(queueName(t), protocol.QueueClassic)
 		got := make(chan struct{}, 1)
 		done := make(chan error, 1)
 		go func() {

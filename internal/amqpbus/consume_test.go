@@ -2,6 +2,7 @@ package amqpbus
 
 import (
 	"context"
+	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/testenv"
 	"strconv"
 	"sync"
@@ -25,7 +26,7 @@ func publishN(t testing.TB, c *Conn, queue, prefix string, n int) {
 func TestExpiredMessageIsDeadLetteredNotDelivered(t *testing.T) {
 	c := dial(t, Options{})
 	ctx := testCtx(t, 30*time.Second)
-	q := RouteQueue(queueName(t))
+	q := RouteQueue(queueName(t), protocol.QueueClassic)
 	if err := c.Declare(ctx, q); err != nil {
 		t.Fatalf("Declare: %v", err)
 	}
@@ -55,7 +56,7 @@ func TestExpiredMessageIsDeadLetteredNotDelivered(t *testing.T) {
 func TestPrefetchBoundsInFlight(t *testing.T) {
 	const prefetch, total = 3, 10
 	c := dial(t, Options{})
-	q := RouteQueue(queueName(t))
+	q := RouteQueue(queueName(t), protocol.QueueClassic)
 	if err := c.Declare(testCtx(t, 10*time.Second), q); err != nil {
 		t.Fatalf("Declare: %v", err)
 	}
@@ -88,7 +89,7 @@ func TestPrefetchBoundsInFlight(t *testing.T) {
 func TestSequentialKeepsOrder(t *testing.T) {
 	const total = 50
 	c := dial(t, Options{})
-	q := RouteQueue(queueName(t))
+	q := RouteQueue(queueName(t), protocol.QueueClassic)
 	if err := c.Declare(testCtx(t, 10*time.Second), q); err != nil {
 		t.Fatalf("Declare: %v", err)
 	}
@@ -119,7 +120,7 @@ func TestSequentialKeepsOrder(t *testing.T) {
 
 func TestRequeueRedelivers(t *testing.T) {
 	c := dial(t, Options{})
-	q := RouteQueue(queueName(t))
+	q := RouteQueue(queueName(t), protocol.QueueClassic)
 	if err := c.Declare(testCtx(t, 10*time.Second), q); err != nil {
 		t.Fatalf("Declare: %v", err)
 	}
@@ -147,7 +148,7 @@ func TestRequeueRedelivers(t *testing.T) {
 
 func TestDeadLetterLandsInFuncatronDead(t *testing.T) {
 	c := dial(t, Options{})
-	q := RouteQueue(queueName(t))
+	q := RouteQueue(queueName(t), protocol.QueueClassic)
 	if err := c.Declare(testCtx(t, 10*time.Second), q); err != nil {
 		t.Fatalf("Declare: %v", err)
 	}
@@ -172,7 +173,7 @@ func TestDeadLetterLandsInFuncatronDead(t *testing.T) {
 
 func TestSettleAfterConnectionLossIsANoOp(t *testing.T) {
 	c := dial(t, Options{})
-	q := RouteQueue(queueName(t))
+	q := RouteQueue(queueName(t), protocol.QueueClassic)
 	if err := c.Declare(testCtx(t, 10*time.Second), q); err != nil {
 		t.Fatalf("Declare: %v", err)
 	}
@@ -207,7 +208,7 @@ func TestConsumeRejectsContradictingQueue(t *testing.T) {
 	if err := c.Declare(testCtx(t, 10*time.Second), QueueSpec{Name: name, Durable: true}); err != nil {
 		t.Fatalf("Declare: %v", err)
 	}
-	err := c.Consume(testCtx(t, 10*time.Second), ConsumeSpec{Queue: RouteQueue(name)}, func(context.Context, *Delivery) {})
+	err := c.Consume(testCtx(t, 10*time.Second), ConsumeSpec{Queue: RouteQueue(name, protocol.QueueClassic)}, func(context.Context, *Delivery) {})
 	if err == nil || !permanent(err) {
 		t.Errorf("Consume of a queue with other arguments = %v, want PRECONDITION_FAILED", err)
 	}

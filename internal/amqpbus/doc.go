@@ -20,6 +20,16 @@
 // through a package-global logger, and would revive channels whose old deliveries we
 // must treat as unsettleable.
 //
+// Several brokers (spec/protocol.md §9): Dial takes a comma-separated list of URLs, the
+// nodes of one cluster, shuffled once so that a fleet spreads over them; a failed attempt or a
+// lost connection moves the Conn to the next node (a lost connection makes its node suspect,
+// so the first retry already goes elsewhere), with the same backoff. Queue types: the
+// constructors of topology.go take a protocol.QueueType; quorum queues get x-queue-type and
+// x-delivery-limit (DeliveryLimit), exclusive inboxes stay classic (a quorum queue cannot be
+// exclusive) and are re-created by Consume on the node a Conn moves to. quorum_test.go
+// measures what quorum queues of the broker do with expiration, dead-lettering, prefetch
+// and persistence (docs/deploy.md quotes it).
+//
 // Publishing: every Publish waits for the broker's confirm (nil = the broker took the
 // message). Publishers share a small pool of confirm-mode channels (Options.
 // PublishChannels, default 4), picked round-robin; each publish takes a deferred confirm

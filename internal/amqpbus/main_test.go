@@ -42,7 +42,7 @@ func dial(t testing.TB, opts Options) *Conn {
 		t.Fatalf("Dial: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if err := DeclareBase(ctx, c); err != nil {
+	if err := DeclareBase(ctx, c, protocol.QueueClassic); err != nil {
 		t.Fatalf("DeclareBase: %v", err)
 	}
 	return c

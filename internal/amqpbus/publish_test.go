@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/testenv"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -15,7 +16,7 @@ import (
 func TestPublishConsumeRoundTrip(t *testing.T) {
 	c := dial(t, Options{})
 	ctx := testCtx(t, 30*time.Second)
-	q := RouteQueue(queueName(t))
+	q := RouteQueue(queueName(t), protocol.QueueClassic)
 	if err := c.Declare(ctx, q); err != nil {
 		t.Fatalf("Declare: %v", err)
 	}
@@ -66,7 +67,7 @@ func TestPublishConsumeRoundTrip(t *testing.T) {
 func TestPublishMandatoryToMissingQueueIsUnroutable(t *testing.T) {
 	c := dial(t, Options{PublishChannels: 2})
 	ctx := testCtx(t, 30*time.Second)
-	q := RouteQueue(queueName(t))
+	q := RouteQueue(queueName(t), protocol.QueueClassic)
 	if err := c.Declare(ctx, q); err != nil {
 		t.Fatalf("Declare: %v", err)
 	}
@@ -124,7 +125,7 @@ func TestPublishToMissingExchangeFailsAndPoolRecovers(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Code != amqp.NotFound {
 		t.Errorf("error %v does not carry the broker's NOT_FOUND", err)
 	}
-	q := RouteQueue(queueName(t))
+	q := RouteQueue(queueName(t), protocol.QueueClassic)
 	if err := c.Declare(ctx, q); err != nil {
 		t.Fatalf("Declare: %v", err)
 	}

@@ -129,8 +129,8 @@ func TestBrokerRestartMidStream(t *testing.T) {
 			subConn := dial(t, Options{Name: "consumer", MaxBackoff: 500 * time.Millisecond})
 			ctx := testCtx(t, 60*time.Second)
 
-			q := RouteQueue(queueName(t))
-			parked := RouteQueue(queueName(t))
+			q := RouteQueue(queueName(t), protocol.QueueClassic)
+			parked := RouteQueue(queueName(t), protocol.QueueClassic)
 			if err := pubConn.Declare(ctx, q, parked); err != nil {
 				t.Fatalf("Declare: %v", err)
 			}
@@ -140,7 +140,7 @@ func TestBrokerRestartMidStream(t *testing.T) {
 					t.Fatalf("Publish parked: %v", err)
 				}
 			}
-			tron := newBus(t, subConn, TronQueue(queueName(t)), nil, ackAwakes)
+			tron := newBus(t, subConn, TronQueue(queueName(t), protocol.QueueClassic), nil, ackAwakes)
 			runner := newBus(t, subConn, runnerInbox(), nil, nil)
 			sendAwake(t, ctx, runner, tron)
 

@@ -71,18 +71,38 @@ func deadLettered() amqp.Table {
 	return amqp.Table{"x-dead-letter-exchange": protocol.DeadLetterExchange}
 }
 
-// TronQueue is the Tron's queue (default protocol.DefaultTronQueue): durable, declared by
+// DeliveryLimit is a quorum queue's x-delivery-limit: a message given back this many times
+// (a runner that died with it, a requeue) is dead-lettered at the next return instead of
+// being delivered again, so a poison message that kills every runner it reaches cannot
+// loop. RabbitMQ 3.10 sets no default. It is part of the queue's arguments: every
+// declarer takes it from here, and changing it makes existing queues PRECONDITION_FAILED.
+const DeliveryLimit = 5
+
+// typed gives args the arguments of queue type t (spec/protocol.md §9): for quorum the
+// type and the delivery limit; classic queues take none (the broker's default type).
+func typed(t protocol.QueueType, args amqp.Table) amqp.Table {
+	if t != protocol.QueueQuorum {
+		return args
+	}
+	args["x-queue-type"] = string(protocol.QueueQuorum)
+	args["x-delivery-limit"] = int64(DeliveryLimit)
+	return args
+}
+
+// TronQueue is the Tron's queue (default protocol.DefaultTronQueue) of type t (a quorum
+// queue survives the loss of its node): durable, declared by
 // the Tron only (spec/protocol.md §2 has runners declare it too, but a least-privilege runner
 // user may not: §7 and docs/security.md). It also dead-letters to funcatron.dead,
 // which spec/protocol.md §2 lists for route queues only: §1 requires that an undecodable
 // message be dead-lettered, and a queue without the argument would drop it instead.
-func TronQueue(name string) QueueSpec {
-	return QueueSpec{Name: name, Durable: true, Args: deadLettered()}
+func TronQueue(name string, t protocol.QueueType) QueueSpec {
+	return QueueSpec{Name: name, Durable: true, Args: typed(t, deadLettered())}
 }
 
 // RunnerInbox is a runner's inbox RU-<id> (id is a UUID the runner picks once per start):
-// exclusive to the runner's connection and deleted with it. It dead-letters to
-// funcatron.dead for the reason given at TronQueue.
+// exclusive to the runner's connection and deleted with it, so always classic (a quorum
+// queue cannot be exclusive): after a failover, Consume declares it again on the new node.
+// It dead-letters to funcatron.dead for the reason given at TronQueue.
 func RunnerInbox(id string) QueueSpec {
 	return QueueSpec{Name: protocol.RunnerInboxPrefix + id, Exclusive: true, AutoDelete: true, Args: deadLettered()}
 }
@@ -98,19 +118,24 @@ func TronLogsQueue(id string, maxLen int) QueueSpec {
 	}
 }
 
-// RouteQueue is the queue of one route (name from protocol.RouteQueue): durable, expired
-// and rejected requests go to funcatron.dead.
-func RouteQueue(name string) QueueSpec {
-	return QueueSpec{Name: name, Durable: true, Args: deadLettered()}
+// RouteQueue is the queue of one route (name from protocol.RouteQueue) of type t, the
+// Tron's --queue-type that enable carries: durable, expired and rejected requests go to
+// funcatron.dead. Tron and runners both declare it from here, so the arguments match.
+func RouteQueue(name string, t protocol.QueueType) QueueSpec {
+	return QueueSpec{Name: name, Durable: true, Args: typed(t, deadLettered())}
 }
 
-// DeadLetterQueue is funcatron.dead: durable, bound to the fanout exchange of the same
-// name, and bounded to protocol.DeadLetterMaxLength messages (the oldest are dropped).
-func DeadLetterQueue() QueueSpec {
+// DeadLetterQueue is funcatron.dead of type t: durable, bound to the fanout exchange of the
+// same name, and bounded to protocol.DeadLetterMaxLength messages (the oldest are dropped).
+func DeadLetterQueue(t protocol.QueueType) QueueSpec {
+	args := amqp.Table{"x-max-length": int64(protocol.DeadLetterMaxLength)}
+	if t == protocol.QueueQuorum {
+		args["x-queue-type"] = string(protocol.QueueQuorum) // no delivery limit: nothing consumes it but people
+	}
 	return QueueSpec{
 		Name:     protocol.DeadLetterQueue,
 		Durable:  true,
-		Args:     amqp.Table{"x-max-length": int64(protocol.DeadLetterMaxLength)},
+		Args:     args,
 		Bindings: []Binding{{Exchange: protocol.DeadLetterExchange}},
 	}
 }
@@ -135,18 +160,19 @@ func ConfigurationExchange() ExchangeSpec {
 	return ExchangeSpec{Name: protocol.ConfigurationExchange, Kind: amqp.ExchangeTopic, Durable: true}
 }
 
-// Base is the topology the Tron owns: the four exchanges, then the dead-letter queue.
-func Base() []Declaration {
+// Base is the topology the Tron owns: the four exchanges, then the dead-letter queue of
+// type t.
+func Base(t protocol.QueueType) []Declaration {
 	return []Declaration{
 		DeadLetterExchange(), EventsExchange(), LoggingExchange(), ConfigurationExchange(),
-		DeadLetterQueue(),
+		DeadLetterQueue(t),
 	}
 }
 
-// DeclareBase declares Base on c and keeps it declared across reconnects (the Tron calls
+// DeclareBase declares Base(t) on c and keeps it declared across reconnects (the Tron calls
 // it at start; the Tron's broker user is the one allowed to configure it).
-func DeclareBase(ctx context.Context, c *Conn) error {
-	return c.Declare(ctx, Base()...)
+func DeclareBase(ctx context.Context, c *Conn, t protocol.QueueType) error {
+	return c.Declare(ctx, Base(t)...)
 }
 
 // Declare declares ds now (waiting for a connection while ctx allows) and remembers them,

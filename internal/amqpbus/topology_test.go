@@ -12,7 +12,7 @@ import (
 func TestDeclareBaseIsIdempotentAndMatchesTheSpec(t *testing.T) {
 	c := dial(t, Options{}) // declares Base once
 	ctx := testCtx(t, 10*time.Second)
-	if err := DeclareBase(ctx, c); err != nil {
+	if err := DeclareBase(ctx, c, protocol.QueueClassic); err != nil {
 		t.Fatalf("DeclareBase again: %v", err)
 	}
 	ch := rawChannel(t, c)
@@ -37,16 +37,16 @@ func TestDeclareRefusedIsNotRemembered(t *testing.T) {
 	c := dial(t, Options{})
 	ctx := testCtx(t, 10*time.Second)
 	name := queueName(t)
-	if err := c.Declare(ctx, RouteQueue(name)); err != nil {
+	if err := c.Declare(ctx, RouteQueue(name, protocol.QueueClassic)); err != nil {
 		t.Fatalf("Declare: %v", err)
 	}
-	err := c.Declare(ctx, TronQueue(name).withoutArgs())
+	err := c.Declare(ctx, TronQueue(name, protocol.QueueClassic).withoutArgs())
 	if !permanent(err) {
 		t.Fatalf("Declare with contradicting arguments = %v, want PRECONDITION_FAILED", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	i := c.indexOf(RouteQueue(name).key())
+	i := c.indexOf(RouteQueue(name, protocol.QueueClassic).key())
 	if i < 0 {
 		t.Fatal("the accepted declaration was forgotten")
 	}
@@ -66,10 +66,10 @@ func TestQueueSpecsOfTheSpec(t *testing.T) {
 		durable, exclusive, autoDelete bool
 		wantDLX                        bool
 	}{
-		{"tron queue", TronQueue("for_tron"), "for_tron", true, false, false, true},
+		{"tron queue", TronQueue("for_tron", protocol.QueueClassic), "for_tron", true, false, false, true},
 		{"runner inbox", RunnerInbox("abc"), "RU-abc", false, true, true, true},
-		{"route queue", RouteQueue("ch8NQk38yRVeiOo2"), "ch8NQk38yRVeiOo2", true, false, false, true},
-		{"dead letters", DeadLetterQueue(), "funcatron.dead", true, false, false, false},
+		{"route queue", RouteQueue("ch8NQk38yRVeiOo2", protocol.QueueClassic), "ch8NQk38yRVeiOo2", true, false, false, true},
+		{"dead letters", DeadLetterQueue(protocol.QueueClassic), "funcatron.dead", true, false, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -91,3 +91,31 @@ var (
 	// node's inbox that went away with the node). It was not delivered anywhere.
 	ErrUnroutable = errors.New("bus: message unroutable")
 )
+
+// SendError is one destination's failure in the error of Send (an errors.Join of them).
+type SendError struct {
+	Queue string
+	Err   error
+}
+
+func (e *SendError) Error() string { return e.Err.Error() }
+func (e *SendError) Unwrap() error { return e.Err }
+
+// FailedQueues lists the destinations of a Send error that failed with target (e.g.
+// ErrUnroutable: their queue is gone).
+func FailedQueues(err, target error) []string {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else if err != nil {
+		errs = []error{err}
+	}
+	var out []string
+	for _, e := range errs {
+		var se *SendError
+		if errors.As(e, &se) && errors.Is(se.Err, target) {
+			out = append(out, se.Queue)
+		}
+	}
+	return out
+}

@@ -128,7 +128,7 @@ func (b *memoryBus) Send(ctx context.Context, m protocol.Message, to ...Destinat
 		dst := b.net.inboxes[d.Queue]
 		b.net.mu.Unlock()
 		if dst == nil || !dst.enqueue(delivery{contentType: string(d.Codec), body: body, signedBy: b.role}) {
-			errs = append(errs, fmt.Errorf("sending %s to queue %q: %w", m.Head().Action, d.Queue, ErrUnroutable))
+			errs = append(errs, &SendError{Queue: d.Queue, Err: fmt.Errorf("sending %s to queue %q: %w", m.Head().Action, d.Queue, ErrUnroutable)})
 		}
 	}
 	if len(errs) == len(to) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/logging"
+	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -74,7 +75,7 @@ func TestShipToRabbitMQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if err := amqpbus.DeclareBase(ctx, conn); err != nil {
+	if err := amqpbus.DeclareBase(ctx, conn, protocol.QueueClassic); err != nil {
 		t.Fatal(err)
 	}
 	got := bindAll(t, rabbit.URL())

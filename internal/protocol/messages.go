@@ -126,6 +126,9 @@ type Enable struct {
 	Host     string   `json:"host" edn:"host"`
 	Path     string   `json:"path" edn:"path"`
 	URL      string   `json:"url,omitempty" edn:"url,omitempty"`
+	// QueueType is the type of the route queue (spec/protocol.md §9); "" (an older Tron)
+	// is classic. A runner declares the queue with it, so its arguments match the Tron's.
+	QueueType QueueType `json:"queue-type,omitempty" edn:"queue-type,omitempty"`
 }
 
 // Disable asks a runner to stop serving bundle SHA.

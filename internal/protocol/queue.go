@@ -37,3 +37,25 @@ func RouteQueue(host, basePath string) string {
 	}
 	return string(out)
 }
+
+// QueueType is the kind of route queue, Tron queue and dead-letter queue (spec/protocol.md
+// §9): the Tron's --queue-type, carried in enable's queue-type so that runners declare a
+// route queue with exactly the Tron's arguments.
+type QueueType string
+
+// The queue types. An enable without queue-type (an older Tron) means QueueClassic.
+const (
+	QueueClassic QueueType = "classic" // one node's queue: the default for a single broker
+	QueueQuorum  QueueType = "quorum"  // replicated over the cluster's nodes (Raft)
+)
+
+// ParseQueueType reads a --queue-type or an enable's queue-type; "" is QueueClassic.
+func ParseQueueType(s string) (QueueType, bool) {
+	switch QueueType(s) {
+	case "", QueueClassic:
+		return QueueClassic, true
+	case QueueQuorum:
+		return QueueQuorum, true
+	}
+	return "", false
+}

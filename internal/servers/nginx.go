@@ -159,6 +159,11 @@ func NginxConfigArgs(o NginxOptions, port int, prefix string) []string {
 	if o.AccessLog != "" {
 		args = append(args, "--access-log", o.AccessLog)
 	}
+	// RABBIT_HOSTS (several brokers) is rendered too: with a rendered RABBIT_HOST, the
+	// environment's would not reach Lua (scripts/render-nginx.sh).
+	if hosts := o.Env["RABBIT_HOSTS"]; hosts != "" {
+		args = append(args, "--rabbit-hosts", hosts)
+	}
 	return args
 }
 

@@ -2,16 +2,20 @@ package servers
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // closedPort returns a loopback port nothing listens on.
@@ -171,5 +175,37 @@ func TestNginxPortTaken(t *testing.T) {
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("failed after %s, want within seconds", took)
+	}
+}
+
+// TestNginxRabbitHosts: the listener dials the broker of RABBIT_PORT alone, and one of the
+// RABBIT_HOSTS list when it is given (with RABBIT_HOST rendered beside it, which Debian's
+// nginx would otherwise hand Lua as RABBIT_HOSTS too: scripts/render-nginx.sh).
+func TestNginxRabbitHosts(t *testing.T) {
+	single, a, b := closedPort(t), closedPort(t), closedPort(t)
+	for _, c := range []struct {
+		env  map[string]string
+		want []int
+	}{
+		{nil, []int{single}},
+		{map[string]string{"RABBIT_HOSTS": fmt.Sprintf("127.0.0.1:%d,localhost:%d", a, b)}, []int{a, b}},
+	} {
+		n, err := NewNginx(t.TempDir(), NginxOptions{RabbitPort: single, Env: c.env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dialed string
+		if !wait.Until(5*time.Second, func() bool {
+			log, _ := os.ReadFile(n.ErrorLogPath())
+			_, rest, ok := strings.Cut(string(log), "failed to connect to 127.0.0.1:")
+			dialed, _, _ = strings.Cut(rest, ":")
+			return ok
+		}) {
+			t.Errorf("env %v: no connection attempt in the error log", c.env)
+		}
+		n.Stop()
+		if p, _ := strconv.Atoi(dialed); !slices.Contains(c.want, p) {
+			t.Errorf("env %v: the listener dialed port %q, want one of %v", c.env, dialed, c.want)
+		}
 	}
 }

@@ -60,7 +60,9 @@ func NewRabbitMQ(dir string) (*RabbitMQ, error) {
 			return r, nil
 		}
 		r.Close()
-		if !strings.Contains(lastErr.Error(), "eaddrinuse") {
+		// A port taken meanwhile: a listener's (eaddrinuse), or the distribution port, which
+		// is also what rabbitmqctl of a node whose dist port is 10000 lower binds.
+		if !strings.Contains(lastErr.Error(), "eaddrinuse") && !strings.Contains(lastErr.Error(), "dist_port_already_used") {
 			break
 		}
 		os.RemoveAll(filepath.Join(dir, "mnesia")) // the failed node's name and data go with its ports

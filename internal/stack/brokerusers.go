@@ -46,8 +46,13 @@ func brokerUsers(node *servers.RabbitMQ, secrets string) (map[string]BrokerUser,
 	return users, nil
 }
 
-// BrokerURL is the AMQP URL of the stack's broker with role's login.
+// BrokerURL is the AMQP URL of the stack's broker with role's login; for a cluster, the
+// comma-separated URLs of every node (what --rabbit-url takes).
 func (s *Stack) BrokerURL(role string) string {
 	u := s.BrokerUsers[role]
-	return fmt.Sprintf("amqp://%s@127.0.0.1:%d/", url.UserPassword(u.Name, u.Password).String(), s.Rabbit.AMQPPort)
+	var urls []string
+	for _, n := range s.brokerNodes() {
+		urls = append(urls, fmt.Sprintf("amqp://%s@127.0.0.1:%d/", url.UserPassword(u.Name, u.Password).String(), n.AMQPPort))
+	}
+	return strings.Join(urls, ",")
 }

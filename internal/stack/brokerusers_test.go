@@ -135,10 +135,10 @@ func dialBus(t *testing.T, url string) *amqpbus.Conn {
 func tronDoesItsPart(t *testing.T, url, route string) {
 	ctx := context.Background()
 	c := dialBus(t, url)
-	if err := amqpbus.DeclareBase(ctx, c); err != nil {
+	if err := amqpbus.DeclareBase(ctx, c, protocol.QueueClassic); err != nil {
 		t.Fatalf("declaring the base topology: %v", err)
 	}
-	b, err := amqpbus.NewBus(ctx, c, amqpbus.BusOptions{Inbox: amqpbus.TronQueue(protocol.DefaultTronQueue)})
+	b, err := amqpbus.NewBus(ctx, c, amqpbus.BusOptions{Inbox: amqpbus.TronQueue(protocol.DefaultTronQueue, protocol.QueueClassic)})
 	if err != nil {
 		t.Fatalf("declaring for_tron: %v", err)
 	}
@@ -199,10 +199,10 @@ func runnerDoesItsPart(t *testing.T, url, route string) {
 	if _, err := amqpbus.NewBus(ctx, c, amqpbus.BusOptions{Inbox: amqpbus.RunnerInbox("0b9f1f7e-1111-4a2b-8c3d-000000000001")}); err != nil {
 		t.Fatalf("declaring its inbox: %v", err)
 	}
-	if err := c.Declare(ctx, amqpbus.RouteQueue(route)); err != nil {
+	if err := c.Declare(ctx, amqpbus.RouteQueue(route, protocol.QueueClassic)); err != nil {
 		t.Fatalf("declaring a route queue: %v", err)
 	}
-	if err := c.Declare(ctx, amqpbus.RouteQueue(protocol.RouteQueue("new.example.com", "/"))); err != nil {
+	if err := c.Declare(ctx, amqpbus.RouteQueue(protocol.RouteQueue("new.example.com", "/"), protocol.QueueClassic)); err != nil {
 		t.Fatalf("creating a route queue: %v", err)
 	}
 	if err := c.Publish(ctx, amqpbus.Publishing{Key: protocol.DefaultTronQueue, Body: []byte("{}")}); err != nil {

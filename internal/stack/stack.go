@@ -39,6 +39,11 @@ type Options struct {
 	// RunnerPort is the first runner's /healthz and /metrics port (the runner's default is
 	// 4000), the next runner's RunnerPort+1, and so on; 0 picks free ones (tests).
 	RunnerPort int
+	// BrokerNodes is how many clustered RabbitMQ nodes to start (servers.NewRabbitCluster);
+	// 0 or 1: a single node. Every daemon gets every node's URL, nginx every node in
+	// RABBIT_HOSTS (spec/protocol.md §9). TronArgs "--queue-type", "quorum" makes the
+	// queues replicated.
+	BrokerNodes int
 	// Redis starts a redis-server too (for the gilmour and zbus kinds).
 	Redis bool
 	// TronArgs and RunnerArgs are extra flags, e.g. a short --heartbeat-period in tests.
@@ -49,8 +54,10 @@ type Options struct {
 
 // Stack is a running system.
 type Stack struct {
-	opts    Options
-	Rabbit  *servers.RabbitMQ
+	opts   Options
+	Rabbit *servers.RabbitMQ // the broker, or the cluster's first node
+	// Cluster is the broker's nodes when Options.BrokerNodes > 1, else nil.
+	Cluster *servers.RabbitCluster
 	Redis   *servers.Redis
 	Nginx   *servers.Nginx
 	Tron    *Proc
@@ -97,14 +104,9 @@ func Start(o Options) (s *Stack, err error) {
 			s = nil
 		}
 	}()
-	if s.Rabbit, err = servers.NewRabbitMQ(s.dir("rabbitmq")); err != nil {
+	if err = s.startBroker(); err != nil {
 		return s, err
 	}
-	if s.BrokerUsers, err = brokerUsers(s.Rabbit, s.dir("secrets")); err != nil {
-		return s, err
-	}
-	tron := s.BrokerUsers[RoleTron]
-	s.Rabbit.SetLogin(tron.Name, tron.Password)
 	if o.Redis {
 		if s.Redis, err = servers.NewRedis(s.dir("redis")); err != nil {
 			return s, err
@@ -125,6 +127,35 @@ func Start(o Options) (s *Stack, err error) {
 		return s, err
 	}
 	return s, nil
+}
+
+// startBroker starts the node or the cluster, with the per-role users (cluster-wide), and
+// makes every node's URL log in as the Tron's user.
+func (s *Stack) startBroker() (err error) {
+	if s.opts.BrokerNodes > 1 {
+		if s.Cluster, err = servers.NewRabbitCluster(s.dir("rabbitmq"), s.opts.BrokerNodes); err != nil {
+			return err
+		}
+		s.Rabbit = s.Cluster.Nodes[0]
+	} else if s.Rabbit, err = servers.NewRabbitMQ(s.dir("rabbitmq")); err != nil {
+		return err
+	}
+	if s.BrokerUsers, err = brokerUsers(s.Rabbit, s.dir("secrets")); err != nil {
+		return err
+	}
+	tron := s.BrokerUsers[RoleTron]
+	for _, n := range s.brokerNodes() {
+		n.SetLogin(tron.Name, tron.Password)
+	}
+	return nil
+}
+
+// brokerNodes is the cluster's nodes, or the one node.
+func (s *Stack) brokerNodes() []*servers.RabbitMQ {
+	if s.Cluster != nil {
+		return s.Cluster.Nodes
+	}
+	return []*servers.RabbitMQ{s.Rabbit}
 }
 
 // dir makes and returns a subdirectory of the stack's directory.
@@ -263,6 +294,9 @@ func (s *Stack) newFrontend(name string, extra map[string]string, port, before i
 	front := s.BrokerUsers[RoleFrontend]
 	env := map[string]string{"FUNCATRON_FRONTEND_KEY_FILE": s.FrontendKeyFile,
 		"RABBIT_USER": front.Name, "RABBIT_PWD": front.Password}
+	if s.Cluster != nil {
+		env["RABBIT_HOSTS"] = s.Cluster.STOMPHosts()
+	}
 	maps.Copy(env, s.opts.NginxEnv)
 	maps.Copy(env, extra)
 	n, err := servers.NewNginx(s.dir(name), servers.NginxOptions{
@@ -311,7 +345,9 @@ func (s *Stack) Close() {
 	if s.Redis != nil {
 		s.Redis.Close()
 	}
-	if s.Rabbit != nil {
+	if s.Cluster != nil {
+		s.Cluster.Close()
+	} else if s.Rabbit != nil {
 		s.Rabbit.Close()
 	}
 }

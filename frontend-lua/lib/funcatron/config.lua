@@ -1,7 +1,9 @@
 -- funcatron.config: the frontend's settings, read once from the environment.
 --
 -- nginx passes only whitelisted variables to Lua (`env` lines in nginx/nginx.conf.in):
---   RABBIT_HOST (127.0.0.1)  RABBIT_PORT (61613, STOMP)  RABBIT_USER / RABBIT_PWD (guest/guest)
+--   RABBIT_HOST (127.0.0.1)  RABBIT_PORT (61613, STOMP)  RABBIT_HOSTS (host:port,host:port: the
+--   nodes of one cluster, funcatron.brokers; default RABBIT_HOST:RABBIT_PORT; rabbit_hosts is
+--   the parsed list, rabbit_host/rabbit_port its first item)  RABBIT_USER / RABBIT_PWD (guest/guest)
 --   RABBIT_VHOST (/)  TRON_QUEUE (for_tron)  INSTANCEID (default: hostname-<nginx master pid>)
 --   HOST, PORT_80 (reported in host-info)  FUNCATRON_TIMEOUT (seconds a request waits for its
 --   answer, default 30)  FUNCATRON_HEARTBEAT (seconds between heartbeats to the Tron, default
@@ -25,6 +27,7 @@ local lower    = string.lower
 
 
 local os_getenv = os.getenv
+local brokers   = require "funcatron.brokers"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -118,6 +121,16 @@ function _M.parse(getenv)
     end
     if c.rabbit_port > 65535 then
         return nil, "bad RABBIT_PORT " .. c.rabbit_port .. ": at most 65535"
+    end
+    local hosts = str(getenv, "RABBIT_HOSTS", nil)
+    if hosts then
+        c.rabbit_hosts, err = brokers.parse(hosts)
+        if not c.rabbit_hosts then
+            return nil, err
+        end
+        c.rabbit_host, c.rabbit_port = c.rabbit_hosts[1].host, c.rabbit_hosts[1].port
+    else
+        c.rabbit_hosts = { { host = c.rabbit_host, port = c.rabbit_port } }
     end
     c.timeout, err = number(getenv, "FUNCATRON_TIMEOUT", 30, 0.001)
     if not c.timeout then

@@ -7,13 +7,16 @@
 --   3. reads frames and hands them to funcatron.control; every FUNCATRON_HEARTBEAT seconds
 --      it sends `heartbeat`; STOMP heart-beats both ways detect a silent broker;
 --   4. on any failure (broker gone, ERROR frame such as a missing Tron queue) closes the
---      connection and starts over from 1 after a backoff (0.1 s doubling to 2 s, plus
---      jitter), with the same inbox name, and sends `awake` again;
+--      connection, reports the broker failed (funcatron.brokers: with RABBIT_HOSTS the next
+--      node is tried, and the publish pool moves there too) and starts over from 1 after a
+--      backoff (0.1 s doubling to 2 s, plus jitter), with the same inbox name (re-created on
+--      the new node: nothing depends on the old one surviving), and sends `awake` again;
 --   5. when the worker exits (reload, quit) sends `died` and DISCONNECTs (best effort).
 local stomp   = require "funcatron.stomp"
 local config  = require "funcatron.config"
 local control = require "funcatron.control"
 local worker  = require "funcatron.worker"
+local brokers = require "funcatron.brokers"
 
 local ngx      = ngx
 local log      = ngx.log
@@ -106,9 +109,9 @@ local function serve(conn, c)
 end
 
 
-local function listener_conn(c, heart_beat)
+local function listener_conn(c, b, heart_beat)
     local conn, err = stomp.new({
-        host = c.rabbit_host, port = c.rabbit_port,
+        host = b.host, port = b.port,
         user = c.rabbit_user, password = c.rabbit_pwd, vhost = c.rabbit_vhost,
         heart_beat = heart_beat,
         connect_timeout = 2000, send_timeout = 5000, read_timeout = 5000,
@@ -125,17 +128,16 @@ local function listener_conn(c, heart_beat)
 end
 
 
--- session runs one connection from connect to failure. Returns reached (whether it got as far
--- as sending awake), why.
-local function session()
-    local c = config.get()
-    state.sessions = state.sessions + 1
+-- connected_session runs one connection to broker b from connect to failure. Returns reached
+-- (whether it got as far as sending awake), why.
+local function connected_session(c, b)
     -- No probe of the Tron queue (frontend.md "No probing"): an awake lost to a missing
     -- queue is asked for again (resend-awake) when the Tron sees this worker's heartbeat.
-    local conn, err = listener_conn(c, { STOMP_HEART_BEAT, STOMP_HEART_BEAT })
+    local conn, err = listener_conn(c, b, { STOMP_HEART_BEAT, STOMP_HEART_BEAT })
     if not conn then
         return false, err
     end
+    brokers.ok(b)
     local ok
     ok, err = conn:subscribe(stomp.queue_destination("/queue/", state.inbox), "inbox", "auto", {
         { "durable", "false" },
@@ -164,6 +166,20 @@ local function session()
     log(INFO, "funcatron: listening on ", state.inbox, " as ", state.node_id)
     local reached, why = serve(conn, c)
     state.connected = false
+    return reached, why
+end
+
+
+-- session is one connection to the current broker; any end but the worker's own reports the
+-- broker failed, so the next session goes to the next one (funcatron.brokers).
+local function session()
+    local c = config.get()
+    state.sessions = state.sessions + 1
+    local b = brokers.current(now())
+    local reached, why = connected_session(c, b)
+    if not state.stopped and not exiting() then
+        brokers.failed(b, now())
+    end
     return reached, why
 end
 

@@ -5,13 +5,16 @@
 -- Two callers: funcatron.batcher (records framing: one SEND per batch, so one receipt round
 -- trip per batch, protocol.md §8) and funcatron.request's catalogue path (one SEND per
 -- request, FUNCATRON_FRAMING=catalogue). A pooled connection that turns out dead is replaced
--- by a new one, once.
+-- by a new one, once; a broker that cannot be reached is reported (funcatron.brokers) and the
+-- next one tried.
 local stomp   = require "funcatron.stomp"
 local records = require "funcatron.records"
+local brokers = require "funcatron.brokers"
 
 local ngx      = ngx
 local log      = ngx.log
 local WARN     = ngx.WARN
+local now      = ngx.now
 local tostring = tostring
 local ceil     = math.ceil
 local min      = math.min
@@ -23,28 +26,30 @@ local POOL_IDLE_MS = 60000
 
 local _M = { _VERSION = "0.1.0" }
 
--- the pooled connections' options: derived from the settings, which never change after init,
--- so built once per worker
-local pooled
+-- the pooled connections' options per broker (funcatron.brokers): derived from the settings,
+-- which never change after init, so built once per worker and broker
+local pooled = {}
 local receipts = 0
 
 
--- pool_opts returns the options of the pooled publishing connections (one broker: RABBIT_HOST).
+-- pool_opts returns the options of the pooled publishing connections to the broker this
+-- worker is at now (funcatron.brokers.current).
 function _M.pool_opts(c)
-    if not pooled then
+    local b = brokers.current(now())
+    if not pooled[b] then
         -- a receipt slower than the request's own timeout is as bad as none
         local read_ms = min(5000, ceil(c.timeout * 1000))
-        pooled = {
-            host = c.rabbit_host, port = c.rabbit_port,
+        pooled[b] = {
+            host = b.host, port = b.port, broker = b,
             user = c.rabbit_user, password = c.rabbit_pwd, vhost = c.rabbit_vhost,
-            pool = "funcatron:" .. c.rabbit_host .. ":" .. c.rabbit_port .. ":" ..
+            pool = "funcatron:" .. b.host .. ":" .. b.port .. ":" ..
                 c.rabbit_vhost .. ":" .. c.rabbit_user,
             pool_size = POOL_SIZE, backlog = POOL_BACKLOG,
             heart_beat = { 0, 0 },
             connect_timeout = 1000, send_timeout = 5000, read_timeout = read_ms,
         }
     end
-    return pooled
+    return pooled[b]
 end
 
 
@@ -78,8 +83,11 @@ local function send(c, queue, body, headers)
     receipts = receipts + 1
     local receipt = "p" .. receipts
     local ok, err, retry
-    for _ = 1, 2 do
+    for _ = 1, 3 do -- a dead pooled connection, then a dead broker: at most one of each
         ok, err, retry = once(opts, dest, body, headers, receipt)
+        -- an I/O failure: the next broker, and this message tries it at once (§9)
+        retry = retry or (ok == nil and brokers.failed(opts.broker, now()))
+        opts = _M.pool_opts(c)
         if ok or not retry then
             return ok, err
         end

@@ -11,6 +11,7 @@ local batcher   = require "funcatron.batcher"
 local publish   = require "funcatron.publish"
 local worker    = require "funcatron.worker"
 local listener  = require "funcatron.listener"
+local brokers   = require "funcatron.brokers"
 local cjson     = require "cjson.safe"
 local semaphore = require "ngx.semaphore"
 
@@ -22,6 +23,7 @@ local timer_at   = ngx.timer.at
 local error      = error
 local floor      = math.floor
 local randomseed = math.randomseed
+local random     = math.random
 local getenv     = os.getenv
 local io_open    = io.open
 
@@ -91,6 +93,7 @@ function _M.start()
         error("funcatron: init() did not run: add init_by_lua_block to nginx.conf", 0)
     end
     seed()
+    brokers.init(c.rabbit_hosts, random)
     state.waiters = waiters.new(semaphore.new)
     if c.framing == "records" then
         state.batcher = batcher.new({
