@@ -286,23 +286,7 @@ func e2eTestBrokerRestart(t *testing.T, env *e2eEnv) {
 		t.Errorf("service resumed %s after the broker was up, want within 10 s", d)
 	}
 	// then steady again: wait until every component is back, then count a clean stretch
-	testenv.WaitFor(t, 20*time.Second, "both workers connected, both runners and the Tron's bus up", func() bool {
-		for _, v := range s.workerViews(t, "health") {
-			if !v.Connected {
-				return false
-			}
-		}
-		for _, p := range append([]*stack.Proc{s.Tron}, s.Runners...) {
-			url := s.TronURL
-			if p != s.Tron {
-				url = e2eRunnerURL(t, p)
-			}
-			if r, err := e2eDo(s.http, "GET", url+"/healthz", "", nil, nil); err != nil || r.status != 200 {
-				return false
-			}
-		}
-		return true
-	})
+	e2eWaitReconnected(t, s)
 	steady := len(load.snapshot())
 	load.waitOK(t, 100, 20*time.Second)
 	c := load.stopAndCount(t)
