@@ -273,14 +273,21 @@ func e2eTestRunnerKillMidBatch(t *testing.T, env *e2eEnv) {
 	survivor := 1 - victim
 	again := served(survivor) - before[survivor]
 	t.Logf("the survivor served %.0f requests of the burst; %d requests in all; slow ones took %v", again, fast+slow, slowTook)
-	if victimServed+again <= fast+slow {
-		t.Errorf("answered %0.f + %0.f times for %d requests: no request of the killed runner's batch was served again", victimServed, again, fast+slow)
+	// The victim's answered requests may all have been in messages it had finished (and
+	// acked): with a prefetch of several messages the burst's batches need not mix fast and
+	// slow requests. runner's TestRecordsKillMidBatch kills a runner inside one mixed message every
+	// time; here, when some were served again, their second answers reached the frontend,
+	// which dropped them: their clients had their answer already.
+	if victimServed+again > fast+slow {
+		testenv.WaitFor(t, 5*time.Second, "the frontend dropping the second answers", func() bool {
+			return strings.Contains(s.Nginx.ErrorLog(), "dropped: nobody waits for it")
+		})
+	} else {
+		t.Logf("answered %0.f + %0.f times for %d requests: the killed runner's unfinished messages held none it had answered", victimServed, again, fast+slow)
 	}
-	// the answers of the served-again requests reached the frontend a second time, and it
-	// dropped them: their clients had their answer already
-	testenv.WaitFor(t, 5*time.Second, "the frontend dropping the second answers", func() bool {
-		return strings.Contains(s.Nginx.ErrorLog(), "dropped: nobody waits for it")
-	})
+	if victimServed+again < fast+slow {
+		t.Errorf("answered %0.f + %0.f times for %d requests: some were never served", victimServed, again, fast+slow)
+	}
 	for i := range 10 {
 		e2eWant(t, "after the kill", s.get(t, fmt.Sprintf("/hello/greet/k%d", i)), 200, e2eGreeting("Howdy", fmt.Sprintf("k%d", i)))
 	}
