@@ -208,15 +208,7 @@ func newTron(t testing.TB) *tron {
 func (tr *tron) reconnect() {
 	t := tr.t
 	t.Helper()
-	conn, err := amqp.Dial(rabbit.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := testenv.AMQPChannel(t, rabbit.URL())
 	// The Tron's part of the topology, which the runner leaves to it: the dead-letter
 	// exchange and the Tron queue (with the arguments of amqpbus.TronQueue).
 	if err := ch.ExchangeDeclare(protocol.DeadLetterExchange, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
@@ -545,15 +537,7 @@ func (f *frontend) counts() (map[string]int, int) {
 
 func newFrontend(t testing.TB) *frontend {
 	t.Helper()
-	conn, err := amqp.Dial(rabbit.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := testenv.AMQPChannel(t, rabbit.URL())
 	f := &frontend{t: t, ch: ch, queue: "FRNT" + uuid.NewString(), answers: map[string][]*protocol.Answer{}, raw: map[string][]byte{}, framing: map[string]string{}}
 	if _, err := ch.QueueDeclare(f.queue, false, true, true, false, nil); err != nil {
 		t.Fatal(err)

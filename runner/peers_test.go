@@ -100,15 +100,7 @@ func TestBundleOutputShipped(t *testing.T) {
 // queue to all of it.
 func loggingQueue(t *testing.T) <-chan amqp.Delivery {
 	t.Helper()
-	conn, err := amqp.Dial(rabbit.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := testenv.AMQPChannel(t, rabbit.URL())
 	if err := ch.ExchangeDeclare(logging.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}

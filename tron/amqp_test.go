@@ -132,15 +132,7 @@ func amqpNodeOn(t testing.TB, conn *amqpbus.Conn, tronQueue, typ, instance strin
 // eventQueue binds a fresh queue to funcatron.events with key and returns its deliveries.
 func eventQueue(t testing.TB, key string) <-chan amqp.Delivery {
 	t.Helper()
-	conn, err := amqp.Dial(broker.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := testenv.AMQPChannel(t, broker.URL())
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -398,15 +390,7 @@ func TestAMQPMalformedMessages(t *testing.T) {
 // deadLettered counts the messages holding marker in funcatron.dead (taking them off it).
 func deadLettered(t *testing.T, marker string) int {
 	t.Helper()
-	conn, err := amqp.Dial(broker.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := testenv.AMQPChannel(t, broker.URL())
 	found := 0
 	testenv.Poll(10*time.Second, func() bool {
 		for found < 4 {
@@ -429,15 +413,7 @@ func deadLettered(t *testing.T, marker string) int {
 
 func assertQueueExists(t *testing.T, name string) {
 	t.Helper()
-	conn, err := amqp.Dial(broker.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := testenv.AMQPChannel(t, broker.URL())
 	if _, err := ch.QueueDeclarePassive(name, true, false, false, false, nil); err != nil {
 		t.Errorf("route queue %s does not exist: %v", name, err)
 	}
@@ -447,15 +423,7 @@ func assertQueueExists(t *testing.T, name string) {
 // func (and at the test's end).
 func consumeQueue(t *testing.T, name string) (stop func()) {
 	t.Helper()
-	conn, err := amqp.Dial(broker.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, ch := testenv.AMQPChannel(t, broker.URL())
 	if _, err := ch.Consume(name, "", false, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}

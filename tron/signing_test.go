@@ -178,15 +178,7 @@ func TestUnsignedFrontendsOnlyWithTheFlag(t *testing.T) {
 // consumeInbox declares the exclusive inbox queue and returns its deliveries.
 func consumeInbox(t *testing.T, queue string) <-chan amqp.Delivery {
 	t.Helper()
-	conn, err := amqp.Dial(broker.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := testenv.AMQPChannel(t, broker.URL())
 	if _, err := ch.QueueDeclare(queue, false, true, true, false, nil); err != nil {
 		t.Fatal(err)
 	}

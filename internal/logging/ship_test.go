@@ -39,15 +39,7 @@ func (s *syncBuffer) lines() int {
 // bindAll binds a fresh queue to funcatron.logging with "#" and returns its deliveries.
 func bindAll(t *testing.T, url string) <-chan amqp.Delivery {
 	t.Helper()
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := testenv.AMQPChannel(t, url)
 	q, err := ch.QueueDeclare("logs-"+uuid.NewString(), false, true, true, false, nil)
 	if err == nil {
 		err = ch.QueueBind(q.Name, "#", logging.Exchange, false, nil)

@@ -169,15 +169,7 @@ func configQueue(t *testing.T, url, name string) {
 // declareAndConsume declares q with its bindings and consumes it, on one connection.
 func declareAndConsume(t *testing.T, url string, q amqpbus.QueueSpec) {
 	t.Helper()
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := testenv.AMQPChannel(t, url)
 	if _, err := ch.QueueDeclare(q.Name, q.Durable, q.AutoDelete, q.Exclusive, false, q.Args); err != nil {
 		t.Fatalf("declaring %s: %v", q.Name, err)
 	}
@@ -219,15 +211,7 @@ func runnerDoesItsPart(t *testing.T, url, route string) {
 // /queue/FRNT<uuid> (declare exclusive, auto-delete; consume) and its SENDs to
 // /amq/queue/<route> and /amq/queue/for_tron (the default exchange).
 func frontendDoesItsPart(t *testing.T, url, inbox, route string) {
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := testenv.AMQPChannel(t, url)
 	if _, err := ch.QueueDeclare(inbox, false, true, true, false, nil); err != nil {
 		t.Fatalf("declaring its inbox: %v", err)
 	}
@@ -244,15 +228,7 @@ func frontendDoesItsPart(t *testing.T, url, inbox, route string) {
 
 func mustConsume(t *testing.T, url, queue string) {
 	t.Helper()
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := testenv.AMQPChannel(t, url)
 	if _, err := ch.Consume(queue, "", false, false, false, false, nil); err != nil {
 		t.Fatalf("consuming %s: %v", queue, err)
 	}
