@@ -94,6 +94,14 @@ func TestGilmourRefuses(t *testing.T) {
 			`funcatron.yaml: line 14: x-gilmour composition: unknown combinator "tpoic" (want pipe, andand, oror, batch or parallel)`},
 		{"composition with an empty list", head + "    {}\npaths:\n  /a:\n    get:\n      operationId: a\n      x-gilmour:\n        composition: {oror: []}\n",
 			`funcatron.yaml: line 11: x-gilmour composition: oror must be a non-empty list of compositions`},
+		// A request reaches services only, whose topics may not have one (the seed), and a
+		// signal is published to one channel: only a slot's topic may hold a wildcard.
+		{"request topic with a wildcard", head + "    {}\npaths:\n  /a: {get: {operationId: a, x-gilmour: {request: 'a.*'}}}\n",
+			`funcatron.yaml: line 7: x-gilmour request: the topic "a.*" has a wildcard (*), which only a slot's topic may have`},
+		{"signal topic with a wildcard", head + "    {}\npaths:\n  /a: {get: {operationId: a, x-gilmour: {signal: 'user.*'}}}\n",
+			`funcatron.yaml: line 7: x-gilmour signal: the topic "user.*" has a wildcard (*), which only a slot's topic may have`},
+		{"composition step topic with a wildcard", head + "    {}\npaths:\n  /a:\n    get:\n      operationId: a\n      x-gilmour:\n        composition:\n          pipe:\n            - {topic: a}\n            - {topic: 'b.*'}\n",
+			`funcatron.yaml: line 14: x-gilmour composition: the topic "b.*" has a wildcard (*), which only a slot's topic may have`},
 		{"bad timeout", head + "    {}\npaths:\n  /a: {get: {operationId: a, x-gilmour: {request: a, timeout: 601}}}\n",
 			`funcatron.yaml: line 7: x-gilmour timeout: timeout must be a number of seconds (or a duration such as 10s) above 0 and at most 600, not 601`},
 	}
