@@ -78,20 +78,39 @@ func TestErrorPolicyPublish(t *testing.T) {
 	checkRecord(t, m.Payload, "s-2")
 }
 
+// TestErrorPolicyIgnore: a 500 and a node timeout (499) are answered, and neither is
+// published on gilmour.errors nor queued. Once the node's calls are over (each reports
+// before it ends), a sentinel published on gilmour.errors is the sync point: anything
+// that arrives before it is a record the policy should have kept back.
 func TestErrorPolicyIgnore(t *testing.T) {
 	r := testenv.StartRedis(t)
 	rdb := client(t, r)
-	startWith(t, nodeManifest, map[string]any{"redis": r.URL(), "marks": t.TempDir(), "name": "a", "policy": "ignore"})
-	ps := rdb.Subscribe(context.Background(), errorsChannel)
+	in := startWith(t, nodeManifest, map[string]any{"redis": r.URL(), "marks": t.TempDir(), "name": "a", "policy": "ignore"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ps := rdb.Subscribe(ctx, errorsChannel)
 	defer ps.Close()
-	ps.Receive(context.Background())
-	request(t, rdb, "gilmour.request.fail", peerMsg{Data: "x", Code: 200}, 5*time.Second)
-	// The node's timeout also reports (499): after it, nothing was published or queued.
-	request(t, rdb, "gilmour.request.slow", peerMsg{Data: "x", Code: 200}, 5*time.Second)
-	if n, _ := rdb.LLen(context.Background(), errorQueueKey).Result(); n != 0 {
-		t.Errorf("queue has %d records", n)
+	ps.Receive(ctx)
+	if got, _, ok := request(t, rdb, "gilmour.request.fail", peerMsg{Data: "x", Code: 200}, 5*time.Second); !ok || got.Code != 500 {
+		t.Fatalf("fail: %+v", got)
 	}
-	if n, _ := rdb.PubSubNumSub(context.Background(), errorsChannel).Result(); n[errorsChannel] != 1 {
-		t.Fatal("subscriber lost")
+	if got, _, ok := request(t, rdb, "gilmour.request.slow", peerMsg{Data: "x", Code: 200}, 5*time.Second); !ok || got.Code != 499 {
+		t.Fatalf("slow: %+v", got)
+	}
+	testenv.WaitFor(t, 5*time.Second, "the node's calls over", func() bool { return len(in.node.sem) == 0 })
+	const sentinel = "sentinel-after-the-failures"
+	rdb.Publish(ctx, errorsChannel, sentinel)
+	for {
+		m, err := ps.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the sentinel: %v", err)
+		}
+		if m.Payload == sentinel {
+			break
+		}
+		t.Errorf("policy ignore published %s", m.Payload)
+	}
+	if n, _ := rdb.LLen(ctx, errorQueueKey).Result(); n != 0 {
+		t.Errorf("queue has %d records", n)
 	}
 }
