@@ -86,7 +86,7 @@ func TestGoldenDecode(t *testing.T) {
 			t.Errorf("%s: decoded %+v, want %+v", name, env, want)
 		}
 	}
-	for _, name := range []string{"response-echo.json", "response-499-handler-timeout.json", "response-500-handler-panic.json", "health-ping-response.json"} {
+	for _, name := range []string{"response-echo.json", "response-499-handler-timeout.json", "response-499-requester-timeout.json", "response-500-handler-panic.json", "health-ping-response.json"} {
 		c := loadCaptured(t, name)
 		r, err := decodeResponse(c.Command[2])
 		var want envelope
@@ -164,8 +164,10 @@ func commandsOf(lines []string, name string) [][]string {
 	return out
 }
 
-// TestGoldenNodeSide feeds the captured Go request and health ping to our node and checks
-// that what we publish and the lock we take have the Go library's exact form.
+// TestGoldenNodeSide feeds the captured Go requests (one answered, one slower than its
+// service's timeout) and health ping to our node and checks that what we publish and the
+// lock we take have the Go library's exact form, and that Stop removes the health ident
+// with the Go library's command.
 func TestGoldenNodeSide(t *testing.T) {
 	r := testenv.StartRedis(t)
 	rdb := client(t, r)
@@ -190,7 +192,24 @@ func TestGoldenNodeSide(t *testing.T) {
 		t.Errorf("health answer %s", payload)
 	}
 
+	// A handler slower than its timeout (the test node's /slow, 0.3 s): the same bytes,
+	// on the same channel, as the Go responder's 499 for the captured request.
+	slow := loadCaptured(t, "request-slow.json")
+	var slowEnv peerMsg
+	json.Unmarshal(slow.Payload, &slowEnv)
+	_, payload, ok = requestRaw(t, rdb, slow.Command[1], slow.Command[2], slowEnv.Sender)
+	want499 := loadCaptured(t, "response-499-handler-timeout.json").Command
+	if !ok || payload != want499[2] || want499[1] != responsePrefix+slowEnv.Sender {
+		t.Errorf("timeout response %s\nwant         %s", payload, want499[2])
+	}
+
+	in.Stop(context.Background())
 	lines := stop()
+	unregister := loadCaptured(t, "health-unregister.json").Command
+	unregister[2] = in.ident
+	if got := commandsOf(lines, "HDEL"); len(got) != 1 || !containsCommand(got, unregister) {
+		t.Errorf("HDEL commands %v, want %v once", got, unregister)
+	}
 	sets := commandsOf(lines, "SET")
 	wantLock := loadCaptured(t, "exclusion-lock-echo.json").Commands[0]
 	wantPingLock := loadCaptured(t, "health-ping-lock.json").Command
@@ -201,6 +220,10 @@ func TestGoldenNodeSide(t *testing.T) {
 	hset[2] = in.ident
 	if !containsCommand(commandsOf(lines, "HSET"), hset) {
 		t.Errorf("HSET commands %v, want %v", commandsOf(lines, "HSET"), hset)
+	}
+	// The Go library unsubscribes before its HDEL; ours closes the pub/sub connection.
+	for _, ch := range []string{slow.Command[1], "gilmour.health." + in.ident} {
+		testenv.WaitFor(t, 5*time.Second, ch+" unsubscribed after Stop", func() bool { return numsub(rdb, ch) == 0 })
 	}
 }
 
@@ -232,6 +255,9 @@ func requestRaw(t testing.TB, rdb *redis.Client, channel, payload, sender string
 	return got, m.Payload, true
 }
 
+// uuidRe matches a fresh sender (a version 4 UUID).
+var uuidRe = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}`)
+
 // TestGoldenPublishSide checks that our requests and signals have the Go library's shape.
 func TestGoldenPublishSide(t *testing.T) {
 	r := testenv.StartRedis(t)
@@ -244,7 +270,6 @@ func TestGoldenPublishSide(t *testing.T) {
 	(&responder{group: "g"}).start(t, rdb, "gilmour.request.echo")
 	serve(in, "echo", `{"a":1,"msg":"hello"}`)
 	serve(in, "signal", `{"id":7}`)
-	uuidRe := regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}`)
 	for _, name := range []string{"request-echo.json", "signal-events-created.json"} {
 		m, err := ps.ReceiveMessage(context.Background())
 		if err != nil {
@@ -315,4 +340,53 @@ func sequenceOf(lines []string) string {
 		}
 	}
 	return strings.Join(got, ", ")
+}
+
+// TestGoldenRequesterTimeout: a request of ours that nobody answers in time is published
+// as the Go requester publishes request-slow2.json, and ends as the Go requester's does
+// (response-499-requester-timeout.json: data "Execution timed out", code 499), here in
+// the proxy shape with status 504. Unlike the Go requester, ours publishes no 499 on its
+// own response channel: the timeout is local. Like it, ours leaves the response channel,
+// so the handler's late result (response-late-after-requester-timeout.json) reaches
+// nobody.
+func TestGoldenRequesterTimeout(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := client(t, r)
+	in := startBundle(t, r, httpManifest)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	silent := rdb.Subscribe(ctx, "gilmour.request.slow") // takes the request, never answers
+	defer silent.Close()
+	silent.Receive(ctx)
+	stop := monitor(t, r)
+
+	out := serve(in, "slow", "x")
+	var want499 envelope
+	json.Unmarshal(loadCaptured(t, "response-499-requester-timeout.json").Payload, &want499)
+	wantBody := fmt.Sprintf(`{"messages":[{"data":%s,"code":%d}],"code":%[2]d,"length":1}`, want499.Data, want499.Code)
+	if out.Status != 504 || string(out.Body) != wantBody {
+		t.Errorf("answer %d %s, want 504 %s", out.Status, out.Body, wantBody)
+	}
+	m, err := silent.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := loadCaptured(t, "request-slow2.json").Command[2]; uuidRe.ReplaceAllString(m.Payload, "U") != uuidRe.ReplaceAllString(want, "U") {
+		t.Errorf("published %s\nwant like %s", m.Payload, want)
+	}
+	env, _ := parseEnvelope(m.Payload)
+	channel := responsePrefix + env.Sender
+	testenv.WaitFor(t, 5*time.Second, "the response channel left", func() bool { return numsub(rdb, channel) == 0 })
+	for _, c := range commandsOf(stop(), "PUBLISH") {
+		if strings.HasPrefix(c[1], responsePrefix) {
+			t.Errorf("published on a response channel: %v", c)
+		}
+	}
+
+	late := loadCaptured(t, "response-late-after-requester-timeout.json").Command
+	lateEnv, _ := parseEnvelope(late[2])
+	payload := strings.ReplaceAll(late[2], strings.TrimPrefix(lateEnv.Sender, responsePrefix), env.Sender)
+	if n, err := rdb.Publish(ctx, channel, payload).Result(); err != nil || n != 0 {
+		t.Errorf("the late response reached %d subscribers (%v), want nobody", n, err)
+	}
 }
