@@ -1,6 +1,7 @@
 package zbus
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/testenv"
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 func header(out *protocol.AnswerBody, name string) string {
@@ -97,5 +99,30 @@ func TestCallRedisDown(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("answered after %s", d)
+	}
+}
+
+// TestCallWaitsExp: a call with exp 1 waits a whole second from when it is made, so a
+// reply that comes 0.5 s later is answered. The call is made late in a second (past
+// .55): a wait measured from the message's now (whole seconds) would end before the reply.
+func TestCallWaitsExp(t *testing.T) {
+	r := testenv.StartRedis(t)
+	cfg := config(r, 1001, nil)
+	cfg.Routes["slow"] = bundles.ZbusRoute{Cmd: "calc.slow", Dst: []int{1001}, Exp: 1}
+	in := start(t, fast, cfg, "route-a")
+	waitHolder(t, in)
+	const delay = 500 * time.Millisecond
+	startPeer(t, r, "calc.slow", false, func(dat string) (string, error) {
+		wait.Pause(context.Background(), delay) // the peer answers late, on purpose
+		return add(dat)
+	})
+	testenv.WaitFor(t, 2*time.Second, "the clock past .55 of a second", func() bool {
+		ns := time.Now().Nanosecond()
+		return ns >= 550e6 && ns < 800e6
+	})
+	start := time.Now()
+	out := call(in, "slow", `{"a":1,"b":2}`)
+	if out.Status != 200 || string(out.Body) != `{"sum":3}` {
+		t.Errorf("a reply %s after the call, exp 1: %d %s (after %s)", delay, out.Status, out.Body, time.Since(start))
 	}
 }
