@@ -50,10 +50,12 @@ func request(rt bundles.ZbusRoute, body []byte) *Message {
 
 // call pushes the request to msgbus.system.local (RPUSH, as the seed's client) and waits
 // on its ret for len(dst) replies until exp or ctx ends. It fails only when the request
-// could not be pushed; the replies it has by then are returned otherwise.
+// could not be pushed; the replies it has by then are returned otherwise. The wait is exp
+// from the real clock, not from the message's now: now is whole seconds, so a deadline
+// taken from it would cut the wait to anywhere between exp-1 and exp (a few ms for exp 1).
 func (in *instance) call(ctx context.Context, rt bundles.ZbusRoute, body []byte) ([]*Message, error) {
+	deadline := time.Now().Add(time.Duration(rt.Exp) * time.Second)
 	m := request(rt, body)
-	deadline := time.Unix(m.Now, 0).Add(time.Duration(rt.Exp) * time.Second)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	if err := in.rdb.RPush(ctx, queueLocal, m.Encode()).Err(); err != nil {

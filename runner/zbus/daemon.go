@@ -97,8 +97,15 @@ func (in *instance) checkLocal(m *Message) error {
 	if strings.HasPrefix(m.Ret, "msgbus.") || len(m.Ret) > maxRet {
 		return fmt.Errorf("ret %q is not a reply queue", m.Ret)
 	}
-	if m.Cmd == "system" || strings.HasPrefix(m.Cmd, "system.") {
-		return fmt.Errorf("cmd %q names msgbusd's own queue", m.Cmd)
+	return checkCmd(m.Cmd)
+}
+
+// checkCmd refuses a cmd whose queue msgbus.<cmd> is one of msgbusd's own: a request
+// delivered there would be taken for a message of msgbusd (on msgbus.system.remote, for
+// ever, starving the replies).
+func checkCmd(cmd string) error {
+	if cmd == "system" || strings.HasPrefix(cmd, "system.") {
+		return fmt.Errorf("cmd %q names msgbusd's own queue", cmd)
 	}
 	return nil
 }
@@ -151,9 +158,14 @@ func (in *instance) storeBacklog(back *Message) bool {
 }
 
 // handleRemote passes a request of another twin (checked by /zbus-remote or /zbus-cmd) on
-// to its application, unchanged.
+// to its application, unchanged. It checks again: anyone with the Redis can push to
+// msgbus.system.remote.
 func (in *instance) handleRemote(m *Message) {
-	if err := m.Validate(); err != nil {
+	err := m.Validate()
+	if err == nil {
+		err = checkCmd(m.Cmd)
+	}
+	if err != nil {
 		in.log.Info("zbus: dropped a remote request", "err", err)
 		return
 	}

@@ -219,3 +219,55 @@ func TestReplyFromTheWrongTwin(t *testing.T) {
 		t.Errorf("reply %v", got)
 	}
 }
+
+// TestInternalQueuesGarbage: garbage and wrongly typed messages on msgbusd's internal
+// queues (msgbus.system.remote, msgbus.system.reply: anyone with the Redis can push
+// there) are dropped without crashing or stalling the loop: both queues drain, and a
+// good request afterwards is answered. A remote request whose cmd names one of msgbusd's
+// own queues is dropped too: delivered on msgbus.<cmd> it would land on msgbusd's queue
+// again (system.remote: for ever, starving the replies).
+func TestInternalQueuesGarbage(t *testing.T) {
+	r := testenv.StartRedis(t)
+	c := client(t, r)
+	in := start(t, fast, config(r, 1002, nil), "route-a")
+	waitHolder(t, in)
+	startPeer(t, r, "calc.add", false, add)
+	ctx := context.Background()
+	garbage := []string{
+		`not json`, `{"ver":`, `[1,2]`, `null`, `"text"`, `42`, `{}`, `{"ver":1}{"ver":1}`, strings.Repeat("x", 5<<20),
+		`{"ver":"1","uid":"1002.1","cmd":"calc.add","src":1002,"dst":[1002],"ret":"r"}`,
+		`{"ver":1,"uid":7,"cmd":"calc.add","src":1002,"dst":[1002],"ret":"r"}`,
+		`{"ver":1,"uid":"1002.1","cmd":"calc.add","src":1002,"dst":"1002","ret":"r"}`,
+		`{"ver":1,"uid":"1002.1","cmd":"calc.add","src":1002,"dst":1002,"ret":"r"}`,
+		`{"ver":1,"uid":"1002.1","cmd":"calc.add","src":{},"dst":[1002],"ret":"r"}`,
+		`{"ver":1,"uid":"1002.1","cmd":"calc.add","src":1002,"dst":[1.5],"ret":"r"}`,
+		`{"ver":1,"uid":"1002.1","cmd":"calc.add","src":1002,"dst":[1e30],"ret":"r"}`,
+		`{"ver":1,"uid":"1002.1","cmd":"calc.add","src":1002,"dst":[-5],"ret":"r"}`,
+		`{"ver":1,"uid":"1002.1","cmd":"calc.add","src":1002,"dst":[1002],"ret":"r","err":[1]}`,
+		`{"ver":1,"uid":"1002.1","cmd":["calc.add"],"src":1002,"dst":[1002],"ret":"r"}`,
+		`{"ver":1,"uid":"1002.1","cmd":"calc.add","src":1002,"dst":[1002],"ret":"r","dat":"!!"}`,
+		`{"ver":1,"uid":"1002.1","cmd":"calc.add","src":1002,"dst":[1002],"ret":"msgbus.system.local","pxy":true}`,
+		`{"ver":1,"uid":"1001.1","cmd":"calc.add","src":1002,"dst":[1001],"ret":"r"}`,
+		`{"ver":1,"uid":"1002.1","cmd":"system.remote","src":1001,"dst":[1002],"ret":"msgbus.system.reply","dat":""}`,
+		`{"ver":1,"uid":"1002.1","cmd":"system.local","src":1001,"dst":[1002],"ret":"msgbus.system.reply","dat":""}`,
+		`{"ver":1,"uid":"1002.1","cmd":"system","src":1001,"dst":[1002],"ret":"msgbus.system.reply","dat":""}`,
+	}
+	for _, q := range []string{queueRemote, queueReply} {
+		for _, g := range garbage {
+			c.RPush(ctx, q, g)
+		}
+	}
+	testenv.WaitFor(t, 10*time.Second, "the internal queues drained", func() bool {
+		return c.LLen(ctx, queueRemote).Val() == 0 && c.LLen(ctx, queueReply).Val() == 0 && c.LLen(ctx, queueLocal).Val() == 0
+	})
+	ret := uuid.NewString()
+	c.RPush(ctx, queueLocal, seedRequest("calc.add", []int{1002}, 10, `{"a":3,"b":4}`, ret))
+	if got := blpop(t, c, ret, 5*time.Second); datOf(t, got) != `{"sum":7}` || got["err"] != "" {
+		t.Errorf("after the garbage, reply %v", got)
+	}
+	for _, q := range []string{"msgbus.system", queueLocal, queueRemote, queueReply} {
+		if n := c.LLen(ctx, q).Val(); n != 0 {
+			t.Errorf("%s holds %d messages", q, n)
+		}
+	}
+}

@@ -147,15 +147,43 @@ func TestRemoteRetries(t *testing.T) {
 	}
 }
 
+// withField is the JSON object body with key set to the JSON value raw, or without key
+// when raw is "".
+func withField(t *testing.T, body, key, raw string) string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatal(err)
+	}
+	if raw == "" {
+		delete(m, key)
+	} else {
+		m[key] = json.RawMessage(raw)
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
 // TestEndpointsRefuse: the endpoints take only what msgbusd would act on for this twin.
+// Twin 1001's backlog holds a request to 1002 (uid 1002.8), so that a reply to it is
+// refused only for what the case changes.
 func TestEndpointsRefuse(t *testing.T) {
-	_, _, fa, fb := twoTwins(t)
+	a, _, fa, fb := twoTwins(t)
 	fresh := func(mut func(m *Message)) string {
 		m := &Message{Ver: 1, UID: "1002.9", Cmd: "calc.add", Exp: 10, Src: 1001, Dst: []int64{1002}, Ret: queueReply, Now: time.Now().Unix()}
 		m.SetData([]byte(`{"a":1,"b":1}`))
 		mut(m)
 		return string(m.Encode())
 	}
+	pending := &Message{Ver: 1, UID: "1002.8", Cmd: "calc.add", Exp: 600, Src: 1001, Dst: []int64{1002}, Ret: uuid.NewString(), Now: time.Now().Unix()}
+	client(t, &servers.Redis{Port: portOf(a)}).HSet(context.Background(), keyBacklog, pending.UID, pending.Encode())
+	reply := func(mut func(m *Message)) string {
+		return fresh(func(m *Message) {
+			m.UID, m.Src, m.Dst, m.Ret = pending.UID, 1002, []int64{1001}, queueReply
+			mut(m)
+		})
+	}
+	valid := fresh(func(m *Message) {})
 	tests := []struct {
 		name, url, body string
 		status          int
@@ -170,9 +198,17 @@ func TestEndpointsRefuse(t *testing.T) {
 		{"src not a twin", fb.URL + "/zbus-remote", fresh(func(m *Message) { m.Src = 4242 }), 400},
 		{"src this twin", fb.URL + "/zbus-remote", fresh(func(m *Message) { m.Src = 1002 }), 400},
 		{"ret not the reply queue", fb.URL + "/zbus-remote", fresh(func(m *Message) { m.Ret = "msgbus.system.local" }), 400},
-		{"accepted", fb.URL + "/zbus-remote", fresh(func(m *Message) {}), 200},
-		{"reply to no request", fa.URL + "/zbus-reply", fresh(func(m *Message) { m.Src, m.Dst = 1002, []int64{1001} }), 400},
-		{"reply stale", fa.URL + "/zbus-reply", fresh(func(m *Message) { m.Src, m.Dst, m.Now = 1002, []int64{1001}, 1 }), 400},
+		{"missing cmd", fb.URL + "/zbus-remote", withField(t, valid, "cmd", ""), 400},
+		{"missing dst", fb.URL + "/zbus-remote", withField(t, valid, "dst", ""), 400},
+		{"missing ret", fb.URL + "/zbus-remote", withField(t, valid, "ret", ""), 400},
+		{"dst a string", fb.URL + "/zbus-remote", withField(t, valid, "dst", `"1002"`), 400},
+		{"accepted", fb.URL + "/zbus-remote", valid, 200},
+		{"reply bad JSON", fa.URL + "/zbus-reply", `{"ver":1,"uid":`, 400},
+		{"reply not an object", fa.URL + "/zbus-reply", `[1,2]`, 400},
+		{"reply to no request", fa.URL + "/zbus-reply", reply(func(m *Message) { m.UID = "1002.9" }), 400},
+		{"reply from another twin", fa.URL + "/zbus-reply", reply(func(m *Message) { m.Src = 1003 }), 400},
+		{"reply stale", fa.URL + "/zbus-reply", reply(func(m *Message) { m.Now -= 61 }), 400},
+		{"reply accepted", fa.URL + "/zbus-reply", reply(func(m *Message) {}), 200},
 		{"result without uuid", fb.URL + "/zbus-result", `{"retqueue":"msgbus.system.local"}`, 400},
 	}
 	for _, tt := range tests {
@@ -208,17 +244,30 @@ func TestCmdResult(t *testing.T) {
 	}
 }
 
-// TestEndpointRedisDown: an endpoint answers 500 when Redis fails.
+// TestEndpointRedisDown: each endpoint answers 500 when Redis fails, for a message it
+// would take.
 func TestEndpointRedisDown(t *testing.T) {
 	r := testenv.StartRedis(t)
-	cfg := config(r, 1001, nil)
+	cfg := config(r, 1001, map[string]string{"calc.add": "/add"})
 	cfg.Endpoints = true
 	in := start(t, fast, cfg, "route-a")
 	f := newFront(t)
 	f.in.Store(in)
 	r.Close()
-	status, body := post(t, f.URL+"/zbus-result", `{"retqueue":"`+uuid.NewString()+`"}`)
-	if status != 500 || !bytes.Contains([]byte(body), []byte(`"status":"error"`)) {
-		t.Errorf("%d %s", status, body)
+	msg := func(uid string, src int64, dst int64) string {
+		m := &Message{Ver: 1, UID: uid, Cmd: "calc.add", Exp: 10, Src: src, Dst: []int64{dst}, Ret: queueReply, Now: time.Now().Unix()}
+		m.SetData([]byte(`{"a":1,"b":1}`))
+		return string(m.Encode())
+	}
+	for op, body := range map[string]string{
+		"zbus-remote": msg("1001.1", 1002, 1001),
+		"zbus-reply":  msg("1002.1", 1002, 1001),
+		"zbus-cmd":    msg("", 7, 1001),
+		"zbus-result": `{"retqueue":"` + uuid.NewString() + `"}`,
+	} {
+		status, answer := post(t, f.URL+"/"+op, body)
+		if status != 500 || !bytes.Contains([]byte(answer), []byte(`"status":"error"`)) {
+			t.Errorf("%s: %d %s", op, status, answer)
+		}
 	}
 }
