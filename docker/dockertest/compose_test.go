@@ -3,6 +3,7 @@ package dockertest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -222,8 +223,8 @@ func (p *project) waitHealthy(t *testing.T) {
 			return
 		}
 		if time.Since(start) > healthDeadline {
-			for name, id := range pending {
-				t.Errorf("container %s not healthy %s after up: %s", name, healthDeadline, healthLog(id))
+			for _, c := range pending {
+				t.Errorf("container %s not healthy %s after up: %s", c.Name, healthDeadline, c.healthLog())
 			}
 			t.FailNow()
 		}
@@ -231,41 +232,55 @@ func (p *project) waitHealthy(t *testing.T) {
 	}
 }
 
-// health reads the health of the running containers of ids: those still starting (name to
-// id), and a message when one is unhealthy or has no healthcheck.
-func health(t *testing.T, ids []string) (pending map[string]string, bad string) {
-	t.Helper()
-	out := must(t, os.Environ(), "docker", append([]string{"inspect", "--format",
-		"{{.Id}} {{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"}, ids...)...)
-	pending = map[string]string{}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		switch {
-		case len(f) != 4 || f[2] == "exited":
-			continue // a one-shot step that has done its work (up fails if one fails)
-		case f[2] != "running":
-			pending[f[1]] = f[0] // created, restarting: not running yet
-			continue
+// inspected is what `docker inspect` says of a container's state and health.
+type inspected struct {
+	Name  string
+	State struct {
+		Status string
+		Health *struct {
+			Status string
+			Log    []struct {
+				End      string
+				ExitCode int
+				Output   string
+			}
 		}
-		switch f[3] {
-		case "healthy":
-		case "starting":
-			pending[f[1]] = f[0]
-		case "none":
-			return nil, fmt.Sprintf("container %s runs without a HEALTHCHECK", f[1])
-		default:
-			return nil, fmt.Sprintf("container %s is %s: %s", f[1], f[3], healthLog(f[0]))
+	}
+}
+
+// health reads the health of the running containers of ids: those still starting, and a
+// message when one is unhealthy or has no healthcheck.
+func health(t *testing.T, ids []string) (pending []inspected, bad string) {
+	t.Helper()
+	var all []inspected
+	if err := json.Unmarshal([]byte(must(t, os.Environ(), "docker", append([]string{"inspect"}, ids...)...)), &all); err != nil {
+		t.Fatalf("docker inspect: %v", err)
+	}
+	for _, c := range all {
+		switch {
+		case c.State.Status == "exited":
+			continue // a one-shot step that has done its work (up fails if one fails)
+		case c.State.Status != "running":
+			pending = append(pending, c) // created, restarting: not running yet
+		case c.State.Health == nil:
+			return nil, fmt.Sprintf("container %s runs without a HEALTHCHECK", c.Name)
+		case c.State.Health.Status == "starting":
+			pending = append(pending, c)
+		case c.State.Health.Status != "healthy":
+			return nil, fmt.Sprintf("container %s is %s: %s", c.Name, c.State.Health.Status, c.healthLog())
 		}
 	}
 	return pending, ""
 }
 
-// healthLog is the output of a container's last health checks.
-func healthLog(id string) string {
-	out, err := run(os.Environ(), "docker", "inspect", "--format",
-		"{{range .State.Health.Log}}{{.End}} exit {{.ExitCode}}: {{.Output}}\n{{end}}", id)
-	if err != nil {
-		return err.Error()
+// healthLog is the output of the container's last health checks.
+func (c inspected) healthLog() string {
+	if c.State.Health == nil {
+		return "no health checks (state " + c.State.Status + ")"
 	}
-	return "\n" + out
+	var b strings.Builder
+	for _, l := range c.State.Health.Log {
+		fmt.Fprintf(&b, "\n%s exit %d: %s", l.End, l.ExitCode, strings.TrimSpace(l.Output))
+	}
+	return b.String()
 }
