@@ -21,7 +21,10 @@ samples:
 	@bash scripts/build-samples.sh build/bundles
 
 # The images of docker/ (scripts/images.sh): an install step, before the tests that run them.
-images: deps
+# It checks only what images.sh runs (Docker; as root dockerd and debootstrap), not the test
+# packages of `deps`, so a user with Docker and Go can build them; `make test` runs `deps` first.
+images:
+	@bash scripts/deps.sh images
 	@VERSION=$(VERSION) bash scripts/images.sh
 
 test: deps images lint test-lua test-go

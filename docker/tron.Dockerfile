@@ -1,8 +1,8 @@
 # The Tron: control plane and admin API. `make images` builds it (from the repository root,
 # after building the static Go binaries into build/docker/):
 #   docker build -f docker/tron.Dockerfile -t funcatron/tron .
-# Every option is an environment variable (`tron --help`); it logs to stdout and stops on
-# SIGTERM. Runs as uid 10001. The CLI (`funcatron`) is in the image too. Mount a volume on
+# Every option is an environment variable (`tron --help`); it logs to stderr (docker logs) and
+# stops on SIGTERM. Runs as uid 10001. The CLI (`funcatron`) is in the image too. Mount a volume on
 # FUNCATRON_DATA_DIR (the bundle store and state; the compose file's tron-data): no VOLUME
 # line here, or every container of the image (the compose file's secrets step too) would get
 # an anonymous volume that outlives it.

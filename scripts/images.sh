@@ -18,10 +18,15 @@ tag="${FUNCATRON_IMAGE_TAG:-latest}"
 base=debian:bookworm-slim
 started_dockerd=""
 
+# stop_dockerd stops the dockerd this script started as the test does (docker/dockertest
+# stopDockerd): SIGTERM, SIGKILL after 30 s.
 stop_dockerd() {
 	[ -n "$started_dockerd" ] || return 0
 	kill "$started_dockerd" 2>/dev/null || true
-	for _ in $(seq 100); do kill -0 "$started_dockerd" 2>/dev/null || return 0; sleep 0.1; done
+	for _ in $(seq 300); do kill -0 "$started_dockerd" 2>/dev/null || return 0; sleep 0.1; done
+	echo "images.sh: dockerd did not stop within 30 s of SIGTERM; killed" >&2
+	kill -KILL "$started_dockerd" 2>/dev/null || true
+	wait "$started_dockerd" 2>/dev/null || true
 }
 trap stop_dockerd EXIT
 

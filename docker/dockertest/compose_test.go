@@ -3,10 +3,12 @@ package dockertest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +93,7 @@ func (p *project) down(t *testing.T) {
 		p.checkCleanStop(t)
 	}
 	mounted := p.volumes(t)
-	if _, err := p.compose("down", "--volumes", "--remove-orphans", "--timeout", "20"); err != nil {
+	if _, err := p.compose("down", "--volumes", "--remove-orphans", "--timeout", fmt.Sprint(int(stopGrace.Seconds()))); err != nil {
 		t.Errorf("tearing the project down: %v", err)
 	}
 	for _, v := range mounted {
@@ -155,8 +157,10 @@ func started(t *testing.T, ids ...string) map[string]string {
 }
 
 // stopGrace is the time `docker-compose stop` gives each container between its stop signal
-// (SIGTERM; SIGQUIT for nginx) and SIGKILL.
-const stopGrace = 20 * time.Second
+// (SIGTERM; SIGQUIT for nginx) and SIGKILL: Docker's default, 10 s, which docs/deploy.md
+// says every image stops within (the runners too, though the compose file gives them 40 s
+// for requests in flight: none is at the end of the test).
+const stopGrace = 10 * time.Second
 
 // checkCleanStop stops the project and checks that every container exited by itself within
 // the grace period, with status 0 (one that needed SIGKILL exits 137): each process handles
@@ -172,12 +176,111 @@ func (p *project) checkCleanStop(t *testing.T) {
 		t.Errorf("no containers to check after stop: %v", err)
 		return
 	}
+	var took []string
 	for _, line := range strings.Split(must(t, p.env, "docker", append([]string{"inspect", "--format",
-		"{{.Id}} {{.Name}} {{.State.ExitCode}}"}, strings.Fields(out)...)...), "\n") {
+		"{{.Id}} {{.Name}} {{.State.ExitCode}} {{.State.FinishedAt}}"},
+		strings.Fields(out)...)...), "\n") {
 		f := strings.Fields(line)
 		if f[2] != "0" && !slices.Contains(p.killed, f[0][:12]) {
 			t.Errorf("container %s exited with status %s on stop, want 0", f[1], f[2])
 		}
+		if end, err := time.Parse(time.RFC3339Nano, f[3]); err == nil && end.After(start) {
+			took = append(took, fmt.Sprintf("%s %s", strings.TrimPrefix(f[1], "/"+p.name+"_"), end.Sub(start).Round(10*time.Millisecond)))
+		}
 	}
-	t.Logf("project stopped cleanly in %s", time.Since(start).Round(time.Millisecond))
+	sort.Strings(took)
+	t.Logf("project stopped in %s with --timeout %d; each container exited this long after the stop began: %s",
+		time.Since(start).Round(time.Millisecond), int(stopGrace.Seconds()), strings.Join(took, ", "))
+}
+
+// healthDeadline bounds the wait for every HEALTHCHECK to pass: past the images' longest
+// start period (60 s) plus a few of their 2–5 s intervals.
+const healthDeadline = 90 * time.Second
+
+// healthPoll is how often waitHealthy looks: a health status changes once per check interval
+// (2–5 s), so looking more often would only start more docker clients.
+const healthPoll = time.Second
+
+// waitHealthy waits until every long-running container of the project (all but the one-shot
+// steps, which have exited) reports healthy, so each image's HEALTHCHECK is seen to pass: up
+// waits only for the ones a depends_on names (rabbitmq, tron). A running container without a
+// healthcheck, one that turns unhealthy, or one still starting at the deadline fails the
+// test with its health log.
+func (p *project) waitHealthy(t *testing.T) {
+	t.Helper()
+	ids, err := p.compose("ps", "-q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		pending, bad := health(t, strings.Fields(ids))
+		if bad != "" {
+			t.Fatal(bad)
+		}
+		if len(pending) == 0 {
+			t.Logf("every container healthy %s after up", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if time.Since(start) > healthDeadline {
+			for _, c := range pending {
+				t.Errorf("container %s not healthy %s after up: %s", c.Name, healthDeadline, c.healthLog())
+			}
+			t.FailNow()
+		}
+		time.Sleep(healthPoll)
+	}
+}
+
+// inspected is what `docker inspect` says of a container's state and health.
+type inspected struct {
+	Name  string
+	State struct {
+		Status string
+		Health *struct {
+			Status string
+			Log    []struct {
+				End      string
+				ExitCode int
+				Output   string
+			}
+		}
+	}
+}
+
+// health reads the health of the running containers of ids: those still starting, and a
+// message when one is unhealthy or has no healthcheck.
+func health(t *testing.T, ids []string) (pending []inspected, bad string) {
+	t.Helper()
+	var all []inspected
+	if err := json.Unmarshal([]byte(must(t, os.Environ(), "docker", append([]string{"inspect"}, ids...)...)), &all); err != nil {
+		t.Fatalf("docker inspect: %v", err)
+	}
+	for _, c := range all {
+		switch {
+		case c.State.Status == "exited":
+			continue // a one-shot step that has done its work (up fails if one fails)
+		case c.State.Status != "running":
+			pending = append(pending, c) // created, restarting: not running yet
+		case c.State.Health == nil:
+			return nil, fmt.Sprintf("container %s runs without a HEALTHCHECK", c.Name)
+		case c.State.Health.Status == "starting":
+			pending = append(pending, c)
+		case c.State.Health.Status != "healthy":
+			return nil, fmt.Sprintf("container %s is %s: %s", c.Name, c.State.Health.Status, c.healthLog())
+		}
+	}
+	return pending, ""
+}
+
+// healthLog is the output of the container's last health checks.
+func (c inspected) healthLog() string {
+	if c.State.Health == nil {
+		return "no health checks (state " + c.State.Status + ")"
+	}
+	var b strings.Builder
+	for _, l := range c.State.Health.Log {
+		fmt.Fprintf(&b, "\n%s exit %d: %s", l.End, l.ExitCode, strings.TrimSpace(l.Output))
+	}
+	return b.String()
 }

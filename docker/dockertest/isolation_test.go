@@ -30,10 +30,11 @@ setsid sleep 2 </dev/null >/dev/null 2>&1 &
 printf 'Content-Type: text/plain\r\n\r\n%s %s %s\n' "$!" "$(cat /etc/hostname)" "$(id -u)"
 `
 
-// isolation: the runner is PID 1 of its container and reaps what its bundles orphan. A bundle
-// leaves a process behind; once it has exited (after 2 s, or sooner when the runner kills
-// what a bundle left), nothing of it remains in the container's process table: not even a
-// zombie, which is what an unreaped orphan of PID 1 becomes. And the bundle ran under a uid
+// isolation: the runner is PID 1 of its container (/proc/1/comm in the container that served
+// the bundle) and reaps what its bundles orphan. A bundle leaves a process behind; once it
+// has exited (after 2 s, or sooner when the runner kills what a bundle left), nothing of it
+// remains in the container's process table: not even a zombie, which is what an unreaped
+// orphan of PID 1 becomes. And the bundle ran under a uid
 // of FUNCATRON_BUNDLE_UIDS (bundleUIDs for the test's project), not as the root runner.
 func isolation(t *testing.T, p *project, cli, front string) {
 	dir := t.TempDir()
@@ -60,6 +61,9 @@ func isolation(t *testing.T, p *project, cli, front string) {
 	t.Logf("the bundle ran as uid %d and left pid %s behind in container %s", uid, pid, host)
 	if uid < bundleUIDFirst || uid > bundleUIDLast {
 		t.Errorf("the bundle ran as uid %d, want one of FUNCATRON_BUNDLE_UIDS %s", uid, bundleUIDs)
+	}
+	if comm := must(t, os.Environ(), "docker", "exec", host, "cat", "/proc/1/comm"); comm != "runner" {
+		t.Errorf("PID 1 of runner container %s is %q, want the runner itself (the entrypoint execs it)", host, comm)
 	}
 	var state string
 	if !testenv.Poll(10*time.Second, func() bool {

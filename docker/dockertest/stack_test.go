@@ -29,6 +29,7 @@ func TestComposeStack(t *testing.T) {
 	requireImages(t)
 	cli, bundles := buildCLIAndSamples(t)
 	p := composeUp(t)
+	p.waitHealthy(t)
 
 	api := &stack.Stack{TronURL: fmt.Sprintf("http://127.0.0.1:%d", p.tronPort), Token: p.token(t)}
 	testenv.WaitFor(t, 60*time.Second, "two runners and the frontend's workers awake at the Tron", func() bool {
