@@ -11,6 +11,11 @@ const (
 	DefaultMaxManifestBytes = 1 << 20 // 1 MiB
 )
 
+// DefaultMaxBundleBytes bounds a bundle file itself, packed (spec/tron-api.md, add_func):
+// the default of both daemons' --max-bundle-bytes, the largest upload the Tron takes and
+// the largest download a runner makes. The daemons keep it outside Limits, before Open.
+const DefaultMaxBundleBytes = 256 << 20 // 256 MiB
+
 // Limits bound what Open accepts and what Unpack writes. A zero (or negative)
 // field takes its default, so Limits{} is the spec's limits.
 type Limits struct {

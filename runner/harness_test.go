@@ -380,11 +380,10 @@ func (tr *tron) enableOK(inbox, sha, host, path string, props protocol.Props) {
 func startRunner(t testing.TB, tr *tron, mod ...func(*Options)) *Runner {
 	t.Helper()
 	lw := testenv.NewLogWriter(t)
-	o := &Options{
-		RabbitURL: rabbit.URL(), TronQueue: tr.queue, Listen: "127.0.0.1:0", DataDir: t.TempDir(), BusKey: harnessKey,
-		Logger: slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})), StopGrace: time.Second,
-		Kinds: kinds.All(), BundleUIDs: testUIDs,
-	}
+	o := NewOptions()
+	o.RabbitURL, o.TronQueue, o.Listen, o.DataDir, o.BusKey = rabbit.URL(), tr.queue, "127.0.0.1:0", t.TempDir(), harnessKey
+	o.Logger = slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o.StopGrace, o.Kinds, o.BundleUIDs = time.Second, kinds.All(), testUIDs
 	for _, f := range mod {
 		f(o)
 	}

@@ -54,6 +54,9 @@ type Runner struct {
 // New checks opts, creates the data dir and opens the HTTP listener (so HealthAddr is
 // known at once); Run does the rest.
 func New(opts *Options) (*Runner, error) {
+	if opts == nil {
+		opts = NewOptions()
+	}
 	o := *opts
 	o.setDefaults()
 	if err := o.Validate(); err != nil {

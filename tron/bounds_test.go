@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funcatron/funcatron/bundles"
 	"github.com/funcatron/funcatron/internal/protocol"
 )
 
@@ -22,7 +23,7 @@ func TestExpandedMetadataSkippedAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Manifest["x-bomb"] = strings.Repeat("ha", int(metaLimit(DefaultMaxManifest))/2)
+	m.Manifest["x-bomb"] = strings.Repeat("ha", int(metaLimit(bundles.DefaultMaxManifestBytes))/2)
 	raw, err := json.Marshal(m)
 	if err != nil {
 		t.Fatal(err)

@@ -4,10 +4,7 @@ package tron
 
 import (
 	"flag"
-	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/funcatron/funcatron/bundles"
@@ -18,7 +15,9 @@ import (
 )
 
 // Options configures a Tron. NewOptions gives the defaults; Flags binds each option to a
-// command-line flag (and, through internal/options, to a FUNCATRON_* variable).
+// command-line flag (and, through internal/options, to a FUNCATRON_* variable); New uses the
+// values as given and Validate refuses those out of range: the runner's rule too (the
+// internal/options package doc).
 type Options struct {
 	// RabbitURL is the AMQP URL of the broker, or several separated by commas: the nodes of
 	// one cluster (amqpbus.Dial). Default "amqp://guest:guest@127.0.0.1:5672/".
@@ -44,13 +43,14 @@ type Options struct {
 	// not set. It has no flag, so it never shows in a process listing. Default "".
 	Token string
 	// MaxBundleBytes bounds an uploaded bundle, in bytes; a larger upload gets 413.
-	// Default 256 MiB.
+	// Default bundles.DefaultMaxBundleBytes (256 MiB).
 	MaxBundleBytes int64
 	// MaxUnpackedBytes bounds what an uploaded bundle may unpack to, in bytes; a larger one
-	// is refused (400). Default 1 GiB.
+	// is refused (400). Default bundles.DefaultMaxUnpackedBytes (1 GiB).
 	MaxUnpackedBytes int64
 	// MaxManifestBytes bounds a manifest's decoded size, YAML aliases counted in the bytes
-	// they expand to; a larger one is refused (400). Default 1 MiB.
+	// they expand to; a larger one is refused (400). Default bundles.DefaultMaxManifestBytes
+	// (1 MiB).
 	MaxManifestBytes int64
 	// MaxUploads bounds the add_func uploads read at once (each streams to a temp file); one
 	// more waits for a free slot until its client gives up. Default 4.
@@ -84,14 +84,16 @@ type Options struct {
 	// FUNCATRON_FRONTEND_KEY_FILE. Default "": DataDir/frontend-key, generated likewise.
 	FrontendKeyFile string
 	// MaxClockSkew is how far a signed message's fc-at may be from this Tron's clock; it is
-	// also how long a processed msg-id is remembered against replays. Default 5m.
+	// also how long a processed msg-id is remembered against replays. Positive; default
+	// protocol.DefaultMaxClockSkew (5m).
 	MaxClockSkew time.Duration
 	// AcceptUnsignedFrontends lets frontends that cannot sign (the 2017 frontend) join.
 	// A risk: anyone who can publish to the Tron queue can then pose as a frontend with any
 	// instance-id. Unsigned messages never count as a runner's, and an unsigned awake never
 	// makes the Tron send `die`. Default false.
 	AcceptUnsignedFrontends bool
-	// EventBuffer is how many recent lifecycle events GET /api/v1/events keeps. Default 256.
+	// EventBuffer is how many recent lifecycle events GET /api/v1/events keeps (no flag).
+	// Positive; default 256.
 	EventBuffer int
 	// Logger receives the Tron's logs. Default slog.Default(), or Logs.Logger.
 	Logger *slog.Logger
@@ -118,9 +120,6 @@ const (
 	DefaultRabbitURL       = "amqp://guest:guest@127.0.0.1:5672/"
 	DefaultListen          = "127.0.0.1:3000"
 	DefaultDataDir         = "./data/tron"
-	DefaultMaxBundleBytes  = 256 << 20
-	DefaultMaxUnpacked     = 1 << 30
-	DefaultMaxManifest     = bundles.DefaultMaxManifestBytes
 	DefaultMaxUploads      = 4
 	DefaultEnableWait      = 10 * time.Second
 	DefaultHeartbeatPeriod = 10 * time.Second
@@ -136,9 +135,9 @@ func NewOptions() *Options {
 		TronQueue:        protocol.DefaultTronQueue,
 		Listen:           DefaultListen,
 		DataDir:          DefaultDataDir,
-		MaxBundleBytes:   DefaultMaxBundleBytes,
-		MaxUnpackedBytes: DefaultMaxUnpacked,
-		MaxManifestBytes: DefaultMaxManifest,
+		MaxBundleBytes:   bundles.DefaultMaxBundleBytes,
+		MaxUnpackedBytes: bundles.DefaultMaxUnpackedBytes,
+		MaxManifestBytes: bundles.DefaultMaxManifestBytes,
 		MaxUploads:       DefaultMaxUploads,
 		MaxMessageBytes:  protocol.DefaultMaxMessageBytes,
 		EnableWait:       DefaultEnableWait,
@@ -169,7 +168,7 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.HeartbeatPeriod, "heartbeat-period", o.HeartbeatPeriod, "nodes' heartbeat period; a node silent for 3 periods is dropped")
 	fs.DurationVar(&o.URLTTL, "url-ttl", o.URLTTL, "validity of signed bundle download URLs (at most 24h)")
 	options.CodecVar(fs, &o.Codec, "codec", "codec toward runners before they spoke: edn or json")
-	fs.StringVar((*string)(&o.QueueType), "queue-type", string(o.QueueType), "type of the route queues, the Tron queue and funcatron.dead: classic (one broker) or quorum (a cluster)")
+	options.QueueTypeVar(fs, &o.QueueType, "queue-type", "type of the route queues, the Tron queue and funcatron.dead: classic (one broker) or quorum (a cluster)")
 	fs.StringVar(&o.BusKeyFile, "bus-key-file", o.BusKeyFile, "file holding the runner key that signs Tron <-> runner messages (mode 0600; default: generated as <data-dir>/bus-key)")
 	fs.StringVar(&o.FrontendKeyFile, "frontend-key-file", o.FrontendKeyFile, "file holding the frontend key that signs Tron <-> frontend messages (mode 0600; default: generated as <data-dir>/frontend-key)")
 	fs.DurationVar(&o.MaxClockSkew, "max-clock-skew", o.MaxClockSkew, "how far a signed message's time may be from this clock")
@@ -181,19 +180,15 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 // it is the runner's too (options.ErrInvalid): the daemons exit 2 for it.
 var ErrInvalidOptions = options.ErrInvalid
 
-// setDefaults fills the options whose zero value means "the default".
+// setDefaults fills what has no flag and defaults when nil (Logger, Inspect) and spells
+// Codec and QueueType canonically; it changes no option with a flag (the rule: the
+// internal/options package doc).
 func (o *Options) setDefaults() {
 	if c, ok := protocol.ParseCodec(string(o.Codec)); ok {
 		o.Codec = c
 	}
 	if q, ok := protocol.ParseQueueType(string(o.QueueType)); ok {
 		o.QueueType = q
-	}
-	if o.MaxClockSkew == 0 {
-		o.MaxClockSkew = protocol.DefaultMaxClockSkew
-	}
-	if o.EventBuffer <= 0 {
-		o.EventBuffer = DefaultEventBuffer
 	}
 	if o.Logger == nil && o.Logs != nil {
 		o.Logger = o.Logs.Logger
@@ -216,11 +211,9 @@ func (o *Options) Validate() error {
 	if o.TronQueue == "" {
 		p.Add("--tron-queue: must not be empty")
 	}
-	if _, _, err := splitHostPort(o.Listen); err != nil {
-		p.Add("--listen %q: %v", o.Listen, err)
-	}
+	p.Listen(o.Listen)
 	if o.Advertise != "" {
-		if h, port, err := splitHostPort(o.Advertise); err != nil || h == "" || port == 0 {
+		if h, port, err := options.SplitHostPort(o.Advertise); err != nil || h == "" || port == 0 {
 			p.Add("--advertise %q: want host:port with a host and a non-zero port", o.Advertise)
 		}
 	}
@@ -232,48 +225,19 @@ func (o *Options) Validate() error {
 		p.Add("--url-ttl %s: must be positive and at most %s", o.URLTTL, maxURLTTL)
 	}
 	p.Codec(o.Codec)
-	if _, ok := protocol.ParseQueueType(string(o.QueueType)); !ok {
-		p.Add("--queue-type %q: want classic or quorum", o.QueueType)
-	}
-	if o.MaxClockSkew < 0 {
-		p.Add("--max-clock-skew %s: must be positive", o.MaxClockSkew)
-	}
+	p.QueueType(o.QueueType)
 	return p.Err()
 }
 
-// validateBounds checks the options that must be positive.
+// validateBounds checks the sizes, counts and durations, which must be positive.
 func (o *Options) validateBounds(p *options.Problems) {
-	for _, b := range []struct {
-		flag string
-		n    int64
-	}{
-		{"max-bundle-bytes", o.MaxBundleBytes}, {"max-unpacked-bytes", o.MaxUnpackedBytes},
-		{"max-manifest-bytes", o.MaxManifestBytes}, {"max-uploads", int64(o.MaxUploads)},
-		{"max-message-bytes", int64(o.MaxMessageBytes)},
-	} {
-		if b.n <= 0 {
-			p.Add("--%s %d: must be positive", b.flag, b.n)
-		}
-	}
-	for _, d := range []struct {
-		flag string
-		d    time.Duration
-	}{{"enable-wait", o.EnableWait}, {"heartbeat-period", o.HeartbeatPeriod}} {
-		if d.d <= 0 {
-			p.Add("--%s %s: must be positive", d.flag, d.d)
-		}
-	}
-}
-
-// splitHostPort splits "host:port" and checks the port is a number in 0-65535.
-func splitHostPort(addr string) (string, int, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", 0, err
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 0 || n > 65535 {
-		return "", 0, fmt.Errorf("port %q: want a number from 0 to 65535", port)
-	}
-	return host, n, nil
+	options.Positive(p, "--max-bundle-bytes", o.MaxBundleBytes)
+	options.Positive(p, "--max-unpacked-bytes", o.MaxUnpackedBytes)
+	options.Positive(p, "--max-manifest-bytes", o.MaxManifestBytes)
+	options.Positive(p, "--max-uploads", o.MaxUploads)
+	options.Positive(p, "--max-message-bytes", o.MaxMessageBytes)
+	options.Positive(p, "--enable-wait", o.EnableWait)
+	options.Positive(p, "--heartbeat-period", o.HeartbeatPeriod)
+	options.Positive(p, "--max-clock-skew", o.MaxClockSkew)
+	options.Positive(p, "EventBuffer", o.EventBuffer)
 }

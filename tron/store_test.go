@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/funcatron/funcatron/bundles"
 )
 
 func TestStoreRoundTripAndCorruption(t *testing.T) {
 	dir := t.TempDir()
-	s, metas, err := openStore(dir, metaLimit(DefaultMaxManifest), testLogger(t))
+	s, metas, err := openStore(dir, metaLimit(bundles.DefaultMaxManifestBytes), testLogger(t))
 	if err != nil || len(metas) != 0 {
 		t.Fatalf("openStore = %v, %v", metas, err)
 	}
@@ -40,7 +42,7 @@ func TestStoreRoundTripAndCorruption(t *testing.T) {
 	os.WriteFile(dir+"/"+tempPrefix+"junk", []byte("x"), 0o600)
 	orphan := strings.Repeat("c", 64)
 	os.WriteFile(s.blobPath(orphan), []byte("x"), 0o600)
-	s2, metas, err := openStore(dir, metaLimit(DefaultMaxManifest), testLogger(t))
+	s2, metas, err := openStore(dir, metaLimit(bundles.DefaultMaxManifestBytes), testLogger(t))
 	if err != nil || len(metas) != 1 || metas[0].SHA != m.SHA {
 		t.Fatalf("reopen = %v, %v", metas, err)
 	}
@@ -122,7 +124,7 @@ func parseQuery(q string) (exp, sig string) {
 // TestStoreBigIncompressibleBundle: a bundle larger than the zstd encoder's default window
 // reads back (the Tron once refused to serve any bundle over 1 MiB).
 func TestStoreBigIncompressibleBundle(t *testing.T) {
-	s, _, err := openStore(t.TempDir(), metaLimit(DefaultMaxManifest), testLogger(t))
+	s, _, err := openStore(t.TempDir(), metaLimit(bundles.DefaultMaxManifestBytes), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -176,7 +176,7 @@ func (t *Tron) setAdvertise() error {
 		_, port, _ := net.SplitHostPort(t.ln.Addr().String())
 		adv = net.JoinHostPort(host, port)
 	}
-	host, port, err := splitHostPort(adv)
+	host, port, err := options.SplitHostPort(adv)
 	if err != nil {
 		return fmt.Errorf("advertise address %q: %w", adv, err)
 	}

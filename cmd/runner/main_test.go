@@ -15,6 +15,7 @@ import (
 	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 	"github.com/funcatron/funcatron/runner"
+	"github.com/funcatron/funcatron/runner/kinds"
 )
 
 func TestBadOptionsExit2(t *testing.T) {
@@ -34,13 +35,25 @@ func TestBadOptionsExit2(t *testing.T) {
 		{"bad bundle uids", []string{"--bundle-uids=9-1"}, nil, "bundle-uids"},
 		{"no bus key", []string{"--bus-key-file="}, nil, "bus-key-file"},
 		{"bus key readable by others", nil, []string{"FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o644)}, "mode 0644"},
+		// As the Tron's: host:port, and a zero or negative bound is refused, not replaced
+		// by the default (internal/options, the package doc).
+		{"listen without port", []string{"--listen=localhost"}, nil, "--listen"},
+		{"zero heartbeat period", []string{"--heartbeat-period=0"}, nil, "--heartbeat-period 0s: must be positive"},
+		{"negative bundle size", []string{"--max-bundle-bytes=-1"}, nil, "--max-bundle-bytes -1: must be positive"},
+		{"zero clock skew", nil, []string{"FUNCATRON_MAX_CLOCK_SKEW=0s"}, "--max-clock-skew"},
+		{"zero batch", []string{"--max-batch=0"}, nil, "--max-batch"},
+		{"negative stop grace", []string{"--stop-grace=-1s"}, nil, "--stop-grace"},
+		{"empty data dir", []string{"--data-dir="}, nil, "--data-dir"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr testenv.SyncBuffer
 			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0",
 				"FUNCATRON_BUNDLE_UIDS=61000-61999", "FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o600)}, tt.env...)
-			code := run(context.Background(), tt.args, env, &stderr)
+			// Bounded: a runner that accepted the options would wait for a broker until ctx ends.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			code := run(ctx, tt.args, env, &stderr)
 			if code != 2 || !strings.Contains(stderr.String(), tt.want) {
 				t.Errorf("run(%v, %v) = %d, stderr %q; want 2 and a message naming %q", tt.args, tt.env, code, stderr.String(), tt.want)
 			}
@@ -83,6 +96,21 @@ func TestEnvAndFlags(t *testing.T) {
 	}
 	if o.TronQueue != "from_env" || o.Codec != protocol.JSON || o.HeartbeatPeriod != 3*time.Second || o.Listen != "127.0.0.1:4000" {
 		t.Errorf("options %+v", o)
+	}
+}
+
+// TestZeroGraceAndLingerKept: --stop-grace=0 and --disable-linger=0 mean none (SIGKILL at
+// once, no linger): kept as given and valid, where a zero bound is refused.
+func TestZeroGraceAndLingerKept(t *testing.T) {
+	o := runner.NewOptions()
+	o.Kinds = kinds.All()
+	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
+	o.Flags(fs)
+	if err := options.Parse(fs, []string{"--stop-grace=0", "--disable-linger=0s"}, nil, options.Aliases); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Validate(); err != nil || o.StopGrace != 0 || o.DisableLinger != 0 {
+		t.Errorf("Validate = %v, stop grace %s, linger %s; want nil, 0s, 0s", err, o.StopGrace, o.DisableLinger)
 	}
 }
 

@@ -54,12 +54,21 @@ func TestBadOptionsStopWithExit2(t *testing.T) {
 		{"frontend key readable by others", nil, []string{"FUNCATRON_FRONTEND_KEY_FILE=" + looseKey(t)}, "mode 0644"},
 		{"negative clock skew", []string{"--max-clock-skew=-1s"}, nil, "--max-clock-skew"},
 		{"one key for both roles", nil, sameKeys(t), "must differ"},
+		// As the runner's: a zero or negative bound is refused, zero is not the default
+		// (internal/options, the package doc).
+		{"zero clock skew", []string{"--max-clock-skew=0"}, nil, "--max-clock-skew 0s: must be positive"},
+		{"zero heartbeat period", nil, []string{"FUNCATRON_HEARTBEAT_PERIOD=0s"}, "--heartbeat-period 0s: must be positive"},
+		{"negative bundle size", []string{"--max-bundle-bytes=-1"}, nil, "--max-bundle-bytes -1: must be positive"},
+		{"unknown queue type", []string{"--queue-type=fifo"}, nil, `"fifo" for flag -queue-type: want classic or quorum`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr testenv.SyncBuffer
 			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"}, tt.env...)
-			code := run(context.Background(), tt.args, env, &stderr)
+			// Bounded: a Tron that accepted the options would run until ctx ends.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			code := run(ctx, tt.args, env, &stderr)
 			if code != 2 || !strings.Contains(stderr.String(), tt.want) {
 				t.Errorf("run(%v, %v) = %d, stderr %q; want 2 and a message naming %q", tt.args, tt.env, code, stderr.String(), tt.want)
 			}

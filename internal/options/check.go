@@ -1,12 +1,13 @@
-// This file holds the checks both daemons' Validate share.
+// This file holds the checks both daemons' Validate share (the rule: the package doc).
 
 package options
 
 import (
 	"errors"
-	"flag"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/protocol"
@@ -36,29 +37,46 @@ func (p *Problems) Codec(c protocol.Codec) {
 	}
 }
 
-// CodecVar binds a --codec style flag to p: it parses "edn" or "json" (protocol.ParseCodec).
-func CodecVar(fs *flag.FlagSet, p *protocol.Codec, name, usage string) {
-	fs.Var((*codecValue)(p), name, usage)
+// QueueType records a problem unless q is a queue type (protocol.ParseQueueType).
+func (p *Problems) QueueType(q protocol.QueueType) {
+	if _, ok := protocol.ParseQueueType(string(q)); !ok {
+		p.Add("--queue-type %q: want classic or quorum", q)
+	}
 }
 
-type codecValue protocol.Codec
-
-// String is the option's spelling, "edn" or "json", as --help shows the default.
-func (c *codecValue) String() string {
-	switch protocol.Codec(*c) {
-	case protocol.EDN:
-		return "edn"
-	case protocol.JSON:
-		return "json"
+// Listen records a problem unless addr is a --listen address: host:port, the host possibly
+// empty (all interfaces), port 0 picking a free one.
+func (p *Problems) Listen(addr string) {
+	if _, _, err := SplitHostPort(addr); err != nil {
+		p.Add("--listen %q: %v", addr, err)
 	}
-	return string(*c)
 }
 
-func (c *codecValue) Set(s string) error {
-	v, ok := protocol.ParseCodec(s)
-	if !ok {
-		return errors.New("want edn or json")
+// SplitHostPort splits "host:port" and checks the port is a number in 0-65535.
+func SplitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
 	}
-	*c = codecValue(v)
-	return nil
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return "", 0, fmt.Errorf("port %q: want a number from 0 to 65535", port)
+	}
+	return host, n, nil
+}
+
+// Positive records a problem unless v > 0: a bound, a period or a timeout, which zero or
+// less cannot work as. name is the flag ("--max-bundle-bytes"), or the field when the option
+// has no flag.
+func Positive[T ~int | ~int64](p *Problems, name string, v T) {
+	if v <= 0 {
+		p.Add("%s %v: must be positive", name, v)
+	}
+}
+
+// NotNegative records a problem for v < 0: a grace or a linger, where zero means none.
+func NotNegative[T ~int | ~int64](p *Problems, name string, v T) {
+	if v < 0 {
+		p.Add("%s %v: must not be negative", name, v)
+	}
 }

@@ -63,22 +63,6 @@ func TestDaemonRunFailureExit1(t *testing.T) {
 	}
 }
 
-func TestCodecVar(t *testing.T) {
-	codec := protocol.EDN
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	CodecVar(fs, &codec, "codec", "")
-	if def := fs.Lookup("codec").DefValue; def != "edn" {
-		t.Errorf("default shown as %q, want edn", def)
-	}
-	if err := fs.Parse([]string{"--codec", "JSON"}); err != nil || codec != protocol.JSON {
-		t.Errorf("--codec JSON: %v, codec %q", err, codec)
-	}
-	if err := fs.Parse([]string{"--codec", "xml"}); err == nil || codec != protocol.JSON {
-		t.Errorf("--codec xml: %v, codec %q; want an error and the codec unchanged", err, codec)
-	}
-}
-
 func TestProblemsWrapErrInvalid(t *testing.T) {
 	var p Problems
 	if p.Err() != nil {

@@ -1,6 +1,22 @@
 // Package options binds a daemon's command-line flags to environment variables, so every
 // option is both `--rabbit-url` and `FUNCATRON_RABBIT_URL` (spec/architecture.md). A flag
 // given on the command line wins over the environment, which wins over the default.
+//
+// Both daemons' options (tron.Options, runner.Options) follow one rule for defaults and
+// ranges, so a value means the same in either:
+//
+//   - NewOptions returns the defaults, and Flags binds each flag with its field's current
+//     value as default: --help shows exactly NewOptions. A Go caller starts from NewOptions
+//     and changes what it needs.
+//   - New uses every option as given: a zero is a zero, never "the default" (a flag value
+//     cannot be told from a Go caller's, so zero-means-default would let
+//     --heartbeat-period=0 through unseen). New only fills what has no flag and whose doc
+//     says nil means a default (Logger), and spells Codec and QueueType canonically.
+//   - Validate refuses every value outside its field's range, all at once, in an error
+//     wrapping ErrInvalid (the daemons exit 2): a bound, period or timeout must be
+//     positive (Positive), a grace or linger must not be negative (NotNegative), a listen
+//     address is host:port (Problems.Listen). A flag that does not even parse (--codec=xml,
+//     --queue-type=fifo, --heartbeat-period=often) is refused by the flag itself, also exit 2.
 package options
 
 import (
