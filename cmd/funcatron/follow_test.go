@@ -62,7 +62,7 @@ func (f *followedCLI) waitLine(t *testing.T, re string, skipped func(string)) st
 				skipped(line)
 			}
 		case code := <-f.done:
-			f.done <- code // for ended
+			f.done <- code         // for ended
 			for len(f.lines) > 0 { // printed before it ended
 				if line := <-f.lines; want.MatchString(line) {
 					return line
