@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,9 +89,12 @@ func TestDashboardInChromium(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
+	// text reads sel's visible text in one step inside the page (a table drawn anew between
+	// finding a node and reading it would give "", see click).
 	text := func(sel string) string {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		js := `(() => { const e = document.querySelector(` + strconv.Quote(sel) + `); return e ? e.innerText : ""; })()`
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
 		if err != nil {
 			t.Fatalf("reading %s: %v", sel, err)
 		}
@@ -103,6 +107,16 @@ func TestDashboardInChromium(t *testing.T) {
 			t.Fatalf("evaluating %s: %v", js, err)
 		}
 		return s
+	}
+	// click clicks sel's element as it is at that moment, in one step inside the page: the
+	// tables are drawn anew on every event and stats poll, so a node chromedp.Click finds
+	// may be gone by its next call ("Could not find node with given id").
+	click := func(what, sel string) {
+		t.Helper()
+		js := `(() => { const e = document.querySelector(` + strconv.Quote(sel) + `); if (e) e.click(); return !!e; })()`
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
 	}
 	row := `#bundles tr[data-sha="` + sha + `"]`
 	do("open the page", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#token")))
@@ -119,7 +133,7 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#upload-btn")), chromedp.WaitVisible(chromedp.CSS(row+` button[data-action="enable"]`)))
 
 	acked := runner.ackNext(t, protocol.ActionEnable, protocol.AckOK, "")
-	do("enable", chromedp.Click(chromedp.CSS(row+` button[data-action="enable"]`)))
+	click("enable", row+` button[data-action="enable"]`)
 	<-acked
 	do("see it enabled", chromedp.WaitVisible(chromedp.CSS(row+` button[data-action="disable"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#routes tbody tr`)),
@@ -138,10 +152,28 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("%d bundles enabled after enabling from the page, want 1", tr.countEnabled())
 	}
 
+	// The rates: the runner reports 40 requests of 2 ms; the next stats poll of the page
+	// shows a non-zero REQ/S for the route (for one poll: the next sees no new requests).
+	q := protocol.RouteQueue("", "/dash")
+	runner.tell(t, &protocol.Heartbeat{Type: protocol.TypeRunner,
+		Routes: []protocol.RouteEntry{{Queue: q, Path: "/dash", SHA: sha}},
+		Stats:  protocol.Stats{q: {Count: 40, TotalMS: 80}}})
+	cells, err := chromedp.Run(ctx, chromedp.Poll[string](`(() => {
+		const tds = [...document.querySelectorAll('#routes tr[data-queue="`+q+`"] td')];
+		return tds.length > 6 && parseFloat(tds[2].textContent) > 0 && tds.map((td) => td.textContent).join("|");
+	})()`, chromedp.WithPollingMutation()))
+	if err != nil {
+		t.Fatalf("no non-zero REQ/S for */dash on the page after a heartbeat counting 40 requests: %v", err)
+	}
+	// ROUTE | BUNDLE | REQ/S | ERR/S | AVG MS | INFLIGHT | TOTAL | ERRORS | QUEUE
+	if c := strings.Split(cells, "|"); len(c) < 8 || c[3] != "0.0" || c[4] != "2.0" || c[6] != "40" || c[7] != "0" {
+		t.Errorf("the route's row = %q, want REQ/S > 0, ERR/S 0.0, AVG MS 2.0, TOTAL 40, ERRORS 0", cells)
+	}
+
 	screenshot(t, ctx, "dashboard.png")
 
-	do("disable", chromedp.Click(chromedp.CSS(row+` button[data-action="disable"]`)),
-		chromedp.WaitVisible(chromedp.CSS(row+` button[data-action="enable"]`)),
+	click("disable", row+` button[data-action="disable"]`)
+	do("see it disabled", chromedp.WaitVisible(chromedp.CSS(row+` button[data-action="enable"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#events li[data-event="bundle.disabled"]`)))
 	if state := text(row + " td.state"); state != "disabled" || tr.countEnabled() != 0 {
 		t.Errorf("after disable from the page: state %q, %d enabled", state, tr.countEnabled())

@@ -46,7 +46,7 @@ func newMetrics(t *Tron) *metrics {
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "funcatron_tron_refused_messages_total",
-			Help: "Control messages refused and dropped (spec/protocol.md §7), by reason: unsigned, bad-signature, misdirected, stale, replayed, mismatch, role.",
+			Help: "Control messages refused and dropped (docs/protocol.md \"Signing\"), by reason: unsigned, bad-signature, misdirected, stale, replayed, mismatch, role.",
 		}, []string{"reason"}),
 	}
 	bundles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -7,6 +7,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -56,7 +57,7 @@ func run(dir, bin, samples string, p ports, runners, workers int) error {
 	if err != nil {
 		return err
 	}
-	printWelcome(s, abs, deployed)
+	printWelcome(os.Stdout, s, abs, deployed)
 	stop := make(chan struct{})
 	wait := s.SuperviseRunners(stop, func(msg string) { fmt.Println("make run:", msg) })
 	sig := make(chan os.Signal, 1)
@@ -88,18 +89,21 @@ func deploySamples(s *stack.Stack, dir string) (int, error) {
 	return n, nil
 }
 
-func printWelcome(s *stack.Stack, dir string, deployed int) {
-	front, token := s.FrontURL(), filepath.Join(dir, "tron", "admin-token")
-	fmt.Printf(`
+// printWelcome tells the user every URL and file of the stack s (its servers under dir):
+// frontend, dashboard, admin API, each runner's /metrics, the broker, the token, the logs;
+// main_test.go checks it names each of them.
+func printWelcome(w io.Writer, s *stack.Stack, dir string, deployed int) {
+	front, token := s.FrontURL(), argAfter(s.Tron.Args, "--token-file")
+	fmt.Fprintf(w, `
 Funcatron is up.
   frontend (nginx):  %s   (its error log: %s)
   dashboard:         %s/   (asks for the token in %s)
   Tron admin API:    %s/api/v1/   (metrics: %s/metrics)
 `, front, s.Nginx.ErrorLogPath(), s.TronURL, token, s.TronURL, s.TronURL)
 	for _, r := range s.Runners {
-		fmt.Printf("  %-18s %s/metrics   (log: %s)\n", r.Name+":", stack.RunnerURL(r), r.LogPath)
+		fmt.Fprintf(w, "  %-18s %s/metrics   (log: %s)\n", r.Name+":", stack.RunnerURL(r), r.LogPath)
 	}
-	fmt.Printf(`  RabbitMQ:          amqp://127.0.0.1:%d/  (STOMP on port %d; a user per role, passwords in %s)
+	fmt.Fprintf(w, `  RabbitMQ:          amqp://127.0.0.1:%d/  (STOMP on port %d; a user per role, passwords in %s)
   Redis:             %s  (the gilmour and zbus samples; the zbus sample is twin 1001)
   logs:              %s/*/   (the Tron's: %s)
   bus keys:          %s (runners get bus-key, nginx frontend-key)
@@ -115,4 +119,15 @@ Deployed %d sample bundles now (a second make run leaves yours as they are). Try
 Something wrong? docs/troubleshooting.md. Ctrl-C stops everything.
 `, s.Rabbit.AMQPPort, s.Rabbit.STOMPPort, filepath.Join(dir, "secrets"), s.Redis.URL(), dir, s.Tron.LogPath,
 		filepath.Dir(s.BusKeyFile), deployed, front, front, front, front, front, front, front, s.TronURL, token)
+}
+
+// argAfter is the value given to the flag name in args ("" if none): where the stack told
+// a process to keep a file is where the user finds it.
+func argAfter(args []string, name string) string {
+	for i, a := range args {
+		if a == name && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }

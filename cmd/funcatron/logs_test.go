@@ -17,7 +17,8 @@ import (
 )
 
 // TestLogsSnapshotAndFollow: records a runner ships to funcatron.logging reach `funcatron
-// logs`, filtered by bundle (sha prefix, title) and by route, times in RFC 3339.
+// logs`, filtered by bundle (sha prefix, title) and by route, times in RFC 3339, as a
+// snapshot and followed (the stream, then `logs -f` through the command line).
 func TestLogsSnapshotAndFollow(t *testing.T) {
 	rabbit := testenv.StartRabbitMQ(t)
 	tt := startTronWith(t, nil, func(o *tron.Options) { o.RabbitURL = rabbit.URL() })
@@ -88,4 +89,16 @@ func TestLogsSnapshotAndFollow(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("following ended with %v, want nil when interrupted", err)
 	}
+	// The same through the command line: `logs -f ROUTE` replays, then follows, filtered.
+	f := tt.follow(t, `cli live b$`, "logs", "-f", "*/lgb")
+	notA := func(line string) {
+		if strings.Contains(line, "*/lga") {
+			t.Errorf("logs -f */lgb printed %q", line)
+		}
+	}
+	f.waitLine(t, `  \*/lgb  stderr  line of b$`, notA)
+	ship(shaA, "/lga", "cli live a", true)
+	ship(shaB, "/lgb", "cli live b", true)
+	f.waitLine(t, `^`+rfc3339.String()+`  `+shaB[:12]+`  \*/lgb  stderr  cli live b$`, notA)
+	f.ended(t)
 }
