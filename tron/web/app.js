@@ -13,7 +13,10 @@ const $ = (sel) => document.querySelector(sel);
 let token = sessionStorage.getItem(TOKEN_KEY) || "";
 let statsTimer = null;
 let stream = null; // the AbortController of the event stream
-let lastStats = null; // {at, routes} of the previous poll, for rates
+// Rates are averaged over RATE_WINDOW_MS: counts reach the Tron with runner heartbeats (every
+// 10 s by default), so a rate between two polls 2 s apart would jump between 0 and bursts.
+const RATE_WINDOW_MS = 30000;
+let statsHistory = []; // {at, routes} of recent polls, oldest first; [0] is the rates' base
 let bundleNames = {}; // sha -> "title version"
 
 // ---- helpers ----
@@ -191,12 +194,14 @@ async function pollStats() {
     return;
   }
   const now = Date.now();
-  renderRoutes(stats["route-map"] || [], stats.routes || {}, lastStats, now);
+  statsHistory.push({ at: now, routes: stats.routes || {} });
+  while (statsHistory.length > 2 && now - statsHistory[1].at >= RATE_WINDOW_MS) statsHistory.shift();
+  const base = statsHistory.length > 1 ? statsHistory[0] : null;
+  renderRoutes(stats["route-map"] || [], stats.routes || {}, base, now);
   renderNodes(stats.network || {});
-  lastStats = { at: now, routes: stats.routes || {} };
 }
 
-// renderRoutes shows each route with its rates since the previous poll.
+// renderRoutes shows each route with its rates since prev, the oldest poll of the window.
 function renderRoutes(routeMap, counts, prev, now) {
   const secs = prev ? (now - prev.at) / 1000 : 0;
   const rows = routeMap.map((r) => {
