@@ -29,6 +29,8 @@ const (
 
 // Record is the body of a message on funcatron.logging. Level is an addition to the
 // spec's {component, id, at, msg, attrs}: a consumer bound to "#" sees it without the key.
+// Component is the part that logged: the record's own component attribute (amqpbus, the
+// bus inside a tron or runner), else the process's (tron, runner).
 type Record struct {
 	Component string         `json:"component"`
 	ID        string         `json:"id"`
@@ -70,9 +72,13 @@ func (s *Shipper) Dropped() uint64 { return s.dropped.Load() }
 // Shipped is how many records the broker confirmed.
 func (s *Shipper) Shipped() uint64 { return s.shipped.Load() }
 
-// queue adds r without waiting; a full channel drops it.
+// queue adds r without waiting; a full channel drops it. r's Component is the shipper's
+// unless the record named its own (see componentOf).
 func (s *Shipper) queue(r Record) {
-	r.Component, r.ID = *s.component.Load(), *s.id.Load()
+	if r.Component == "" {
+		r.Component = *s.component.Load()
+	}
+	r.ID = *s.id.Load()
 	select {
 	case s.ch <- r:
 	default:
@@ -142,9 +148,24 @@ func (t *tee) Handle(ctx context.Context, r slog.Record) error {
 		if at.IsZero() {
 			at = time.Now()
 		}
-		t.s.queue(Record{At: at.UnixMilli(), Level: Key(r.Level), Msg: r.Message, Attrs: attrs})
+		t.s.queue(Record{
+			Component: componentOf(attrs), At: at.UnixMilli(), Level: Key(r.Level), Msg: r.Message, Attrs: attrs,
+		})
 	}
 	return err
+}
+
+// componentOf takes a record's own "component" attribute out of attrs and returns it: a
+// library logging under the process's logger names itself (amqpbus logs with
+// component=amqpbus inside the runner), and a record carries one component, the most
+// specific. "" when the record names none (the shipper's component is used).
+func componentOf(attrs map[string]any) string {
+	c, ok := attrs["component"].(string)
+	if !ok || c == "" {
+		return ""
+	}
+	delete(attrs, "component")
+	return c
 }
 
 func (t *tee) WithAttrs(as []slog.Attr) slog.Handler {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -126,5 +127,40 @@ func TestShipToRabbitMQ(t *testing.T) {
 	})
 	if s := logs.Shipper.Shipped(); s < 4 {
 		t.Errorf("shipped %d, want at least the 4 confirmed", s)
+	}
+}
+
+// TestShipOneComponent: a record logged with its own component attribute (amqpbus under the
+// runner's logger) ships with that component and without the attribute; a record without
+// one ships with the process's. One component per record.
+func TestShipOneComponent(t *testing.T) {
+	logs, err := logging.Open(io.Discard, "runner", "info", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan logging.Record, 2)
+	stop := logs.Shipper.Start("RU-test", func(_ context.Context, _, _ string, body []byte) error {
+		var r logging.Record
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Errorf("%v: %s", err, body)
+		}
+		got <- r
+		return nil
+	})
+	defer stop()
+	logs.Logger.With("component", "amqpbus", "inbox", "RU-test").Info("re-subscribing")
+	logs.Logger.Info("own line")
+	for _, want := range []struct{ msg, component string }{{"re-subscribing", "amqpbus"}, {"own line", "runner"}} {
+		select {
+		case r := <-got:
+			if _, dup := r.Attrs["component"]; r.Msg != want.msg || r.Component != want.component || dup {
+				t.Errorf("record %+v, want msg %q with component %q and no component attribute", r, want.msg, want.component)
+			}
+			if want.component == "amqpbus" && r.Attrs["inbox"] != "RU-test" {
+				t.Errorf("the other attributes are kept: %v", r.Attrs)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("record %q was not shipped", want.msg)
+		}
 	}
 }
