@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // Exchange is the topic exchange log records go to; the routing key is Key(level).
@@ -22,9 +24,13 @@ const Exchange = "funcatron.logging"
 
 // Bounds of shipping: records queued at most (beyond: dropped), and how long one publish
 // may wait (a broker that is gone holds one record that long, never the component).
+// After a failed publish the shipper pauses (records queue meanwhile): a missing
+// funcatron.logging (a runner started before any Tron declared it) is one 404 channel
+// error and one new channel a second, not one per record, each in the broker's log.
 const (
 	shipBuffer     = 1024
 	publishTimeout = 2 * time.Second
+	failurePause   = time.Second
 )
 
 // Record is the body of a message on funcatron.logging. Level is an addition to the
@@ -109,6 +115,7 @@ func (s *Shipper) ship(ctx context.Context, publish PublishFunc, r Record) {
 	defer cancel()
 	if err := publish(pctx, Exchange, r.Level, body); err != nil {
 		s.dropped.Add(1)
+		wait.Pause(ctx, failurePause)
 		return
 	}
 	s.shipped.Add(1)

@@ -164,3 +164,33 @@ func TestShipOneComponent(t *testing.T) {
 		}
 	}
 }
+
+// TestShipPausesAfterFailure: after a publish fails (funcatron.logging missing, broker
+// gone) the next one waits a second, so a missing exchange costs the broker one channel
+// error a second, not one per record.
+func TestShipPausesAfterFailure(t *testing.T) {
+	logs, err := logging.Open(io.Discard, "runner", "info", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var calls []time.Time
+	stop := logs.Shipper.Start("RU-test", func(context.Context, string, string, []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, time.Now())
+		return errors.New("404 no exchange")
+	})
+	defer stop()
+	logs.Logger.Info("one")
+	logs.Logger.Info("two")
+	testenv.WaitFor(t, 5*time.Second, "both records dropped", func() bool { return logs.Shipper.Dropped() == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 2 {
+		t.Fatalf("%d publishes, want 2", len(calls))
+	}
+	if gap := calls[1].Sub(calls[0]); gap < 900*time.Millisecond {
+		t.Errorf("second publish %v after the failed first, want about a second", gap)
+	}
+}
