@@ -121,14 +121,31 @@ func (s *Shipper) ship(ctx context.Context, publish PublishFunc, r Record) {
 	s.shipped.Add(1)
 }
 
-// tee is the handler: next gets every record it enables; records at or above level are
-// also queued on the shipper, with the attributes and groups given so far.
+// tee is the handler: next gets every record it enables; records at or above level (every
+// record when always) are also queued on the shipper, with the attributes and groups given
+// so far.
 type tee struct {
 	next   slog.Handler
 	level  slog.Leveler
+	always bool // ShipAlways
 	s      *Shipper
 	attrs  map[string]any
 	prefix string // the open groups, "a.b."
+}
+
+// ShipAlways returns l with every record it logs shipped, whatever the level; the process's
+// own handler (stderr) still applies the level. It is for the bundles' output, which is the
+// user's data, not the component's diagnostics: a runner at --log-level warn still ships its
+// bundles' lines, so `funcatron logs` and GET /api/v1/logs show them. A logger not made by
+// Open is returned as it is.
+func ShipAlways(l *slog.Logger) *slog.Logger {
+	t, ok := l.Handler().(*tee)
+	if !ok {
+		return l
+	}
+	c := *t
+	c.always = true
+	return slog.New(&c)
 }
 
 // Handler returns a handler that passes records to next and ships those at or above level.
@@ -137,7 +154,7 @@ func (s *Shipper) Handler(next slog.Handler, level slog.Leveler) slog.Handler {
 }
 
 func (t *tee) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= t.level.Level() || t.next.Enabled(ctx, l)
+	return t.always || l >= t.level.Level() || t.next.Enabled(ctx, l)
 }
 
 func (t *tee) Handle(ctx context.Context, r slog.Record) error {
@@ -145,7 +162,7 @@ func (t *tee) Handle(ctx context.Context, r slog.Record) error {
 	if t.next.Enabled(ctx, r.Level) {
 		err = t.next.Handle(ctx, r)
 	}
-	if r.Level >= t.level.Level() {
+	if t.always || r.Level >= t.level.Level() {
 		attrs := make(map[string]any, len(t.attrs)+r.NumAttrs())
 		for k, v := range t.attrs {
 			attrs[k] = v

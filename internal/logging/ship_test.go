@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,5 +193,45 @@ func TestShipPausesAfterFailure(t *testing.T) {
 	}
 	if gap := calls[1].Sub(calls[0]); gap < 900*time.Millisecond {
 		t.Errorf("second publish %v after the failed first, want about a second", gap)
+	}
+}
+
+// TestShipAlways: at --log-level warn, a ShipAlways logger (the bundles' output) ships its
+// info lines but the process's stderr does not get them; the other loggers ship and print
+// warnings only.
+func TestShipAlways(t *testing.T) {
+	var stderr syncBuffer
+	logs, err := logging.Open(&stderr, "runner", "warn", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan logging.Record, 10)
+	stop := logs.Shipper.Start("RU-test", func(_ context.Context, _, _ string, body []byte) error {
+		var r logging.Record
+		json.Unmarshal(body, &r)
+		got <- r
+		return nil
+	})
+	defer stop()
+	logs.Logger.Info("runner chatter")
+	logging.ShipAlways(logs.Logger.With("bundle_output", true)).Info("the bundle's line")
+	logs.Logger.Warn("runner warning")
+	for _, want := range []string{"the bundle's line", "runner warning"} {
+		select {
+		case r := <-got:
+			if r.Msg != want || (want == "the bundle's line" && r.Level != "info") {
+				t.Errorf("shipped %+v, want %q", r, want)
+			}
+			if want == "the bundle's line" && r.Attrs["bundle_output"] != true {
+				t.Errorf("the bundle's line lost its attributes: %v", r.Attrs)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q was not shipped", want)
+		}
+	}
+	stderr.mu.Lock()
+	defer stderr.mu.Unlock()
+	if out := stderr.b.String(); strings.Contains(out, "chatter") || strings.Contains(out, "bundle's line") || !strings.Contains(out, "runner warning") {
+		t.Errorf("stderr at warn = %q, want the warning only", out)
 	}
 }
