@@ -440,14 +440,14 @@ func e2eTestTwoWorkers(t *testing.T, s *e2eStack) {
 				e2eWant(t, "sleep", r, 200, `{"slept_ms":1500}`+"\n")
 			})
 		}
-		deadline := time.Now().Add(time.Second)
-		for len(waiting) < 2 && time.Now().Before(deadline) {
+		testenv.Poll(time.Second, func() bool {
 			for nodeID, v := range s.workerViews(t, "health") {
 				if v.Waiting > 0 {
 					waiting[nodeID] = max(waiting[nodeID], v.Waiting)
 				}
 			}
-		}
+			return len(waiting) == 2
+		})
 		wg.Wait()
 	}
 	if len(waiting) != 2 {

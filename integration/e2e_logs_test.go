@@ -34,8 +34,7 @@ func e2eTestLiveLogs(t *testing.T, s *e2eStack, env *e2eEnv) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	lines := e2eFollowLogs(t, ctx, s, "/api/v1/logs?sha="+sha[:10])
-	deadline := time.Now().Add(20 * time.Second)
-	for n := 0; ; n++ {
+	testenv.WaitFor(t, 20*time.Second, "a line of the bundle on the live log stream", func() bool {
 		s.get(t, "/shother/args?other")
 		s.get(t, "/shlogs/args?mine")
 		select {
@@ -43,14 +42,11 @@ func e2eTestLiveLogs(t *testing.T, s *e2eStack, env *e2eEnv) {
 			if r.Msg != "live-log-line mine" || r.Attrs["sha"] != sha {
 				t.Fatalf("the stream of %s carried %q of %v", sha[:10], r.Msg, r.Attrs["sha"])
 			}
+			return true
 		case <-time.After(time.Second):
-			if time.Now().Before(deadline) {
-				continue
-			}
-			t.Fatal("no line of the bundle on the live log stream within 20 s")
+			return false
 		}
-		break
-	}
+	})
 	var snap struct {
 		Logs []e2eLogRecord `json:"logs"`
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/bundles"
+	"github.com/funcatron/funcatron/internal/logging"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/runner/kind"
 )
@@ -120,10 +121,13 @@ func (r *Runner) startBundle(ctx context.Context, m *protocol.Enable) (*served, 
 
 // bundleOutput is where bundle sha's stdout and stderr lines go: the runner's log, with
 // the bundle's sha, its route (host, path) and queue, and the dropped lines counted. The
-// runner's log ships them to funcatron.logging with those attributes (Options.Logs).
+// runner's log ships them to funcatron.logging with those attributes (Options.Logs), at
+// key info, whatever the runner's --log-level (logging.ShipAlways: a bundle's output is
+// its author's data, wanted in `funcatron logs` when the runner logs only warnings); on
+// the runner's stderr they follow the level (at warn, not there).
 func (r *Runner) bundleOutput(queue, sha, host, path string) kind.Output {
 	dropped := r.metrics.outDropped.WithLabelValues(routeLabelValues(queue, host, path)...)
-	log := r.log.With("queue", queue, "sha", sha, "host", host, "path", path, "bundle_output", true)
+	log := logging.ShipAlways(r.log.With("queue", queue, "sha", sha, "host", host, "path", path, "bundle_output", true))
 	return kind.LogOutput(log, func(n int) { dropped.Add(float64(n)) })
 }
 

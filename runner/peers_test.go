@@ -61,12 +61,19 @@ func TestAnswerHeaderForms(t *testing.T) {
 }
 
 // TestBundleOutputShipped: a runner with Options.Logs ships its records to funcatron.logging,
-// the bundles' output among them, with the bundle's sha and route (host, path) in attrs.
+// the bundles' output among them, with the bundle's sha and route (host, path) in attrs;
+// at --log-level warn too (the bundle's output is its author's data: logging.ShipAlways).
 func TestBundleOutputShipped(t *testing.T) {
 	t.Parallel()
+	for _, level := range []string{"info", "warn"} {
+		t.Run(level, func(t *testing.T) { testBundleOutputShipped(t, level) })
+	}
+}
+
+func testBundleOutputShipped(t *testing.T, level string) {
 	got := loggingQueue(t)
 	tr := newTron(t)
-	logs, err := logging.Open(testenv.NewLogWriter(t), "runner", "info", "text")
+	logs, err := logging.Open(testenv.NewLogWriter(t), "runner", level, "text")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +98,7 @@ func TestBundleOutputShipped(t *testing.T) {
 			}
 			return
 		case <-deadline:
-			t.Fatal("the bundle's stderr line did not reach funcatron.logging within 20s")
+			t.Fatalf("the bundle's stderr line did not reach funcatron.logging within 20s at --log-level %s", level)
 		}
 	}
 }

@@ -16,13 +16,16 @@ import (
 )
 
 // route is one route queue: its consumer and the bundle that serves its requests now.
-// Enable and disable of one route run one at a time (mu); the request path only reads cur.
+// Enable and disable of one route run one at a time, in arrival order, as jobs chained on
+// tail (Runner.routeJob); the request path only reads cur.
 type route struct {
 	queue string
 	stats routeStats
 	m     routeMetrics
 
-	mu       sync.Mutex // serializes enable / disable of this route
+	// mu guards consumer and the swap of cur between an enable or disable job and the
+	// shutdown's stopRoute, which runs outside the tail chain. It does not order the jobs.
+	mu       sync.Mutex
 	cur      atomic.Pointer[served]
 	consumer *consumer // nil while not consuming
 

@@ -272,6 +272,45 @@ func TestProgressBar(t *testing.T) {
 	}
 }
 
+// TestUploadAndDeployPrintTheRoute (issue 14): upload's and deploy's "uploaded … on …" line
+// names the route host/path, or */path for a bundle of any host.
+func TestUploadAndDeployPrintTheRoute(t *testing.T) {
+	tt := startTron(t)
+	for _, c := range []struct {
+		cmd, host, path, route string
+	}{
+		{"upload", "api.example.com", "/up", "api.example.com/up"},
+		{"deploy", "api.example.com", "/dep", "api.example.com/dep"},
+		{"upload", "", "/anyup", "*/anyup"},
+		{"deploy", "", "/anydep", "*/anydep"},
+	} {
+		out, code := tt.cli(t, c.cmd, bundleFileOn(t, c.host, "r"+c.path[1:], "1", c.path, c.path))
+		line := `(?m)^uploaded .*: r` + c.path[1:] + ` 1 \([0-9a-f]{12}\), exec on ` + regexp.QuoteMeta(c.route) + `, sha [0-9a-f]{64}$`
+		if code != 0 || !regexp.MustCompile(line).MatchString(out) {
+			t.Errorf("%s of a bundle on %q%s = %d %q, want \"uploaded … on %s\"", c.cmd, c.host, c.path, code, out, c.route)
+		}
+	}
+}
+
+// TestPackPrintsTheRoute (issue 14): pack's line names the route host/path, or */path.
+func TestPackPrintsTheRoute(t *testing.T) {
+	for host, route := range map[string]string{"api.example.com": "api.example.com/p", "": "*/p"} {
+		dir := filepath.Join(t.TempDir(), "fn")
+		os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+		os.WriteFile(filepath.Join(dir, "bin", "run"), []byte("#!/bin/sh\necho\n"), 0o755)
+		manifest := "swagger: \"2.0\"\ninfo: {title: p, version: \"1\"}\nbasePath: /p\n" +
+			"x-funcatron: {kind: exec, exec: {command: [bin/run], mode: cgi}}\npaths:\n  /x: {get: {operationId: x}}\n"
+		if host != "" {
+			manifest = "host: " + host + "\n" + manifest
+		}
+		os.WriteFile(filepath.Join(dir, "funcatron.yaml"), []byte(manifest), 0o644)
+		var buf bytes.Buffer
+		if code := run([]string{"pack", dir, "-o", filepath.Join(t.TempDir(), "p.zip")}, &buf, &buf); code != 0 || !strings.Contains(buf.String(), ", route "+route+", 1 operations") {
+			t.Errorf("pack of a bundle on %q = %d %q, want route %s", host, code, buf.String(), route)
+		}
+	}
+}
+
 func TestPackChecksTheBundle(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "fn", "bin"), 0o755)

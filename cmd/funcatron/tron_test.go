@@ -94,11 +94,21 @@ func (tt *testTron) runnerAcking(t *testing.T, id, status, errText string) <-cha
 	return props
 }
 
-// bundleFile writes a valid exec bundle serving basePath, titled title, to a temp file.
+// bundleFile writes a valid exec bundle serving basePath of any host, titled title, to a
+// temp file.
 func bundleFile(t *testing.T, title, version, basePath, salt string) string {
+	t.Helper()
+	return bundleFileOn(t, "", title, version, basePath, salt)
+}
+
+// bundleFileOn is bundleFile for the route host/basePath ("" host: any host).
+func bundleFileOn(t *testing.T, host, title, version, basePath, salt string) string {
 	t.Helper()
 	manifest := "swagger: \"2.0\"\ninfo: {title: " + title + ", version: \"" + version + "\"}\nbasePath: " + basePath +
 		"\npaths:\n  /hello:\n    get: {operationId: hello}\n"
+	if host != "" {
+		manifest = "host: " + host + "\n" + manifest
+	}
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	for name, body := range map[string]string{"funcatron.yaml": manifest, "bin/run": "#!/bin/sh\necho " + salt + "\n"} {

@@ -158,7 +158,8 @@ func (b *Bus) DeclareRouteQueue(ctx context.Context, name string) error {
 
 // Publish sends a JSON event to a topic exchange, transient, and waits for the confirm.
 // An event nobody is bound to is dropped by the broker, which is normal for events. The
-// exchange must exist (DeclareBase): publishing to a missing one is a channel error.
+// exchange must exist (DeclareBase): publishing to a missing one is a channel error, on
+// the channel of publishes to exchanges, never one of Send's or the answers' (publisherFor).
 func (b *Bus) Publish(ctx context.Context, exchange, routingKey string, body []byte) error {
 	return b.conn.Publish(ctx, Publishing{
 		Exchange: exchange, Key: routingKey, ContentType: protocol.ContentTypeJSON, Body: body,

@@ -88,7 +88,8 @@ type Conn struct {
 	at      int       // index in brokers of the one to dial next; the dialing goroutine's only
 	opts    Options
 	log     *slog.Logger
-	pub     *publisher
+	pub     *publisher // to queues (the default exchange): answers, control messages
+	xpub    *publisher // to named exchanges (events, logs, configuration): see publisherFor
 
 	mu    sync.Mutex
 	cur   *session      // nil while disconnected
@@ -146,6 +147,7 @@ func Dial(ctx context.Context, urls string, opts Options) (*Conn, error) {
 		done:    make(chan struct{}),
 	}
 	c.pub = newPublisher(c, opts.PublishChannels)
+	c.xpub = newPublisher(c, exchangeChannels)
 	s, err := c.connectFirst(ctx)
 	if err != nil {
 		return nil, err

@@ -95,7 +95,7 @@ func (cs *consumer) run(ctx context.Context) error {
 		case permanent(err):
 			return fmt.Errorf("consuming queue %q: %w", cs.spec.Queue.Name, err)
 		}
-		cs.log.Info("re-subscribing", "reason", err)
+		cs.log.Info("re-subscribing", "err", err)
 		if !b.wait(ctx, cs.c.closing) {
 			if ctx.Err() != nil {
 				return nil

@@ -44,8 +44,11 @@
 // reconnection as long as its ctx allows, so a publish never outlives its deadline; under
 // a broker resource alarm (connection.blocked) it fails at once with ErrBlocked instead
 // of blocking in a socket write. Publishing to an exchange that does not exist is a
-// channel error in AMQP: it closes the pooled channel it went on (the publishes waiting
-// on it fail with ErrUnconfirmed and the reason) and the next publish opens a new one.
+// channel error in AMQP: it closes the channel it went on (the publishes waiting on it
+// fail with ErrUnconfirmed and the reason) and the next publish opens a new one. So
+// publishes to named exchanges (events, logs, configuration) have a channel of their own,
+// apart from the pool that publishes to queues (answers, control messages): a missing
+// exchange never costs an answer its confirm (publisherFor).
 //
 // Mandatory: Publishing.Mandatory turns "no queue got it" from a silent drop into
 // ErrUnroutable. Bus.Send always uses it (a runner's or frontend's inbox that is gone is

@@ -53,7 +53,7 @@ const publishIDHeader = "x-funcatron-publish-id"
 // Publish is safe for concurrent use; concurrent publishers share a few confirm-mode
 // channels and each waits only for its own confirm.
 func (c *Conn) Publish(ctx context.Context, p Publishing) error {
-	pd, err := c.pub.start(ctx, p)
+	pd, err := c.publisherFor(p.Exchange).start(ctx, p)
 	if err == nil {
 		err = pd.wait(ctx)
 	}
@@ -61,6 +61,25 @@ func (c *Conn) Publish(ctx context.Context, p Publishing) error {
 		return fmt.Errorf("publishing to %s: %w", target(p.Exchange, p.Key), err)
 	}
 	return nil
+}
+
+// exchangeChannels is how many confirm-mode channels the publishes to named exchanges
+// share: one (their publishers are few and sequential: the log shipper, events, the
+// configuration RPC).
+const exchangeChannels = 1
+
+// publisherFor is the pool a publish to exchange goes on. Publishing to an exchange that
+// does not exist closes the channel with 404 NOT_FOUND, failing every publish in flight on
+// it: a runner started on a fresh broker before any Tron ships its logs to a
+// funcatron.logging only the Tron declares. Such publishes get channels of their own, so
+// their channel errors never take the confirms of answers and control messages (to the
+// default exchange, which always exists) with them; TestMissingExchangeSparesQueuePublishes
+// counted 421 of 2000 answers unconfirmed (their requests requeued) when they shared.
+func (c *Conn) publisherFor(exchange string) *publisher {
+	if exchange == "" {
+		return c.pub
+	}
+	return c.xpub
 }
 
 func target(exchange, key string) string {

@@ -132,6 +132,9 @@ func TestPublishToMissingExchangeFailsAndPoolRecovers(t *testing.T) {
 	if err := c.Publish(ctx, Publishing{Key: q.Name, Body: []byte("x"), Mandatory: true}); err != nil {
 		t.Errorf("Publish after the channel error: %v", err)
 	}
+	if err := c.Publish(ctx, Publishing{Exchange: protocol.EventsExchange, Key: "k", Body: []byte("x")}); err != nil {
+		t.Errorf("Publish to an exchange after the channel error: %v (its channel was not reopened)", err)
+	}
 }
 
 func TestPublishWhileDisconnectedEndsWithCtx(t *testing.T) {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // Exchange is the topic exchange log records go to; the routing key is Key(level).
@@ -22,13 +24,19 @@ const Exchange = "funcatron.logging"
 
 // Bounds of shipping: records queued at most (beyond: dropped), and how long one publish
 // may wait (a broker that is gone holds one record that long, never the component).
+// After a failed publish the shipper pauses (records queue meanwhile): a missing
+// funcatron.logging (a runner started before any Tron declared it) is one 404 channel
+// error and one new channel a second, not one per record, each in the broker's log.
 const (
 	shipBuffer     = 1024
 	publishTimeout = 2 * time.Second
+	failurePause   = time.Second
 )
 
 // Record is the body of a message on funcatron.logging. Level is an addition to the
 // spec's {component, id, at, msg, attrs}: a consumer bound to "#" sees it without the key.
+// Component is the part that logged: the record's own component attribute (amqpbus, the
+// bus inside a tron or runner), else the process's (tron, runner).
 type Record struct {
 	Component string         `json:"component"`
 	ID        string         `json:"id"`
@@ -70,9 +78,13 @@ func (s *Shipper) Dropped() uint64 { return s.dropped.Load() }
 // Shipped is how many records the broker confirmed.
 func (s *Shipper) Shipped() uint64 { return s.shipped.Load() }
 
-// queue adds r without waiting; a full channel drops it.
+// queue adds r without waiting; a full channel drops it. r's Component is the shipper's
+// unless the record named its own (see componentOf).
 func (s *Shipper) queue(r Record) {
-	r.Component, r.ID = *s.component.Load(), *s.id.Load()
+	if r.Component == "" {
+		r.Component = *s.component.Load()
+	}
+	r.ID = *s.id.Load()
 	select {
 	case s.ch <- r:
 	default:
@@ -103,19 +115,37 @@ func (s *Shipper) ship(ctx context.Context, publish PublishFunc, r Record) {
 	defer cancel()
 	if err := publish(pctx, Exchange, r.Level, body); err != nil {
 		s.dropped.Add(1)
+		wait.Pause(ctx, failurePause)
 		return
 	}
 	s.shipped.Add(1)
 }
 
-// tee is the handler: next gets every record it enables; records at or above level are
-// also queued on the shipper, with the attributes and groups given so far.
+// tee is the handler: next gets every record it enables; records at or above level (every
+// record when always) are also queued on the shipper, with the attributes and groups given
+// so far.
 type tee struct {
 	next   slog.Handler
 	level  slog.Leveler
+	always bool // ShipAlways
 	s      *Shipper
 	attrs  map[string]any
 	prefix string // the open groups, "a.b."
+}
+
+// ShipAlways returns l with every record it logs shipped, whatever the level; the process's
+// own handler (stderr) still applies the level. It is for the bundles' output, which is the
+// user's data, not the component's diagnostics: a runner at --log-level warn still ships its
+// bundles' lines, so `funcatron logs` and GET /api/v1/logs show them. A logger not made by
+// Open is returned as it is.
+func ShipAlways(l *slog.Logger) *slog.Logger {
+	t, ok := l.Handler().(*tee)
+	if !ok {
+		return l
+	}
+	c := *t
+	c.always = true
+	return slog.New(&c)
 }
 
 // Handler returns a handler that passes records to next and ships those at or above level.
@@ -124,7 +154,7 @@ func (s *Shipper) Handler(next slog.Handler, level slog.Leveler) slog.Handler {
 }
 
 func (t *tee) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= t.level.Level() || t.next.Enabled(ctx, l)
+	return t.always || l >= t.level.Level() || t.next.Enabled(ctx, l)
 }
 
 func (t *tee) Handle(ctx context.Context, r slog.Record) error {
@@ -132,7 +162,7 @@ func (t *tee) Handle(ctx context.Context, r slog.Record) error {
 	if t.next.Enabled(ctx, r.Level) {
 		err = t.next.Handle(ctx, r)
 	}
-	if r.Level >= t.level.Level() {
+	if t.always || r.Level >= t.level.Level() {
 		attrs := make(map[string]any, len(t.attrs)+r.NumAttrs())
 		for k, v := range t.attrs {
 			attrs[k] = v
@@ -142,9 +172,24 @@ func (t *tee) Handle(ctx context.Context, r slog.Record) error {
 		if at.IsZero() {
 			at = time.Now()
 		}
-		t.s.queue(Record{At: at.UnixMilli(), Level: Key(r.Level), Msg: r.Message, Attrs: attrs})
+		t.s.queue(Record{
+			Component: componentOf(attrs), At: at.UnixMilli(), Level: Key(r.Level), Msg: r.Message, Attrs: attrs,
+		})
 	}
 	return err
+}
+
+// componentOf takes a record's own "component" attribute out of attrs and returns it: a
+// library logging under the process's logger names itself (amqpbus logs with
+// component=amqpbus inside the runner), and a record carries one component, the most
+// specific. "" when the record names none (the shipper's component is used).
+func componentOf(attrs map[string]any) string {
+	c, ok := attrs["component"].(string)
+	if !ok || c == "" {
+		return ""
+	}
+	delete(attrs, "component")
+	return c
 }
 
 func (t *tee) WithAttrs(as []slog.Attr) slog.Handler {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,5 +128,110 @@ func TestShipToRabbitMQ(t *testing.T) {
 	})
 	if s := logs.Shipper.Shipped(); s < 4 {
 		t.Errorf("shipped %d, want at least the 4 confirmed", s)
+	}
+}
+
+// TestShipOneComponent: a record logged with its own component attribute (amqpbus under the
+// runner's logger) ships with that component and without the attribute; a record without
+// one ships with the process's. One component per record.
+func TestShipOneComponent(t *testing.T) {
+	logs, err := logging.Open(io.Discard, "runner", "info", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan logging.Record, 2)
+	stop := logs.Shipper.Start("RU-test", func(_ context.Context, _, _ string, body []byte) error {
+		var r logging.Record
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Errorf("%v: %s", err, body)
+		}
+		got <- r
+		return nil
+	})
+	defer stop()
+	logs.Logger.With("component", "amqpbus", "inbox", "RU-test").Info("re-subscribing")
+	logs.Logger.Info("own line")
+	for _, want := range []struct{ msg, component string }{{"re-subscribing", "amqpbus"}, {"own line", "runner"}} {
+		select {
+		case r := <-got:
+			if _, dup := r.Attrs["component"]; r.Msg != want.msg || r.Component != want.component || dup {
+				t.Errorf("record %+v, want msg %q with component %q and no component attribute", r, want.msg, want.component)
+			}
+			if want.component == "amqpbus" && r.Attrs["inbox"] != "RU-test" {
+				t.Errorf("the other attributes are kept: %v", r.Attrs)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("record %q was not shipped", want.msg)
+		}
+	}
+}
+
+// TestShipPausesAfterFailure: after a publish fails (funcatron.logging missing, broker
+// gone) the next one waits a second, so a missing exchange costs the broker one channel
+// error a second, not one per record.
+func TestShipPausesAfterFailure(t *testing.T) {
+	logs, err := logging.Open(io.Discard, "runner", "info", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var calls []time.Time
+	stop := logs.Shipper.Start("RU-test", func(context.Context, string, string, []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, time.Now())
+		return errors.New("404 no exchange")
+	})
+	defer stop()
+	logs.Logger.Info("one")
+	logs.Logger.Info("two")
+	testenv.WaitFor(t, 5*time.Second, "both records dropped", func() bool { return logs.Shipper.Dropped() == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 2 {
+		t.Fatalf("%d publishes, want 2", len(calls))
+	}
+	if gap := calls[1].Sub(calls[0]); gap < 900*time.Millisecond {
+		t.Errorf("second publish %v after the failed first, want about a second", gap)
+	}
+}
+
+// TestShipAlways: at --log-level warn, a ShipAlways logger (the bundles' output) ships its
+// info lines but the process's stderr does not get them; the other loggers ship and print
+// warnings only.
+func TestShipAlways(t *testing.T) {
+	var stderr syncBuffer
+	logs, err := logging.Open(&stderr, "runner", "warn", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan logging.Record, 10)
+	stop := logs.Shipper.Start("RU-test", func(_ context.Context, _, _ string, body []byte) error {
+		var r logging.Record
+		json.Unmarshal(body, &r)
+		got <- r
+		return nil
+	})
+	defer stop()
+	logs.Logger.Info("runner chatter")
+	logging.ShipAlways(logs.Logger.With("bundle_output", true)).Info("the bundle's line")
+	logs.Logger.Warn("runner warning")
+	for _, want := range []string{"the bundle's line", "runner warning"} {
+		select {
+		case r := <-got:
+			if r.Msg != want || (want == "the bundle's line" && r.Level != "info") {
+				t.Errorf("shipped %+v, want %q", r, want)
+			}
+			if want == "the bundle's line" && r.Attrs["bundle_output"] != true {
+				t.Errorf("the bundle's line lost its attributes: %v", r.Attrs)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q was not shipped", want)
+		}
+	}
+	stderr.mu.Lock()
+	defer stderr.mu.Unlock()
+	if out := stderr.b.String(); strings.Contains(out, "chatter") || strings.Contains(out, "bundle's line") || !strings.Contains(out, "runner warning") {
+		t.Errorf("stderr at warn = %q, want the warning only", out)
 	}
 }

@@ -18,11 +18,7 @@ func buildRequest(req *fasthttp.Request, c *kind.Call) {
 	req.Header.SetMethod(c.Method())
 	req.SetRequestURI(c.Target())
 	f := forwardedOf(c)
-	host := f.Host
-	if host == "" {
-		host = "localhost"
-	}
-	req.Header.SetHost(host)
+	req.Header.SetHost(f.Host)
 	eachClientHeader(c, nil, func(name string, values []string) {
 		if name == "cookie" { // one Cookie header (RFC 6265 §5.4); others stay repeated
 			req.Header.Add(name, joinValues(name, values))
@@ -42,7 +38,7 @@ func buildRequest(req *fasthttp.Request, c *kind.Call) {
 	if f.Proto != "" {
 		req.Header.Set("X-Forwarded-Proto", f.Proto)
 	}
-	req.Header.Set("X-Forwarded-Host", host)
+	req.Header.Set("X-Forwarded-Host", f.Host)
 	if len(c.Svc.Body) > 0 {
 		req.SetBodyRaw(c.Svc.Body)
 	}

@@ -53,18 +53,29 @@ var runnerSet = map[string]bool{
 	"x-forwarded-host":      true,
 }
 
+// defaultHost is the Host of a request to a bundle whose client sent none (an HTTP/1.0
+// client, a frontend that omits it), and of the runner's own requests (health checks,
+// Node.Do): HTTP/1.1 requires one, and SERVER_NAME must not be empty (RFC 3875 §4.1.14).
+const defaultHost = "localhost"
+
 // forwarded is what the runner adds to every request it passes to a bundle.
 type forwarded struct {
-	Host      string // the client's host ("" when it sent none)
+	Host      string // the client's host (defaultHost when it sent none)
 	For       string // X-Forwarded-For: the client's chain plus its address
 	Proto     string // X-Forwarded-Proto: the scheme ("" when unknown)
 	RequestID string
 	Operation string
 }
 
+// forwardedOf is the one place both modes take these values from: http mode's Host and
+// X-Forwarded-* headers, CGI's SERVER_NAME, HTTP_HOST and HTTP_X_FORWARDED_* variables.
 func forwardedOf(c *kind.Call) forwarded {
+	host := c.Host()
+	if host == "" {
+		host = defaultHost
+	}
 	return forwarded{
-		Host: c.Host(), For: forwardedFor(c), Proto: c.Svc.Scheme,
+		Host: host, For: forwardedFor(c), Proto: c.Svc.Scheme,
 		RequestID: c.RequestID(), Operation: c.Op,
 	}
 }

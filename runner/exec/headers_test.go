@@ -50,6 +50,39 @@ func TestForwardedHeadersHTTP(t *testing.T) {
 	}
 }
 
+// noHostCall is a request whose client sent no Host (HTTP/1.0): the bundle sees defaultHost
+// in both modes.
+func noHostCall() *kind.Call {
+	c := headerCall()
+	c.Svc.Host = ""
+	delete(c.Svc.Headers, "host")
+	return c
+}
+
+// TestForwardedHeadersHTTPNoHost: a request without Host gets Host and X-Forwarded-Host
+// "localhost", as HTTP/1.1 requires one.
+func TestForwardedHeadersHTTPNoHost(t *testing.T) {
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	buildRequest(req, noHostCall())
+	for name, want := range map[string]string{"Host": "localhost", "X-Forwarded-Host": "localhost"} {
+		if got := string(req.Header.Peek(name)); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// TestForwardedHeadersCGINoHost: the same fallback in CGI's SERVER_NAME, HTTP_HOST and
+// HTTP_X_FORWARDED_HOST (RFC 3875 §4.1.14: SERVER_NAME is never empty).
+func TestForwardedHeadersCGINoHost(t *testing.T) {
+	vars := cgiVars(noHostCall())
+	for _, want := range []string{"SERVER_NAME=localhost", "HTTP_HOST=localhost", "HTTP_X_FORWARDED_HOST=localhost"} {
+		if !slices.Contains(vars, want) {
+			t.Errorf("CGI variables lack %q: %q", want, vars)
+		}
+	}
+}
+
 // TestForwardedHeadersCGI: the same headers as meta-variables; Proxy never becomes
 // HTTP_PROXY (httpoxy).
 func TestForwardedHeadersCGI(t *testing.T) {

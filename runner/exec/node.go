@@ -79,7 +79,7 @@ func (n *Node) Health() kind.Health { return n.h.Health() }
 func (n *Node) Socket() string { return n.h.workers[0].sock }
 
 // Do sends req (its method, URI, headers and body as the caller built them; Host is
-// "localhost" when unset) to the ready process with the fewest calls in flight and reads
+// defaultHost when unset) to the ready process with the fewest calls in flight and reads
 // the response into resp, within the node's timeout or ctx's deadline when sooner. As for
 // an exec bundle's request, it waits for a process while none is ready (one restarting)
 // and fails with ErrNotRunning when none became ready in time; a caller that must answer
@@ -87,7 +87,7 @@ func (n *Node) Socket() string { return n.h.workers[0].sock }
 // (fasthttp.ErrTimeout) the connection is closed.
 func (n *Node) Do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) error {
 	if len(req.Header.Host()) == 0 {
-		req.Header.SetHost("localhost")
+		req.Header.SetHost(defaultHost)
 	}
 	_, err := n.h.do(ctx, req, resp)
 	return err

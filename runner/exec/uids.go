@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/funcatron/funcatron/internal/wait"
 	"github.com/funcatron/funcatron/runner/kind"
 )
 
@@ -81,21 +82,21 @@ func (l *uidLease) release() {
 // how children that escaped with setsid are found) and waits until none is left, zombies
 // included (the reaper reaps them once they are the runner's), up to within.
 func killUID(uid uint32, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		pids := pidsOf(uid)
-		if len(pids) == 0 {
-			return nil
+	var pids []int
+	gone := wait.Until(within, func() bool { // the kernel finishes the kills; nothing to wait on
+		if pids = pidsOf(uid); len(pids) == 0 {
+			return true
 		}
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		reapOrphans()
-		if time.Now().After(deadline) {
-			return fmt.Errorf("processes %v of bundle uid %d still exist after %s", pids, uid, within)
-		}
-		time.Sleep(5 * time.Millisecond) // the kernel finishes the kills; nothing to wait on
+		return false
+	})
+	if !gone {
+		return fmt.Errorf("processes %v of bundle uid %d still exist after %s", pids, uid, within)
 	}
+	return nil
 }
 
 // pidsOf lists the processes (zombies too) whose real, effective or saved uid is uid.

@@ -223,7 +223,7 @@ func (w *worker) probe(health string) (ok bool, why string) {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(health)
-	req.Header.SetHost("localhost")
+	req.Header.SetHost(defaultHost)
 	if err := w.client.DoTimeout(req, resp, time.Second); err != nil {
 		return false, fmt.Sprintf("health check %s failed: %v", health, err)
 	}
