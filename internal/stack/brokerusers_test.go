@@ -1,11 +1,14 @@
 package stack
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +26,16 @@ import (
 // prove the permissions are sufficient for the real processes.
 func TestBrokerUsers(t *testing.T) {
 	node := testenv.StartRabbitMQ(t)
+	// Before the script, while guest still exists: a login without credentials must not
+	// become guest (no stomp.default_user), though guest's own login works.
+	t.Run("STOMPNeedsALogin", func(t *testing.T) {
+		if got := stompConnect(t, node.STOMPPort, nil); got != "ERROR" {
+			t.Errorf("a STOMP CONNECT without login got %s, want ERROR", got)
+		}
+		if got := stompConnect(t, node.STOMPPort, []string{"login:guest", "passcode:guest"}); got != "CONNECTED" {
+			t.Errorf("a STOMP CONNECT as guest got %s, want CONNECTED (the check above proves nothing)", got)
+		}
+	})
 	secrets := filepath.Join(t.TempDir(), "secrets")
 	users, err := brokerUsers(node, secrets)
 	if err != nil {
@@ -102,6 +115,30 @@ func TestBrokerUsers(t *testing.T) {
 			{"declare a frontend inbox", declareQueue(protocol.FrontendInboxPrefix + "x")},
 		})
 	})
+}
+
+// stompConnect sends a STOMP CONNECT with the given extra headers and returns the command
+// of the broker's answer (CONNECTED or ERROR).
+func stompConnect(t *testing.T, port int, headers []string) string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	frame := "CONNECT\naccept-version:1.2\nhost:/\n"
+	for _, h := range headers {
+		frame += h + "\n"
+	}
+	if _, err := conn.Write([]byte(frame + "\n\x00")); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the answer to CONNECT: %v", err)
+	}
+	return strings.TrimSpace(line)
 }
 
 func checkSecretFiles(t *testing.T, secrets string) {
