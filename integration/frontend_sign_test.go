@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,4 +74,24 @@ func TestFrontendRefusesForgedControl(t *testing.T) {
 	// The genuine article.
 	f.tron.send(t, inbox, die())
 	f.tron.next(t, 5*time.Second, "died from "+inbox, from("died", inbox))
+}
+
+// TestFrontendRefusalsLoggedRateLimited: a flood of forged control messages to a worker's
+// inbox is counted one by one in /__funcatron/health, but the error log gets one line for
+// the reason in the 10 s period (REFUSAL_LOG_PERIOD of control.lua), not one per message.
+func TestFrontendRefusalsLoggedRateLimited(t *testing.T) {
+	t.Parallel()
+	const n = 30
+	f := startFrontend(t, frontendOptions{})
+	inbox := f.inbox(0)
+	for range n {
+		f.tron.sendSigned(t, inbox, inbox, nil, msg{"action": "die", "instance-id": str(f.awakes[0]["instance-id"])})
+	}
+	testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("%d unsigned messages counted", n), func() bool {
+		refused, _ := f.health(t)["refused"].(map[string]any)
+		return refused["unsigned"] == float64(n)
+	})
+	if lines := strings.Count(f.nginx.ErrorLog(), "refused a control message (unsigned)"); lines != 1 {
+		t.Errorf("%d refusals logged %d lines, want 1\n%s", n, lines, f.nginx.ErrorLog())
+	}
 }

@@ -45,6 +45,20 @@
 #             its own), nor declare, bind or publish to any exchange but amq.default.
 # The Tron queue is for_tron here: a Tron started with another --tron-queue needs these
 # expressions edited to match.
+#
+# It also bounds funcatron.dead in bytes, with an operator policy (funcatron-dead-bytes,
+# max-length-bytes $FUNCATRON_DEAD_LETTER_MAX_BYTES, default 256 MiB). The queue declares
+# x-max-length 10000, a count: whoever can publish (a frontend's credentials suffice) can
+# have 10000 messages of 16 MiB dead-lettered, 156 GiB the broker keeps, and a broker over
+# its memory or disk alarm blocks every publisher, i.e. the whole system. The bound is not
+# a queue argument because changing the arguments of an existing durable queue makes every
+# later declaration fail (PRECONDITION_FAILED); a policy applies to the queue as it is.
+# 256 MiB keeps the 10000 newest dead letters of a few KiB each, or at least 16 of the
+# largest, and the oldest go first (drop-head). An operator policy, not a policy: RabbitMQ
+# applies one policy per queue, and operators' own (HA, queue leader locator, ...) would
+# replace ours or ours theirs; an operator policy is merged with the policy in effect
+# (the smaller bound wins). An operator policy of your own that matches funcatron.dead
+# with a higher priority than 1 replaces this one: give it max-length-bytes too.
 set -euo pipefail
 
 die() { echo "broker-users.sh: $*" >&2; exit 2; }
@@ -99,6 +113,12 @@ for role in tron runner frontend; do
     "${ctl[@]}" set_permissions -p / "$user" "$conf" "$write" "$read" >/dev/null
     echo "broker-users.sh: $user on vhost / (configure '$conf', write '$write', read '$read')"
 done
+
+dead_max="${FUNCATRON_DEAD_LETTER_MAX_BYTES:-268435456}"
+[[ "$dead_max" =~ ^[1-9][0-9]*$ ]] || die "FUNCATRON_DEAD_LETTER_MAX_BYTES must be a positive number of bytes, not '$dead_max'"
+"${ctl[@]}" set_operator_policy -p / --priority 1 --apply-to queues funcatron-dead-bytes \
+    '^funcatron\.dead$' "{\"max-length-bytes\": $dead_max}" >/dev/null
+echo "broker-users.sh: funcatron.dead holds at most $dead_max bytes (operator policy funcatron-dead-bytes)"
 
 if exists guest; then
     "${ctl[@]}" delete_user guest >/dev/null

@@ -13,7 +13,6 @@ package tron
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/bus"
 	"github.com/funcatron/funcatron/internal/logging"
+	"github.com/funcatron/funcatron/internal/protocol"
 )
 
 const (
@@ -45,18 +45,19 @@ func (t *Tron) serveLogs(ctx context.Context, conn *amqpbus.Conn) {
 	}
 }
 
-// takeLog keeps a bundle output record; anything else (a node's own log, a record that is
-// not JSON or too large) is acknowledged and forgotten: logs are transient.
+// takeLog keeps a bundle output record; anything else (a node's own log, a record over
+// logRecordMax, nested too deep, too wide or not JSON) is acknowledged and forgotten: logs
+// are transient. The decode is every consumer's bounded one (protocol.CheckSize, then
+// protocol.Unmarshal): whoever has a runner's broker login can publish here.
 func (t *Tron) takeLog(_ context.Context, d *amqpbus.Delivery) {
 	defer d.Settle(amqpbus.Ack)
-	if len(d.Body) > logRecordMax {
-		return
-	}
 	var r logging.Record
-	if json.Unmarshal(d.Body, &r) != nil || r.Attrs["bundle_output"] != true {
+	if protocol.CheckSize(d.Body, logRecordMax) != nil || protocol.Unmarshal(protocol.JSON, d.Body, &r) != nil {
 		return
 	}
-	t.logs.Add(r)
+	if r.Attrs["bundle_output"] == true {
+		t.logs.Add(r)
+	}
 }
 
 // logFilter is what GET /api/v1/logs selects: one bundle (sha), or one route.

@@ -1,11 +1,15 @@
 package tron
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
+	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/logging"
+	"github.com/funcatron/funcatron/internal/protocol"
 )
 
 // TestLogsFilterBySHAAndRoute: GET /api/v1/logs answers the kept bundle output of the
@@ -53,5 +57,25 @@ func TestLogsFilterBySHAAndRoute(t *testing.T) {
 	}
 	if got, _ := tr.apiRaw(t, "GET", "/api/v1/logs", nil, "wrong-token"); got != http.StatusUnauthorized {
 		t.Errorf("GET /api/v1/logs with a wrong token = %d, want 401", got)
+	}
+}
+
+// TestTakeLogBounded: a bundle output record on funcatron.logging that nests deeper than
+// protocol.MaxDepth or holds a collection wider than protocol.MaxItems is dropped like on
+// every other consumer; a plain one is kept.
+func TestTakeLogBounded(t *testing.T) {
+	tr := &Tron{logs: newLogs()}
+	record := func(msg, junk string) *amqpbus.Delivery {
+		return &amqpbus.Delivery{Body: []byte(`{"component":"runner","msg":"` + msg + `","attrs":{"bundle_output":true,"junk":` + junk + `}}`)}
+	}
+	tr.takeLog(context.Background(), record("deep", strings.Repeat("[", protocol.MaxDepth)+strings.Repeat("]", protocol.MaxDepth)))
+	tr.takeLog(context.Background(), record("wide", "["+strings.Repeat("1,", protocol.MaxItems+1)+"1]"))
+	tr.takeLog(context.Background(), record("plain", "[1]"))
+	var kept []string
+	for _, r := range tr.logs.Recent() {
+		kept = append(kept, r.Msg)
+	}
+	if len(kept) != 1 || kept[0] != "plain" {
+		t.Errorf("kept %q, want only the plain record", kept)
 	}
 }

@@ -133,6 +133,21 @@ func DecodeAs(contentType string, body []byte, m Message) error {
 	return nil
 }
 
+// Unmarshal decodes a body of codec c that is not a message of the catalogue (the
+// configuration RPC of internal/rtconfig, the log records on funcatron.logging) into v,
+// within Decode's bounds: a body deeper or wider than limits.go allows is refused
+// (CodeTooDeep, CodeTooMany) before the decoder sees it; one that does not decode is
+// CodeMalformed. Its size is the receiver's to check first (CheckSize).
+func Unmarshal(c Codec, body []byte, v any) error {
+	if perr := checkShape(c, body); perr != nil {
+		return perr
+	}
+	if err := unmarshal(c, body, v); err != nil {
+		return errorf(CodeMalformed, "", err, "decoding %s", c)
+	}
+	return nil
+}
+
 func fromSender(e *Error, from string) *Error {
 	e.From = from
 	return e

@@ -15,7 +15,8 @@
 // It does no I/O and must not import an AMQP client (`make lint` checks this): the transport
 // lives in internal/amqpbus. Decoding never panics; it returns *Error with a stable Code.
 // It is bounded (limits.go): receivers check a body's size first (CheckSize, their
-// --max-message-bytes), and Decode refuses a body nested past MaxDepth or with a
+// --max-message-bytes), and Decode (Unmarshal for bodies outside the catalogue: the
+// configuration RPC, log records) refuses a body nested past MaxDepth or with a
 // collection past MaxItems before the decoder sees it.
 //
 // Decisions where the spec is silent:

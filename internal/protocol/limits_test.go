@@ -90,6 +90,25 @@ func TestWideBodiesRefused(t *testing.T) {
 	}
 }
 
+// TestUnmarshalBounded: Unmarshal, the decoder of bodies outside the catalogue, refuses
+// what Decode refuses (deep, wide) and decodes the rest into any value.
+func TestUnmarshalBounded(t *testing.T) {
+	var v map[string]any
+	for _, c := range []Codec{JSON, EDN} {
+		deep := heartbeatWith(c, strings.Repeat("[", MaxDepth)+strings.Repeat("]", MaxDepth))
+		wantCode(t, string(c)+" deep", Unmarshal(c, deep, &v), CodeTooDeep)
+		wide := heartbeatWith(c, "["+strings.Repeat("1 ", MaxItems+2)+"]")
+		if c == JSON {
+			wide = heartbeatWith(c, "["+strings.Repeat("1,", MaxItems+1)+"1]")
+		}
+		wantCode(t, string(c)+" wide", Unmarshal(c, wide, &v), CodeTooMany)
+	}
+	wantCode(t, "not JSON", Unmarshal(JSON, []byte(`{"a":`), &v), CodeMalformed)
+	if err := Unmarshal(JSON, heartbeatWith(JSON, `[1]`), &v); err != nil || v["action"] != "heartbeat" {
+		t.Errorf("a small JSON body: %v, %v", err, v)
+	}
+}
+
 // TestCheckSize: over the limit is CodeTooLarge; at it, fine; 0 means the default.
 func TestCheckSize(t *testing.T) {
 	wantCode(t, "11 bytes over 10", CheckSize(make([]byte, 11), 10), CodeTooLarge)

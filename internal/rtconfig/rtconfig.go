@@ -119,15 +119,15 @@ func (e *Endpoint) Run(ctx context.Context) error {
 	})
 }
 
-// verify checks a delivery's signature for dest and decodes its JSON body into v.
+// maxBodyBytes bounds a configuration request or answer, checked before anything reads
+// the body: they are a few hundred bytes (a handful of short string values), and a
+// forged 16 MiB one would cost every node an HMAC over it.
+const maxBodyBytes = 64 << 10
+
+// verify checks a delivery for dest and decodes its JSON body into v; a refusal is
+// counted and logged.
 func (e *Endpoint) verify(d *amqpbus.Delivery, dest string, h *protocol.Header, v any) (protocol.Verified, bool) {
-	header := func(name string) string { s, _ := d.Headers[name].(string); return s }
-	vd, err := e.verifier.Verify(dest, "", header, d.Body)
-	if err == nil {
-		if err = json.Unmarshal(d.Body, v); err == nil {
-			err = e.verifier.Matches(vd, h)
-		}
-	}
+	vd, err := e.check(d, dest, h, v)
 	if err != nil {
 		reason := "undecodable"
 		if re := protocol.Refusal(err); re != nil {
@@ -140,6 +140,23 @@ func (e *Endpoint) verify(d *amqpbus.Delivery, dest string, h *protocol.Header, 
 		return vd, false
 	}
 	return vd, true
+}
+
+// check is the order of every consumer (spec/protocol.md §7): the size, the signature,
+// then the bounded decode (protocol.Unmarshal), and the body must repeat the headers.
+func (e *Endpoint) check(d *amqpbus.Delivery, dest string, h *protocol.Header, v any) (protocol.Verified, error) {
+	if err := protocol.CheckSize(d.Body, maxBodyBytes); err != nil {
+		return protocol.Verified{}, err
+	}
+	header := func(name string) string { s, _ := d.Headers[name].(string); return s }
+	vd, err := e.verifier.Verify(dest, "", header, d.Body)
+	if err != nil {
+		return vd, err
+	}
+	if err := protocol.Unmarshal(protocol.JSON, d.Body, v); err != nil {
+		return vd, err
+	}
+	return vd, e.verifier.Matches(vd, h)
 }
 
 // serve answers one request.

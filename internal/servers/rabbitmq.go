@@ -90,11 +90,14 @@ func (r *RabbitMQ) SetLogin(user, password string) {
 // writeConfig writes the node's configuration. max_message_size is the system's one
 // message bound (protocol.DefaultMaxMessageBytes, docs/security.md "Bounded input"): the
 // broker refuses a larger publish, so no consumer is ever handed one.
+//
+// advanced.config empties the STOMP plugin's default_user, which is guest/guest when
+// rabbitmq.conf says nothing (rabbitmq.conf has no way to unset it): a STOMP CONNECT
+// without a login is then refused instead of becoming guest (docs/security.md "What a
+// bundle can still reach on the runner's host"). Every frontend logs in as itself.
 func (r *RabbitMQ) writeConfig() error {
 	conf := fmt.Sprintf(`listeners.tcp.default = 127.0.0.1:%d
 stomp.listeners.tcp.1 = 127.0.0.1:%d
-stomp.default_user = guest
-stomp.default_pass = guest
 log.console = false
 log.file.level = warning
 max_message_size = %d
@@ -102,8 +105,15 @@ max_message_size = %d
 	if err := os.WriteFile(filepath.Join(r.Dir, "rabbitmq.conf"), []byte(conf), 0o644); err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(r.Dir, "advanced.config"), []byte(stompNoDefaultUser), 0o644); err != nil {
+		return err
+	}
 	return os.WriteFile(filepath.Join(r.Dir, "enabled_plugins"), []byte("[rabbitmq_stomp].\n"), 0o644)
 }
+
+// stompNoDefaultUser is the advanced.config (Erlang terms) that leaves the STOMP plugin
+// without a default login.
+const stompNoDefaultUser = "[{rabbitmq_stomp, [{default_user, []}]}].\n"
 
 func (r *RabbitMQ) env() []string {
 	d := r.Dir

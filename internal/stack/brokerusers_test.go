@@ -1,11 +1,14 @@
 package stack
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/protocol"
 	"github.com/funcatron/funcatron/internal/rtconfig"
+	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
@@ -23,6 +27,16 @@ import (
 // prove the permissions are sufficient for the real processes.
 func TestBrokerUsers(t *testing.T) {
 	node := testenv.StartRabbitMQ(t)
+	// Before the script, while guest still exists: a login without credentials must not
+	// become guest (no stomp.default_user), though guest's own login works.
+	t.Run("STOMPNeedsALogin", func(t *testing.T) {
+		if got := stompConnect(t, node.STOMPPort, nil); got != "ERROR" {
+			t.Errorf("a STOMP CONNECT without login got %s, want ERROR", got)
+		}
+		if got := stompConnect(t, node.STOMPPort, []string{"login:guest", "passcode:guest"}); got != "CONNECTED" {
+			t.Errorf("a STOMP CONNECT as guest got %s, want CONNECTED (the check above proves nothing)", got)
+		}
+	})
 	secrets := filepath.Join(t.TempDir(), "secrets")
 	users, err := brokerUsers(node, secrets)
 	if err != nil {
@@ -57,6 +71,7 @@ func TestBrokerUsers(t *testing.T) {
 	t.Run("TronDoesItsPart", func(t *testing.T) { tronDoesItsPart(t, url(RoleTron), route) })
 	t.Run("RunnerDoesItsPart", func(t *testing.T) { runnerDoesItsPart(t, url(RoleRunner), route) })
 	t.Run("FrontendDoesItsPart", func(t *testing.T) { frontendDoesItsPart(t, url(RoleFrontend), inbox, route) })
+	t.Run("DeadLettersBoundedInBytes", func(t *testing.T) { deadLettersBounded(t, node, secrets, url) })
 	t.Run("FrontendCannot", func(t *testing.T) {
 		denied(t, url(RoleFrontend), []deniedOp{
 			{"consume a route queue", consume(route)},
@@ -102,6 +117,81 @@ func TestBrokerUsers(t *testing.T) {
 			{"declare a frontend inbox", declareQueue(protocol.FrontendInboxPrefix + "x")},
 		})
 	})
+}
+
+// deadLettersBounded: broker-users.sh set its operator policy on funcatron.dead (declared
+// by the Tron's part), 256 MiB by default; with FUNCATRON_DEAD_LETTER_MAX_BYTES at 1 MiB,
+// four dead letters of 400 KiB leave the newest two in the queue: the policy is in effect.
+func deadLettersBounded(t *testing.T, node *servers.RabbitMQ, secrets string, url func(string) string) {
+	policies, err := node.Ctl("", "list_operator_policies", "--quiet", "--no-table-headers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "/\tfuncatron-dead-bytes\t^funcatron\\.dead$\tqueues\t{\"max-length-bytes\":268435456}\t1"; !strings.Contains(policies, want) {
+		t.Errorf("operator policies:\n%s\nwant the line %q", policies, want)
+	}
+	t.Setenv("FUNCATRON_DEAD_LETTER_MAX_BYTES", "1048576")
+	if _, err := brokerUsers(node, secrets); err != nil {
+		t.Fatal(err)
+	}
+	c := dialBus(t, url(RoleTron))
+	for i := range 4 {
+		p := amqpbus.Publishing{Exchange: protocol.DeadLetterExchange, Body: make([]byte, 400<<10), MessageID: fmt.Sprint("dead-", i)}
+		if err := c.Publish(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.WaitFor(t, 10*time.Second, "funcatron.dead at 2 messages (819200 bytes)", func() bool {
+		return deadLetterQueue(t, node, "messages", "message_bytes") == "2\t819200"
+	})
+	_, ch := testenv.AMQPChannel(t, url(RoleTron))
+	for _, want := range []string{"dead-2", "dead-3"} {
+		d, ok, err := ch.Get(protocol.DeadLetterQueue, true)
+		if err != nil || !ok || d.MessageId != want {
+			t.Errorf("funcatron.dead gave %q (%v, %v), want %s: the oldest go first", d.MessageId, ok, err, want)
+		}
+	}
+}
+
+// deadLetterQueue is the given columns of funcatron.dead in rabbitmqctl list_queues,
+// tab-separated.
+func deadLetterQueue(t *testing.T, node *servers.RabbitMQ, columns ...string) string {
+	t.Helper()
+	out, err := node.Ctl("", append([]string{"list_queues", "--quiet", "--no-table-headers", "name"}, columns...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if name, rest, _ := strings.Cut(line, "\t"); name == protocol.DeadLetterQueue {
+			return strings.TrimSpace(rest)
+		}
+	}
+	t.Fatalf("no %s in\n%s", protocol.DeadLetterQueue, out)
+	return ""
+}
+
+// stompConnect sends a STOMP CONNECT with the given extra headers and returns the command
+// of the broker's answer (CONNECTED or ERROR).
+func stompConnect(t *testing.T, port int, headers []string) string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	frame := "CONNECT\naccept-version:1.2\nhost:/\n"
+	for _, h := range headers {
+		frame += h + "\n"
+	}
+	if _, err := conn.Write([]byte(frame + "\n\x00")); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the answer to CONNECT: %v", err)
+	}
+	return strings.TrimSpace(line)
 }
 
 func checkSecretFiles(t *testing.T, secrets string) {
