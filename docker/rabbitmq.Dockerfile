@@ -16,6 +16,7 @@ RUN groupadd --system --gid 10003 rabbitmq \
     && rm -rf /var/lib/rabbitmq \
     && install -d -o rabbitmq -g rabbitmq -m 0750 /var/lib/rabbitmq
 COPY docker/rabbitmq.conf /etc/rabbitmq/rabbitmq.conf
+COPY docker/rabbitmq-advanced.config /etc/rabbitmq/advanced.config
 COPY docker/healthz.sh /opt/funcatron/
 COPY scripts/broker-users.sh /opt/funcatron/scripts/broker-users.sh
 RUN echo '[rabbitmq_stomp].' >/etc/rabbitmq/enabled_plugins

@@ -84,7 +84,7 @@ func newMetrics() *metrics {
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "funcatron_runner_refused_messages_total",
-			Help: "Control messages on the runner inbox refused and dropped (spec/protocol.md §7), by reason.",
+			Help: "Control messages on the runner inbox refused and dropped (docs/protocol.md, Signing), by reason.",
 		}, []string{"reason"}),
 		oversize: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "funcatron_runner_answers_oversize_total",

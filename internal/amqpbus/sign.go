@@ -94,7 +94,7 @@ func (r *rateLog) warn(log *slog.Logger, re *protocol.RefusedError, attrs ...any
 	r.last[re.Reason], r.hidden[re.Reason] = now, 0
 	r.mu.Unlock()
 	log.Warn("refused a control message (dropped; logged at most every 10s per reason)",
-		append([]any{"reason", re.Reason, "error", re.Msg, "not_logged_since", hidden}, attrs...)...)
+		append([]any{"reason", re.Reason, "err", re.Msg, "not_logged_since", hidden}, attrs...)...)
 }
 
 // KeySigner signs every message with one key (a runner: the runner key for all it sends).

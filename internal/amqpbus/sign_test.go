@@ -152,7 +152,7 @@ func TestRefusalsLoggedRateLimited(t *testing.T) {
 	b.refusals.mu.Unlock()
 	publishUnsigned(t, c, inbox.Name)
 	testenv.WaitFor(t, 10*time.Second, "one more refusal", func() bool { return refused.count(protocol.RefusedUnsigned) == n+1 })
-	if want := fmt.Sprintf("reason=unsigned error=\"missing [fc-action fc-msg-id fc-at fc-sig] headers\" not_logged_since=%d", n-1); !strings.Contains(logs.String(), want) {
+	if want := fmt.Sprintf("reason=unsigned err=\"missing [fc-action fc-msg-id fc-at fc-sig] headers\" not_logged_since=%d", n-1); !strings.Contains(logs.String(), want) {
 		t.Errorf("the refusal after the period was not logged with %q:\n%s", want, logs.String())
 	}
 }
