@@ -259,9 +259,11 @@ func (n *fakeNode) await(action string) (bus.Message, error) {
 }
 
 // ackNext acks the next message of action with status (in a goroutine: it never calls
-// FailNow) and closes done after.
+// FailNow) and closes done after. The test's cleanup waits for it, so a goroutine whose
+// message never came reports that in its own test instead of panicking in a later one.
 func (n *fakeNode) ackNext(t testing.TB, action, status, errText string) (done <-chan struct{}) {
 	ch := make(chan struct{})
+	t.Cleanup(func() { <-ch })
 	go func() {
 		defer close(ch)
 		m, err := n.await(action)

@@ -103,20 +103,27 @@ func TestQuorumRoutesCountRunnersFromHeartbeats(t *testing.T) {
 	}
 	<-done
 	queue := protocol.RouteQueue("", "/q")
+	// The frontend heartbeats every 100 ms, half a period, to stay known. Not at every poll:
+	// it never acks, so each heartbeat brings the table again, and 100 of them unread fill
+	// its inbox, whose handler then blocks the Tron's sends (the test failed so whenever the
+	// first count took a whole servedPeriod).
+	last := time.Now()
+	frontendAlive := func() {
+		if time.Since(last) > 100*time.Millisecond {
+			f.heartbeat(t)
+			last = time.Now()
+		}
+	}
 	testenv.WaitFor(t, 5*time.Second, "the route served by its runner", func() bool {
 		r.tell(t, &protocol.Heartbeat{Type: protocol.TypeRunner, Routes: []protocol.RouteEntry{{SHA: sha, Queue: queue}}})
-		f.heartbeat(t)
+		frontendAlive()
 		rs := tr.currentRoutes()
 		return len(rs) == 1 && rs[0].Runners != nil && *rs[0].Runners == 1
 	})
 	// the runner goes silent: dropped after 3 periods, and the route is unserved (the
 	// frontend keeps heartbeating, so it stays known and is told)
-	last := time.Now()
 	testenv.WaitFor(t, 5*time.Second, "a route table saying runners 0", func() bool {
-		if time.Since(last) > 100*time.Millisecond {
-			f.heartbeat(t)
-			last = time.Now()
-		}
+		frontendAlive()
 		for {
 			select {
 			case m := <-f.got[protocol.ActionRoute]:
