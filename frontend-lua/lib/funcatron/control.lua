@@ -6,7 +6,8 @@
 -- listener and heartbeats), `resend-awake` (send `awake` again). route, die, tron-info and
 -- resend-awake are acted on only with a valid signature for this inbox, within the clock
 -- skew, never twice, and their body must repeat the signed action, msg-id and at. Refusals
--- are counted (health's `refused`, by reason) and logged at most every 10 s per reason.
+-- are counted by reason (for this worker in health's `refused`, for the whole nginx in
+-- /__funcatron/metrics: funcatron.metrics) and logged at most every 10 s per reason.
 -- Answers are the data plane: not signed (funcatron.sign, funcatron.worker).
 local stomp   = require "funcatron.stomp"
 local message = require "funcatron.message"
@@ -14,6 +15,7 @@ local config  = require "funcatron.config"
 local sign    = require "funcatron.sign"
 local worker  = require "funcatron.worker"
 local records = require "funcatron.records"
+local metrics = require "funcatron.metrics"
 local cjson   = require "cjson.safe"
 
 local ngx      = ngx
@@ -166,6 +168,7 @@ end
 -- REFUSAL_LOG_PERIOD per reason; nothing else happens.
 local function refuse(reason, detail)
     state.refused[reason] = (state.refused[reason] or 0) + 1
+    metrics.refused(state.metrics, reason)
     local t = now()
     local last = state.refusal_logged[reason]
     if last and t - last < REFUSAL_LOG_PERIOD then

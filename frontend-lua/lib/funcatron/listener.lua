@@ -56,7 +56,7 @@ local function goodbye(conn, why)
     control.send(conn, "died", control.node_fields())
     conn:settimeout(1000)
     conn:disconnect()
-    state.connected = false
+    worker.set_connected(false)
     return true, why
 end
 
@@ -72,6 +72,7 @@ local function serve(conn, c)
             return goodbye(conn, "stopped by die")
         end
         local t = now()
+        worker.still_connected(t)
         if t >= next_hb then
             local ok, err = control.send(conn, "heartbeat", control.node_fields())
             if not ok then
@@ -161,11 +162,11 @@ local function connected_session(c, b)
         return false, "sending awake: " .. tostring(failed or err)
     end
     state.awakes = state.awakes + 1
-    state.connected = true
+    worker.set_connected(true)
     state.last_error = nil
     log(INFO, "funcatron: listening on ", state.inbox, " as ", state.node_id)
     local reached, why = serve(conn, c)
-    state.connected = false
+    worker.set_connected(false)
     return reached, why
 end
 
@@ -208,7 +209,7 @@ function _M.listen(premature)
     local backoff = BACKOFF_MIN
     while not state.stopped and not exiting() do
         local ok, reached, why = pcall(session)
-        state.connected = false
+        worker.set_connected(false)
         if not ok then
             why, reached = "listener crashed: " .. tostring(reached), false
         end

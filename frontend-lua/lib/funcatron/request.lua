@@ -17,8 +17,9 @@
 --   5. wait: timeout → 504; the waiter entry is removed in every case;
 --   6. write the answer (status, every header pair, the body: raw from a records answer,
 --      base64-decoded from a catalogue one); malformed → 502.
--- health() and routes() answer /__funcatron/health and /__funcatron/routes (loopback only;
--- routes from anywhere in DEV_MODE).
+-- health(), routes() and metrics() answer /__funcatron/health, /__funcatron/routes and
+-- /__funcatron/metrics (loopback only; routes from anywhere in DEV_MODE). health and routes
+-- describe the worker that answers; metrics the whole nginx (funcatron.metrics).
 --
 -- Every error is JSON {"error": "..."}. Per-request state stays in locals.
 local worker   = require "funcatron.worker"
@@ -27,6 +28,7 @@ local records  = require "funcatron.records"
 local publish  = require "funcatron.publish"
 local config   = require "funcatron.config"
 local answer   = require "funcatron.answer"
+local metrics  = require "funcatron.metrics"
 local cjson    = require "cjson.safe"
 
 local ngx            = ngx
@@ -262,6 +264,20 @@ function _M.health()
     end
     local st = worker.status()
     return respond_json(st.connected and 200 or 503, st)
+end
+
+
+-- metrics answers /__funcatron/metrics: Prometheus text, summed over the workers.
+function _M.metrics()
+    if not admin_allowed(false) then
+        return
+    end
+    local text = metrics.render(metrics.families(worker.state.metrics, ngx.worker.count()))
+    ngx.status = 200
+    ngx.header["Content-Type"] = metrics.CONTENT_TYPE
+    ngx.header["Cache-Control"] = "no-store"
+    ngx.print(text)
+    return ngx.exit(ngx.HTTP_OK)
 end
 
 

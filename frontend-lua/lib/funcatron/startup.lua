@@ -12,6 +12,7 @@ local publish   = require "funcatron.publish"
 local worker    = require "funcatron.worker"
 local listener  = require "funcatron.listener"
 local brokers   = require "funcatron.brokers"
+local metrics   = require "funcatron.metrics"
 local cjson     = require "cjson.safe"
 local semaphore = require "ngx.semaphore"
 
@@ -66,6 +67,9 @@ function _M.init()
     if not c.host then
         c.host = hostname()
     end
+    if not ngx.shared[metrics.DICT] then
+        error("funcatron: nginx.conf lacks `lua_shared_dict " .. metrics.DICT .. "` (nginx/nginx.conf.in)", 0)
+    end
     stomp.MAX_BODY = c.max_message_bytes
     -- the Go decoders' nesting bound (protocol.MaxDepth); lua-cjson's own is 1000
     cjson.decode_max_depth(MAX_DEPTH)
@@ -93,6 +97,7 @@ function _M.start()
         error("funcatron: init() did not run: add init_by_lua_block to nginx.conf", 0)
     end
     seed()
+    state.metrics = ngx.shared[metrics.DICT]
     brokers.init(c.rabbit_hosts, random)
     state.waiters = waiters.new(semaphore.new)
     if c.framing == "records" then

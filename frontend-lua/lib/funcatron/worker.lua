@@ -6,6 +6,7 @@
 local message = require "funcatron.message"
 local routes  = require "funcatron.routes"
 local sign    = require "funcatron.sign"
+local metrics = require "funcatron.metrics"
 
 local ngx      = ngx
 local log      = ngx.log
@@ -24,7 +25,8 @@ local _M = { _VERSION = "0.1.0", BUS_UNREACHABLE = BUS_UNREACHABLE }
 local state = {
     inbox = nil,        -- "FRNT<uuid>": this worker's inbox queue, fixed for the worker's life
     node_id = nil,      -- INSTANCEID-<worker id>
-    connected = false,  -- subscribed and awake sent
+    connected = false,  -- subscribed and awake sent (set_connected)
+    connected_at = nil, -- ngx.now() of the last refresh of its metrics key (still_connected)
     stopped = false,    -- `die` received
     table = nil,        -- routes object; nil until the first `route`
     table_at = nil,
@@ -38,7 +40,9 @@ local state = {
     unknown = {},       -- actions already logged as unknown
     unknown_n = 0,
     seen = sign.seen(), -- msg-ids of the control messages processed (replays are refused)
-    refused = {},       -- reason → count of refused control messages
+    refused = {},       -- reason → count of refused control messages, this worker's
+                        -- (the whole nginx's: funcatron.metrics)
+    metrics = nil,      -- the shared dict of funcatron.metrics
     refusal_logged = {}, -- reason → ngx.now() of its last log line
 }
 _M.state = state
@@ -46,6 +50,30 @@ _M.state = state
 
 function _M.uuid()
     return message.uuid(random)
+end
+
+
+-- set_connected records whether the listener is connected, here and in the metrics'
+-- listeners gauge (funcatron.metrics).
+function _M.set_connected(connected)
+    state.connected = connected
+    local pid = ngx.worker.pid()
+    if connected then
+        state.connected_at = now()
+        metrics.listener_up(state.metrics, pid)
+    elseif state.connected_at then
+        state.connected_at = nil
+        metrics.listener_down(state.metrics, pid)
+    end
+end
+
+
+-- still_connected refreshes the connected listener's metrics key at most every
+-- LISTENER_REFRESH s (the listener calls it at each turn of its loop, t = now()).
+function _M.still_connected(t)
+    if state.connected_at and t - state.connected_at >= metrics.LISTENER_REFRESH then
+        _M.set_connected(true)
+    end
 end
 
 
