@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,8 +21,9 @@ import (
 // lua_shared_dict), while each worker's /__funcatron/health counts only its own. Forgeries
 // go to both workers of a real nginx, with different reasons on each; every scrape is on a
 // new connection (so nginx may hand it to either worker) and shows all of them. The text is
-// read by the Prometheus client's own parser (format 0.0.4), and the listeners gauge drops
-// from 2 to 1 when a genuine `die` stops one worker's listener.
+// read by the Prometheus client's own parser (format 0.0.4). The listeners gauge drops from 2
+// to 1 when a genuine `die` stops one worker's listener, and forgets a worker killed with
+// SIGKILL once its key's TTL ends.
 func TestFrontendMetricsSumOverWorkers(t *testing.T) {
 	t.Parallel()
 	f := startFrontend(t, frontendOptions{workers: 2})
@@ -70,9 +72,24 @@ func TestFrontendMetricsSumOverWorkers(t *testing.T) {
 	t.Logf("health answered by %d worker(s) of 2 over 8 new connections", len(pids))
 
 	f.tron.send(t, w0, die())
-	testenv.WaitFor(t, 10*time.Second, "listeners gauge at 1 after a genuine die", func() bool {
-		return gaugeValue(t, frontendMetrics(t, f), "funcatron_frontend_listeners_connected") == 1
+	connected := func() float64 {
+		return gaugeValue(t, frontendMetrics(t, f), "funcatron_frontend_listeners_connected")
+	}
+	testenv.WaitFor(t, 10*time.Second, "listeners gauge at 1 after a genuine die", func() bool { return connected() == 1 })
+
+	// A worker killed outright cannot delete its key: it counts until its TTL (10 s) ends.
+	// The master starts a new worker, whose listener counts too: 2, then 1 again.
+	var pid float64
+	testenv.WaitFor(t, 10*time.Second, "the health of the worker of "+w1, func() bool {
+		h := freshHealth(t, f)
+		pid, _ = h["pid"].(float64)
+		return h["inbox"] == w1
 	})
+	if err := syscall.Kill(int(pid), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 10*time.Second, "the new worker's listener counted next to the killed one's", func() bool { return connected() == 2 })
+	testenv.WaitFor(t, 15*time.Second, "the killed worker's listener no longer counted", func() bool { return connected() == 1 })
 }
 
 // freshClient opens a connection per request: nginx may hand each to any worker.
