@@ -20,10 +20,12 @@ import (
 // /zbus/add from its own node over the stack's Redis. Then two twins, two bundles of the
 // stack on two Redis servers of their own, talk through nginx: POST /za/add on twin 2001
 // calls calc.add on twin 2002, whose /zb/zbus-remote takes the request and whose reply
-// comes back through /za/zbus-reply. An endpoint refuses a stale message.
+// comes back through /za/zbus-reply. An endpoint refuses a stale message. Last, on the same
+// stack, RoleHolderKill kills the runner holding the sample's msgbusd role (and starts it
+// again).
 func e2eTestZbus(t *testing.T, env *e2eEnv) {
 	s := e2eStart(t, env, e2eStackOptions{runners: 2, redis: true})
-	s.deploy(t, env.sample("hello-zbus"), map[string]any{"redis": s.Redis.URL()})
+	sample := s.deploy(t, env.sample("hello-zbus"), map[string]any{"redis": s.Redis.URL()})
 	r := s.front(t, "POST", "/zbus/add", "", []byte(`{"a":2,"b":3}`), nil)
 	e2eWant(t, "hello-zbus add", r, 200, `{"sum":5}`)
 	r = s.front(t, "POST", "/zbus/add", "", []byte(`{"a":2}`), nil)
@@ -54,6 +56,8 @@ func e2eTestZbus(t *testing.T, env *e2eEnv) {
 	if r.status != 400 {
 		t.Errorf("bad JSON at /zb/zbus-remote: %s", r)
 	}
+
+	t.Run("RoleHolderKill", func(t *testing.T) { e2eTestZbusHolderKill(t, s, s.queueOf(t, sample)) })
 }
 
 // e2eZbusBundle writes a zbus bundle with section sec and paths ops under basePath base,

@@ -135,7 +135,9 @@ func (in *instance) startRole(ctx context.Context) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{}, 2)
 	in.holder.Store(true)
-	in.log.Info("zbus: acting as msgbusd")
+	// The lease's value is in.id: logged so that an operator (and the end-to-end test)
+	// can tell from GET msgbus.system.funcatron.lease which runner holds the role.
+	in.log.Info("zbus: acting as msgbusd", "lease", in.id)
 	go func() { in.daemonLoop(ctx); done <- struct{}{} }()
 	go func() { in.scrubLoop(ctx); done <- struct{}{} }()
 	return func() {
