@@ -148,20 +148,7 @@ func grep(text, word string) string {
 // route queue queue.
 func deadLetters(t *testing.T, queue string) func() int {
 	t.Helper()
-	conn, err := amqp.Dial(rabbit.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, _ := conn.Channel()
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.QueueBind(q.Name, "", protocol.DeadLetterExchange, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	ds, _ := ch.Consume(q.Name, "", true, true, false, false, nil)
+	ds := testenv.Subscribe(t, rabbit.URL(), protocol.DeadLetterExchange, "")
 	var mu sync.Mutex
 	n := 0
 	go func() {

@@ -111,18 +111,7 @@ func loggingQueue(t *testing.T) <-chan amqp.Delivery {
 	if err := ch.ExchangeDeclare(logging.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	if err == nil {
-		err = ch.QueueBind(q.Name, "#", logging.Exchange, false, nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return testenv.Subscribe(t, rabbit.URL(), logging.Exchange, "#")
 }
 
 // configClient is a requester on funcatron.configuration holding the runner key (the

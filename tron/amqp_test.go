@@ -146,19 +146,7 @@ func amqpNodeOn(t testing.TB, conn *amqpbus.Conn, tronQueue, typ, instance strin
 // eventQueue binds a fresh queue to funcatron.events with key and returns its deliveries.
 func eventQueue(t testing.TB, key string) <-chan amqp.Delivery {
 	t.Helper()
-	_, ch := testenv.AMQPChannel(t, broker.URL())
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.QueueBind(q.Name, key, protocol.EventsExchange, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return testenv.Subscribe(t, broker.URL(), protocol.EventsExchange, key)
 }
 
 func TestAMQPMembership(t *testing.T) {

@@ -22,3 +22,23 @@ func AMQPChannel(t testing.TB, url string) (*amqp.Connection, *amqp.Channel) {
 	}
 	return conn, ch
 }
+
+// Subscribe binds a fresh queue (server-named, exclusive, gone with the test's connection)
+// to exchange with key and returns its deliveries, acked as they come: what a test reads to
+// see what reaches an exchange (logs, events, dead letters).
+func Subscribe(t testing.TB, url, exchange, key string) <-chan amqp.Delivery {
+	t.Helper()
+	_, ch := AMQPChannel(t, url)
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err == nil {
+		err = ch.QueueBind(q.Name, key, exchange, false, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
