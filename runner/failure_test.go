@@ -71,9 +71,7 @@ func TestCrashHangMalformed(t *testing.T) {
 	tr := newTron(t)
 	r := startRunner(t, tr, func(o *Options) { o.HeartbeatPeriod = 500 * time.Millisecond })
 	host, path := uniq(t)+".example", "/fail"
-	sha := tr.upload(fnBundle(t, host, path, "workers: 1", "timeout: 1s"))
-	tr.enableOK(r.Inbox(), sha, host, path, nil)
-	queue := protocol.RouteQueue(host, path)
+	_, queue := tr.serveFn(r.Inbox(), host, path, nil, "workers: 1", "timeout: 1s")
 	fe := newFrontend(t)
 
 	a := fe.do(queue, service(host, "GET", path+"/crash", nil))
@@ -212,9 +210,7 @@ func TestAnswerBeforeAck(t *testing.T) {
 	tr := newTron(t)
 	r := startRunner(t, tr)
 	host, path := uniq(t)+".example", "/ack"
-	sha := tr.upload(fnBundle(t, host, path))
-	tr.enableOK(r.Inbox(), sha, host, path, nil)
-	queue := protocol.RouteQueue(host, path)
+	_, queue := tr.serveFn(r.Inbox(), host, path, nil)
 
 	conn, err := amqp.Dial(rabbit.URL())
 	if err != nil {

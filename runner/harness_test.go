@@ -374,6 +374,16 @@ func (tr *tron) enableOK(inbox, sha, host, path string, props protocol.Props) {
 	}
 }
 
+// serveFn uploads fnBundle(host, path, exec...) and enables it on the runner at inbox with
+// props, acked ok: the route most tests send requests to. It returns the bundle's sha and
+// the route queue.
+func (tr *tron) serveFn(inbox, host, path string, props protocol.Props, exec ...string) (sha, queue string) {
+	tr.t.Helper()
+	sha = tr.upload(fnBundle(tr.t, host, path, exec...))
+	tr.enableOK(inbox, sha, host, path, props)
+	return sha, protocol.RouteQueue(host, path)
+}
+
 // ---- the runner under test ----
 
 // startRunner starts a runner reporting to tr and returns it once the Tron got its awake.

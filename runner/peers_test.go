@@ -31,9 +31,7 @@ func TestAnswerHeaderForms(t *testing.T) {
 	tr := newTron(t)
 	r := startRunner(t, tr)
 	host, path := uniq(t)+".example", "/forms"
-	sha := tr.upload(fnBundle(t, host, path, "workers: 1"))
-	tr.enableOK(r.Inbox(), sha, host, path, protocol.Props{"greeting": "hi"})
-	queue := protocol.RouteQueue(host, path)
+	_, queue := tr.serveFn(r.Inbox(), host, path, protocol.Props{"greeting": "hi"}, "workers: 1")
 	fe := newFrontend(t)
 	for _, tc := range []struct {
 		form, want string
