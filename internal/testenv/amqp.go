@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/funcatron/funcatron/internal/protocol"
 )
 
 // AMQPChannel dials url and opens a channel on it, for a test that talks to the broker
@@ -41,4 +43,21 @@ func Subscribe(t testing.TB, url, exchange, key string) <-chan amqp.Delivery {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// VerifySigned checks, as a receiving bus does (protocol.Verifier), that d, a message a
+// test consumed off the broker for queue, is signed by role with key and that the signed
+// head is the message's own.
+func VerifySigned(role string, key []byte, queue string, d amqp.Delivery) error {
+	v := &protocol.Verifier{Keys: []protocol.RoleKey{{Role: role, Key: key}}}
+	hdr := func(n string) string { s, _ := d.Headers[n].(string); return s }
+	vd, err := v.Verify(queue, d.RoutingKey, hdr, d.Body)
+	if err != nil {
+		return err
+	}
+	m, err := protocol.Decode(d.ContentType, d.Body)
+	if err != nil {
+		return err
+	}
+	return v.Matches(vd, m.Head())
 }
