@@ -1,18 +1,9 @@
 package bundles
 
 import (
-	"context"
 	"io"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/funcatron/funcatron/internal/testenv"
 )
 
 // TestSampleHelloGilmour opens the gilmour sample and runs its node as the runner would,
@@ -33,34 +24,7 @@ func TestSampleHelloGilmour(t *testing.T) {
 		g.Routes["twice"].Composition.Combinator != Pipe {
 		t.Errorf("routes %+v", g.Routes)
 	}
-	dir := filepath.Join(t.TempDir(), "b")
-	if err := b.Unpack(dir); err != nil {
-		t.Fatal(err)
-	}
-	sockDir, err := os.MkdirTemp("", "fs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "s")
-	cmd := exec.Command(filepath.Join(dir, "bin", "node"))
-	cmd.Dir, cmd.Stderr = dir, os.Stderr
-	cmd.Env = []string{"FUNCATRON_LISTEN=" + sock, `FUNCATRON_PROPS={"greeting":"Howdy"}`}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}
-	testenv.WaitFor(t, 10*time.Second, "the node listening", func() bool {
-		conn, err := net.Dial("unix", sock)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	})
+	c := startSample(t, b, []string{`FUNCATRON_PROPS={"greeting":"Howdy"}`}, "bin/node").client
 	post := func(path, body string) string {
 		res, err := c.Post("http://node"+path, "application/json", strings.NewReader(body))
 		if err != nil {

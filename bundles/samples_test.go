@@ -111,28 +111,7 @@ func TestSampleHelloZbus(t *testing.T) {
 	if op, ok := operationFor(b, "POST", "/zbus/zbus-remote"); !ok || op != "zbus-remote" {
 		t.Errorf("POST /zbus/zbus-remote routes to %q", op)
 	}
-	dir := filepath.Join(t.TempDir(), "b")
-	if err := b.Unpack(dir); err != nil {
-		t.Fatal(err)
-	}
-	sockDir, err := os.MkdirTemp("", "fs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "s")
-	cmd := exec.Command(filepath.Join(dir, "bin/calc"))
-	cmd.Dir, cmd.Stderr, cmd.Env = dir, os.Stderr, []string{"FUNCATRON_LISTEN=" + sock}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitForSocket(t, sock, 10*time.Second)
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		},
-	}}
+	client := startSample(t, b, nil, "bin/calc").client
 	defer client.CloseIdleConnections()
 	for body, want := range map[string]string{`{"a":2,"b":3}`: "200 {\"sum\":5}", `{"a":2}`: "400 want {\"a\": <number>, \"b\": <number>}\n"} {
 		resp, err := client.Post("http://node/add", "application/json", strings.NewReader(body))
@@ -242,35 +221,10 @@ func testHTTPSample(t *testing.T, name, base string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "b")
-	if err := b.Unpack(dir); err != nil {
-		t.Fatal(err)
-	}
-	sockDir, err := os.MkdirTemp("", "fs") // short: unix socket paths are limited to ~100 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "s")
-	cmd := exec.Command(filepath.Join(dir, b.Exec.Command[0]), b.Exec.Command[1:]...)
-	cmd.Dir, cmd.Stderr = dir, os.Stderr
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "FUNCATRON_LISTEN=" + sock,
-		`FUNCATRON_PROPS={"greeting":"Howdy"}`, "FUNCATRON_BUNDLE=" + b.SHA, "HELLO_SAMPLE=" + b.Exec.Env["HELLO_SAMPLE"]}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	waitForSocket(t, sock, 10*time.Second)
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		},
-	}}
+	env := []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), `FUNCATRON_PROPS={"greeting":"Howdy"}`,
+		"FUNCATRON_BUNDLE=" + b.SHA, "HELLO_SAMPLE=" + b.Exec.Env["HELLO_SAMPLE"]}
+	p := startSample(t, b, env, b.Exec.Command...)
+	client, exited := p.client, p.exited
 	call := func(t *testing.T, method, uri, ctype, body string) response {
 		req, err := http.NewRequest(method, "http://sample"+uri, strings.NewReader(body))
 		if err != nil {
@@ -318,6 +272,48 @@ func operationFor(b *Bundle, method, uri string) (string, bool) {
 		return "", false
 	}
 	return m.Operation.OperationID, true
+}
+
+// sampleProcess is a sample bundle's program started as a runner starts it: unpacked, and
+// listening on a unix socket of its own.
+type sampleProcess struct {
+	client *http.Client // its requests go to the socket
+	exited chan error   // what cmd.Wait returned; the test's cleanup reads it
+}
+
+// startSample unpacks b and starts command (a path in the unpacked bundle, then its
+// arguments) in it with env and FUNCATRON_LISTEN set to a fresh socket; it returns once the
+// socket accepts. The process is killed at the test's end.
+func startSample(t *testing.T, b *Bundle, env []string, command ...string) *sampleProcess {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "b")
+	if err := b.Unpack(dir); err != nil {
+		t.Fatal(err)
+	}
+	sockDir, err := os.MkdirTemp("", "fs") // short: unix socket paths are limited to ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "s")
+	cmd := exec.Command(filepath.Join(dir, command[0]), command[1:]...)
+	cmd.Dir, cmd.Stderr, cmd.Env = dir, os.Stderr, append(env, "FUNCATRON_LISTEN="+sock)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &sampleProcess{exited: make(chan error, 1), client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}}
+	go func() { p.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		p.client.CloseIdleConnections()
+		cmd.Process.Kill()
+		<-p.exited
+	})
+	waitForSocket(t, sock, 10*time.Second)
+	return p
 }
 
 // waitForSocket polls until the unix socket accepts, or fails the test.

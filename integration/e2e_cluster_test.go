@@ -48,16 +48,8 @@ func e2eTestClusterNodeKill(t *testing.T, env *e2eEnv) {
 	t.Logf("killed node %d (%s) with %s of our connections; %s requests were queued on %s",
 		victim, nodes[victim].NodeName(), on, queued, q)
 
-	var resumed time.Time
-	testenv.WaitFor(t, 20*time.Second, "a 2xx answer to a request sent after the kill", func() bool {
-		for _, smp := range load.snapshot() {
-			if smp.status/100 == 2 && smp.start.After(killed) {
-				resumed = smp.end
-				return true
-			}
-		}
-		return false
-	})
+	resumed := load.waitResumed(t, 20*time.Second, "a 2xx answer to a request sent after the kill",
+		func(smp e2eSample) bool { return smp.start.After(killed) })
 	t.Logf("service back %s after the kill", resumed.Sub(killed).Round(time.Millisecond))
 	if d := resumed.Sub(killed); d > 10*time.Second {
 		t.Errorf("service back %s after the kill, want within 10 s", d)

@@ -271,16 +271,8 @@ func e2eTestBrokerRestart(t *testing.T, env *e2eEnv) {
 	up := time.Now()
 	t.Logf("RabbitMQ down and up again in %s", up.Sub(stopped).Round(time.Millisecond))
 
-	var resumed time.Time
-	testenv.WaitFor(t, 20*time.Second, "a 2xx answer after the broker came back", func() bool {
-		for _, smp := range load.snapshot() {
-			if smp.status/100 == 2 && smp.start.After(stopped) && smp.end.After(up) {
-				resumed = smp.end
-				return true
-			}
-		}
-		return false
-	})
+	resumed := load.waitResumed(t, 20*time.Second, "a 2xx answer after the broker came back",
+		func(smp e2eSample) bool { return smp.start.After(stopped) && smp.end.After(up) })
 	t.Logf("service resumed %s after the broker was up", resumed.Sub(up).Round(time.Millisecond))
 	if d := resumed.Sub(up); d > 10*time.Second {
 		t.Errorf("service resumed %s after the broker was up, want within 10 s", d)

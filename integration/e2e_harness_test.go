@@ -627,6 +627,23 @@ func (l *e2eLoad) waitOK(t *testing.T, n int, within time.Duration) {
 	})
 }
 
+// waitResumed waits for the first 2xx answer to a request counts accepts (one sent after
+// a fault began, say) and returns when that answer came: when service resumed.
+func (l *e2eLoad) waitResumed(t *testing.T, within time.Duration, what string, counts func(e2eSample) bool) time.Time {
+	t.Helper()
+	var resumed time.Time
+	testenv.WaitFor(t, within, what, func() bool {
+		for _, smp := range l.snapshot() {
+			if smp.status/100 == 2 && counts(smp) {
+				resumed = smp.end
+				return true
+			}
+		}
+		return false
+	})
+	return resumed
+}
+
 // stopAndCount stops the load, logs its counts and returns them. (If the test fails, the
 // load's timeline is logged at its end.)
 func (l *e2eLoad) stopAndCount(t *testing.T) e2eCounts {

@@ -135,7 +135,7 @@ func (tr *fakeTron) connect(t testing.TB) {
 	consume(t, tr.conn, tr.queue, func(m msg, d amqp.Delivery) {
 		m["_content_type"] = d.ContentType
 		m["_persistent"] = d.DeliveryMode == amqp.Persistent
-		m["_signed"] = signedBy(tr.key, tr.queue, d) == nil
+		m["_signed"] = testenv.VerifySigned(protocol.RoleFrontend, tr.key, tr.queue, d) == nil
 		tr.mu.Lock()
 		tr.all = append(tr.all, m)
 		tr.mu.Unlock()
@@ -219,22 +219,6 @@ func frontendKeyFile(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// signedBy checks that a delivery carries a valid signature with key for queue; RabbitMQ's
-// STOMP plugin turned the frontend's STOMP headers into these AMQP headers.
-func signedBy(key []byte, queue string, d amqp.Delivery) error {
-	v := &protocol.Verifier{Keys: []protocol.RoleKey{{Role: protocol.RoleFrontend, Key: key}}}
-	hdr := func(n string) string { s, _ := d.Headers[n].(string); return s }
-	vd, err := v.Verify(queue, d.RoutingKey, hdr, d.Body)
-	if err != nil {
-		return err
-	}
-	m, err := protocol.Decode(d.ContentType, d.Body)
-	if err != nil {
-		return err
-	}
-	return v.Matches(vd, m.Head())
 }
 
 func isAction(action string) func(msg) bool {

@@ -71,9 +71,7 @@ func TestCrashHangMalformed(t *testing.T) {
 	tr := newTron(t)
 	r := startRunner(t, tr, func(o *Options) { o.HeartbeatPeriod = 500 * time.Millisecond })
 	host, path := uniq(t)+".example", "/fail"
-	sha := tr.upload(fnBundle(t, host, path, "workers: 1", "timeout: 1s"))
-	tr.enableOK(r.Inbox(), sha, host, path, nil)
-	queue := protocol.RouteQueue(host, path)
+	_, queue := tr.serveFn(r.Inbox(), host, path, nil, "workers: 1", "timeout: 1s")
 	fe := newFrontend(t)
 
 	a := fe.do(queue, service(host, "GET", path+"/crash", nil))
@@ -148,20 +146,7 @@ func grep(text, word string) string {
 // route queue queue.
 func deadLetters(t *testing.T, queue string) func() int {
 	t.Helper()
-	conn, err := amqp.Dial(rabbit.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, _ := conn.Channel()
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.QueueBind(q.Name, "", protocol.DeadLetterExchange, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	ds, _ := ch.Consume(q.Name, "", true, true, false, false, nil)
+	ds := testenv.Subscribe(t, rabbit.URL(), protocol.DeadLetterExchange, "")
 	var mu sync.Mutex
 	n := 0
 	go func() {
@@ -225,9 +210,7 @@ func TestAnswerBeforeAck(t *testing.T) {
 	tr := newTron(t)
 	r := startRunner(t, tr)
 	host, path := uniq(t)+".example", "/ack"
-	sha := tr.upload(fnBundle(t, host, path))
-	tr.enableOK(r.Inbox(), sha, host, path, nil)
-	queue := protocol.RouteQueue(host, path)
+	_, queue := tr.serveFn(r.Inbox(), host, path, nil)
 
 	conn, err := amqp.Dial(rabbit.URL())
 	if err != nil {

@@ -235,7 +235,7 @@ func (tr *tron) reconnect() {
 			if d.DeliveryMode != amqp.Persistent {
 				t.Errorf("%s to the Tron queue is not persistent", m.Head().Action)
 			}
-			if err := verifyFromRunner(tr.queue, d); err != nil {
+			if err := testenv.VerifySigned(protocol.RoleRunner, harnessKey, tr.queue, d); err != nil {
 				t.Errorf("%s from the runner: %v", m.Head().Action, err)
 			}
 			tr.mu.Lock()
@@ -333,21 +333,6 @@ func signedHeaders(key []byte, queue string, h *protocol.Header, body []byte) am
 	return t
 }
 
-// verifyFromRunner checks that a runner signed a message to the Tron queue with the key.
-func verifyFromRunner(queue string, d amqp.Delivery) error {
-	v := &protocol.Verifier{Keys: []protocol.RoleKey{{Role: protocol.RoleRunner, Key: harnessKey}}}
-	hdr := func(n string) string { s, _ := d.Headers[n].(string); return s }
-	vd, err := v.Verify(queue, d.RoutingKey, hdr, d.Body)
-	if err != nil {
-		return err
-	}
-	m, err := protocol.Decode(d.ContentType, d.Body)
-	if err != nil {
-		return err
-	}
-	return v.Matches(vd, m.Head())
-}
-
 // enable sends an enable with a signed URL and returns its msg-id.
 func (tr *tron) enable(inbox, sha, host, path string, props protocol.Props) string {
 	return tr.send(inbox, &protocol.Enable{
@@ -372,6 +357,16 @@ func (tr *tron) enableOK(inbox, sha, host, path string, props protocol.Props) {
 	if ack.Status != protocol.AckOK {
 		tr.t.Fatalf("enable acked %s: %s", ack.Status, ack.Error)
 	}
+}
+
+// serveFn uploads fnBundle(host, path, exec...) and enables it on the runner at inbox with
+// props, acked ok: the route most tests send requests to. It returns the bundle's sha and
+// the route queue.
+func (tr *tron) serveFn(inbox, host, path string, props protocol.Props, exec ...string) (sha, queue string) {
+	tr.t.Helper()
+	sha = tr.upload(fnBundle(tr.t, host, path, exec...))
+	tr.enableOK(inbox, sha, host, path, props)
+	return sha, protocol.RouteQueue(host, path)
 }
 
 // ---- the runner under test ----

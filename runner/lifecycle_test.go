@@ -161,9 +161,7 @@ func TestGracefulShutdown(t *testing.T) {
 	tr := newTron(t)
 	r := startRunner(t, tr)
 	host, path := uniq(t)+".example", "/bye"
-	sha := tr.upload(fnBundle(t, host, path, "workers: 1"))
-	tr.enableOK(r.Inbox(), sha, host, path, nil)
-	queue := protocol.RouteQueue(host, path)
+	_, queue := tr.serveFn(r.Inbox(), host, path, nil, "workers: 1")
 	fe := newFrontend(t)
 	pids := processPIDs(t, fe, queue, host, path, 1)
 	// The runner counts a request until it is acked, after its answer reached us.
@@ -191,9 +189,7 @@ func TestBrokerRestart(t *testing.T) {
 	tr := newTron(t)
 	r := startRunner(t, tr)
 	host, path := uniq(t)+".example", "/restart"
-	sha := tr.upload(fnBundle(t, host, path))
-	tr.enableOK(r.Inbox(), sha, host, path, nil)
-	queue := protocol.RouteQueue(host, path)
+	_, queue := tr.serveFn(r.Inbox(), host, path, nil)
 	if a := newFrontend(t).do(queue, service(host, "GET", path+"/pid", nil)); a.Answer.Status != 200 {
 		t.Fatalf("before the restart: %d", a.Answer.Status)
 	}
@@ -250,9 +246,7 @@ func TestDisableServesQueuedRequests(t *testing.T) {
 	tr := newTron(t)
 	r := startRunner(t, tr, func(o *Options) { o.DisableLinger = 2 * time.Second })
 	host, path := uniq(t)+".example", "/api"
-	sha := tr.upload(fnBundle(t, host, path))
-	tr.enableOK(r.Inbox(), sha, host, path, nil)
-	queue := protocol.RouteQueue(host, path)
+	sha, queue := tr.serveFn(r.Inbox(), host, path, nil)
 	fe := newFrontend(t)
 	fe.do(queue, service(host, "GET", path+"/hello/warm", nil)) // the bundle is serving
 

@@ -31,9 +31,7 @@ func TestAnswerHeaderForms(t *testing.T) {
 	tr := newTron(t)
 	r := startRunner(t, tr)
 	host, path := uniq(t)+".example", "/forms"
-	sha := tr.upload(fnBundle(t, host, path, "workers: 1"))
-	tr.enableOK(r.Inbox(), sha, host, path, protocol.Props{"greeting": "hi"})
-	queue := protocol.RouteQueue(host, path)
+	_, queue := tr.serveFn(r.Inbox(), host, path, protocol.Props{"greeting": "hi"}, "workers: 1")
 	fe := newFrontend(t)
 	for _, tc := range []struct {
 		form, want string
@@ -111,18 +109,7 @@ func loggingQueue(t *testing.T) <-chan amqp.Delivery {
 	if err := ch.ExchangeDeclare(logging.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	if err == nil {
-		err = ch.QueueBind(q.Name, "#", logging.Exchange, false, nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return testenv.Subscribe(t, rabbit.URL(), logging.Exchange, "#")
 }
 
 // configClient is a requester on funcatron.configuration holding the runner key (the

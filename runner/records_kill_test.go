@@ -83,9 +83,7 @@ func TestRecordsKillMidBatch(t *testing.T) {
 	tr := newTron(t)
 	proc, inbox := startRunnerProc(t, tr)
 	host, path := uniq(t)+".example", "/kill"
-	sha := tr.upload(fnBundle(t, host, path))
-	tr.enableOK(inbox, sha, host, path, nil)
-	queue := protocol.RouteQueue(host, path)
+	sha, queue := tr.serveFn(inbox, host, path, nil)
 	fe := newFrontend(t)
 
 	var svcs []*protocol.Service

@@ -110,9 +110,7 @@ func TestServeHTTPMode(t *testing.T) {
 	tr := newTron(t)
 	r := startRunner(t, tr)
 	host, path := uniq(t)+".example", "/api"
-	sha := tr.upload(fnBundle(t, host, path, "workers: 2", "env: {VERSION: v1}", "health: /health"))
-	tr.enableOK(r.Inbox(), sha, host, path, protocol.Props{"greeting": "howdy", "db": map[string]any{"url": "x"}})
-	queue := protocol.RouteQueue(host, path)
+	sha, queue := tr.serveFn(r.Inbox(), host, path, protocol.Props{"greeting": "howdy", "db": map[string]any{"url": "x"}}, "workers: 2", "env: {VERSION: v1}", "health: /health")
 	fe := newFrontend(t)
 
 	a := fe.do(queue, service(host, "GET", path+"/hello/bob?x=1", nil))

@@ -95,16 +95,23 @@ func (s *store) get(ctx context.Context, sha, src string) ([]byte, error) {
 	return os.ReadFile(s.file(sha))
 }
 
-// fetch downloads bundle sha into the cache, once: concurrent callers share a download.
-func (s *store) fetch(ctx context.Context, sha, src string) error {
+// join is sha's flight in flights (s.fetching, s.unpacked), made when there is none: the
+// first caller does the work and closes f.done, the others wait for it.
+func (s *store) join(flights map[string]*flight, sha string) (f *flight, first bool) {
 	s.mu.Lock()
-	f, busy := s.fetching[sha]
+	defer s.mu.Unlock()
+	f, busy := flights[sha]
 	if !busy {
 		f = &flight{done: make(chan struct{})}
-		s.fetching[sha] = f
+		flights[sha] = f
 	}
-	s.mu.Unlock()
-	if !busy {
+	return f, !busy
+}
+
+// fetch downloads bundle sha into the cache, once: concurrent callers share a download.
+func (s *store) fetch(ctx context.Context, sha, src string) error {
+	f, first := s.join(s.fetching, sha)
+	if first {
 		f.err = s.download(ctx, sha, src)
 		s.mu.Lock()
 		delete(s.fetching, sha)
@@ -167,14 +174,8 @@ func (s *store) download(ctx context.Context, sha, src string) error {
 // is); it returns the unpacked directory. An unpacked bundle from an earlier run is reused.
 func (s *store) unpack(sha string, fn func(dir string) error) (string, error) {
 	dir := s.unpackDir(sha)
-	s.mu.Lock()
-	f, seen := s.unpacked[sha]
-	if !seen {
-		f = &flight{done: make(chan struct{})}
-		s.unpacked[sha] = f
-	}
-	s.mu.Unlock()
-	if seen {
+	f, first := s.join(s.unpacked, sha)
+	if !first {
 		<-f.done
 		if f.err == nil {
 			return dir, nil

@@ -96,6 +96,20 @@ func amqpNode(t testing.TB, tronQueue, typ, instance string, codec protocol.Code
 	return amqpNodeWithKey(t, tronQueue, typ, instance, codec, key, key)
 }
 
+// amqpPeers are a fake runner and a fake frontend (instance frontend) that said awake to
+// the Tron on tronQueue and got its answers (all-bundles, the route table): where most
+// AMQP tests start.
+func amqpPeers(t testing.TB, tronQueue, frontend string) (runner, front *fakeNode) {
+	t.Helper()
+	runner = amqpNode(t, tronQueue, protocol.TypeRunner, "", protocol.EDN)
+	front = amqpNode(t, tronQueue, protocol.TypeFrontend, frontend, protocol.JSON)
+	runner.awake(t)
+	front.awake(t)
+	runner.expect(t, protocol.ActionAllBundles)
+	front.expect(t, protocol.ActionRoute)
+	return runner, front
+}
+
 // amqpNodeWithKey is amqpNode signing with key (nil: unsigned) and verifying what it
 // receives with verifyKey (nil: it records everything, as a forger would).
 func amqpNodeWithKey(t testing.TB, tronQueue, typ, instance string, codec protocol.Codec, key, verifyKey []byte) *fakeNode {
@@ -132,19 +146,7 @@ func amqpNodeOn(t testing.TB, conn *amqpbus.Conn, tronQueue, typ, instance strin
 // eventQueue binds a fresh queue to funcatron.events with key and returns its deliveries.
 func eventQueue(t testing.TB, key string) <-chan amqp.Delivery {
 	t.Helper()
-	_, ch := testenv.AMQPChannel(t, broker.URL())
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.QueueBind(q.Name, key, protocol.EventsExchange, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return testenv.Subscribe(t, broker.URL(), protocol.EventsExchange, key)
 }
 
 func TestAMQPMembership(t *testing.T) {
@@ -235,12 +237,7 @@ func TestAMQPSilentNodeIsLost(t *testing.T) {
 func TestAMQPEnableReplaceDisable(t *testing.T) {
 	tr := startAMQPTron(t, func(o *Options) { o.EnableWait = 2 * time.Second })
 	q := tr.opts.TronQueue
-	r := amqpNode(t, q, protocol.TypeRunner, "", protocol.EDN)
-	f := amqpNode(t, q, protocol.TypeFrontend, "nginx-e:0", protocol.JSON)
-	r.awake(t)
-	f.awake(t)
-	r.expect(t, protocol.ActionAllBundles)
-	f.expect(t, protocol.ActionRoute)
+	r, f := amqpPeers(t, q, "nginx-e:0")
 	v1 := tr.upload(t, makeBundle(t, "shop.example", "/cart", "v1"))
 	v2 := tr.upload(t, makeBundle(t, "shop.example", "/cart", "v2"))
 	queue := protocol.RouteQueue("shop.example", "/cart")
@@ -299,12 +296,7 @@ func TestAMQPEnableReplaceDisable(t *testing.T) {
 
 func TestAMQPAdminAPI(t *testing.T) {
 	tr := startAMQPTron(t, nil)
-	r := amqpNode(t, tr.opts.TronQueue, protocol.TypeRunner, "", protocol.EDN)
-	f := amqpNode(t, tr.opts.TronQueue, protocol.TypeFrontend, "nginx-api:0", protocol.JSON)
-	r.awake(t)
-	f.awake(t)
-	r.expect(t, protocol.ActionAllBundles)
-	f.expect(t, protocol.ActionRoute)
+	r, f := amqpPeers(t, tr.opts.TronQueue, "nginx-api:0")
 
 	data := makeBundle(t, "", "/api-test", "api")
 	sha := tr.upload(t, data)
@@ -435,12 +427,7 @@ func consumeQueue(t *testing.T, name string) (stop func()) {
 // saying runners 0 within about a second (spec/frontend.md "No runner, no wait").
 func TestAMQPRouteSaysWhetherServed(t *testing.T) {
 	tr := startAMQPTron(t, func(o *Options) { o.EnableWait = 2 * time.Second })
-	r := amqpNode(t, tr.opts.TronQueue, protocol.TypeRunner, "", protocol.EDN)
-	f := amqpNode(t, tr.opts.TronQueue, protocol.TypeFrontend, "nginx-s:0", protocol.JSON)
-	r.awake(t)
-	f.awake(t)
-	r.expect(t, protocol.ActionAllBundles)
-	f.expect(t, protocol.ActionRoute)
+	r, f := amqpPeers(t, tr.opts.TronQueue, "nginx-s:0")
 	sha := tr.upload(t, makeBundle(t, "", "/served", "v1"))
 	r.ackNext(t, protocol.ActionEnable, protocol.AckOK, "")
 	if status, res := tr.api(t, "POST", "/api/v1/enable", map[string]any{"sha": sha}); status != 200 {

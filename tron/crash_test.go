@@ -107,12 +107,7 @@ func TestCrashAndRestartKeepsBundlesAndRoutes(t *testing.T) {
 	}
 
 	p = startProc(t, bin, env, addr)
-	runner := amqpNode(t, queue, protocol.TypeRunner, "", protocol.EDN)
-	front := amqpNode(t, queue, protocol.TypeFrontend, "nginx-crash:0", protocol.JSON)
-	runner.awake(t)
-	front.awake(t)
-	runner.expect(t, protocol.ActionAllBundles)
-	front.expect(t, protocol.ActionRoute)
+	runner, front := amqpPeers(t, queue, "nginx-crash:0")
 	a := client.upload(t, makeBundle(t, "", "/crash", "a"))
 	b := client.upload(t, makeBundle(t, "crash.example", "/crash/deeper", "b"))
 	for _, sha := range []string{a, b} {

@@ -109,12 +109,9 @@ type enableStep struct {
 // enableLocked checks the request against the current state, declares the route queue,
 // saves the new state and sends `enable` to every live runner as one message. Caller holds ctl.
 func (t *Tron) enableLocked(ctx context.Context, b bus.Bus, sha string, req enableRequest) (*enableStep, error) {
-	t.mu.Lock()
-	meta, ok := t.bundles[sha]
-	st := t.state.clone()
-	t.mu.Unlock()
-	if !ok {
-		return nil, newAPIError(http.StatusNotFound, "could not find Func bundle with sha %s", sha)
+	meta, st, err := t.bundleAndState(sha)
+	if err != nil {
+		return nil, err
 	}
 	step := &enableStep{}
 	if o, conflict := owner(st.Enabled, sha, meta.Host, meta.BasePath); conflict {
@@ -128,7 +125,7 @@ func (t *Tron) enableLocked(ctx context.Context, b bus.Bus, sha string, req enab
 	// The route queue exists before the call returns, so requests a frontend sends from now
 	// on wait in the queue for a runner instead of being dropped.
 	dctx, cancel := context.WithTimeout(ctx, sendTimeout)
-	err := b.DeclareRouteQueue(dctx, e.Queue())
+	err = b.DeclareRouteQueue(dctx, e.Queue())
 	cancel()
 	if err != nil {
 		return nil, newAPIError(http.StatusServiceUnavailable, "declaring route queue %s: %v; nothing was changed", e.Queue(), err)
@@ -142,10 +139,8 @@ func (t *Tron) enableLocked(ctx context.Context, b bus.Bus, sha string, req enab
 	st.Seq++
 	e.Seq = st.Seq
 	st.Enabled = append(st.Enabled, e)
-	st.routesChanged()
-	if err := saveState(t.opts.DataDir, st); err != nil {
-		t.log.Error("saving state", "err", err)
-		return nil, newAPIError(http.StatusInternalServerError, "could not save the state; nothing was changed")
+	if err := t.saveRoutes(&st); err != nil {
+		return nil, err
 	}
 	t.mu.Lock()
 	t.state = st
@@ -236,6 +231,31 @@ type disableResult struct {
 	Warning string `json:"warning,omitempty"`
 }
 
+// bundleAndState is bundle sha's metadata and a copy of the state for enable or disable to
+// change and save (saveRoutes); the caller holds ctl, so no other change comes between. A
+// bundle not in the store is the API's 404.
+func (t *Tron) bundleAndState(sha string) (bundleMeta, state, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	meta, ok := t.bundles[sha]
+	if !ok {
+		return bundleMeta{}, state{}, newAPIError(http.StatusNotFound, "could not find Func bundle with sha %s", sha)
+	}
+	return meta, t.state.clone(), nil
+}
+
+// saveRoutes gives st, whose enabled bundles changed, a new route table version and saves
+// it, before enable or disable makes it the Tron's state. An error is the API's 500: nothing
+// was changed.
+func (t *Tron) saveRoutes(st *state) error {
+	st.routesChanged()
+	if err := saveState(t.opts.DataDir, *st); err != nil {
+		t.log.Error("saving state", "err", err)
+		return newAPIError(http.StatusInternalServerError, "could not save the state; nothing was changed")
+	}
+	return nil
+}
+
 // disable stops serving bundle sha: frontends get the route table without it first (no new
 // requests), then runners get `disable`.
 func (t *Tron) disable(ctx context.Context, rawSHA string) (*disableResult, error) {
@@ -249,12 +269,9 @@ func (t *Tron) disable(ctx context.Context, rawSHA string) (*disableResult, erro
 	}
 	t.ctl.Lock()
 	defer t.ctl.Unlock()
-	t.mu.Lock()
-	_, known := t.bundles[sha]
-	st := t.state.clone()
-	t.mu.Unlock()
-	if !known {
-		return nil, newAPIError(http.StatusNotFound, "could not find Func bundle with sha %s", sha)
+	_, st, err := t.bundleAndState(sha)
+	if err != nil {
+		return nil, err
 	}
 	i := st.find(sha)
 	if i < 0 {
@@ -262,10 +279,8 @@ func (t *Tron) disable(ctx context.Context, rawSHA string) (*disableResult, erro
 	}
 	e := st.Enabled[i]
 	st.Enabled = removeSHA(st.Enabled, sha)
-	st.routesChanged()
-	if err := saveState(t.opts.DataDir, st); err != nil {
-		t.log.Error("saving state", "err", err)
-		return nil, newAPIError(http.StatusInternalServerError, "could not save the state; nothing was changed")
+	if err := t.saveRoutes(&st); err != nil {
+		return nil, err
 	}
 	t.mu.Lock()
 	t.state = st

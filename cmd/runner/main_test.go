@@ -4,74 +4,42 @@ import (
 	"context"
 	"flag"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/funcatron/funcatron/internal/options"
+	"github.com/funcatron/funcatron/internal/options/optionstest"
 	"github.com/funcatron/funcatron/internal/protocol"
-	"github.com/funcatron/funcatron/internal/servers"
 	"github.com/funcatron/funcatron/internal/testenv"
 	"github.com/funcatron/funcatron/runner"
 	"github.com/funcatron/funcatron/runner/kinds"
 )
 
 func TestBadOptionsExit2(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		env  []string
-		want string
-	}{
-		{"unknown codec", []string{"--codec=xml"}, nil, `"xml" for flag -codec`},
-		{"not an amqp url", []string{"--rabbit-url=http://x"}, nil, "rabbit-url"},
-		{"bad env value", nil, []string{"FUNCATRON_HEARTBEAT_PERIOD=often"}, "FUNCATRON_HEARTBEAT_PERIOD"},
-		{"bad log level", []string{"--log-level=loud"}, nil, "log level"},
-		{"bad log format", nil, []string{"FUNCATRON_LOG_FORMAT=xml"}, "log format"},
-		{"unknown flag", []string{"--frobnicate"}, nil, "frobnicate"},
-		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
-		{"bad bundle uids", []string{"--bundle-uids=9-1"}, nil, "bundle-uids"},
-		{"no bus key", []string{"--bus-key-file="}, nil, "bus-key-file"},
-		{"bus key readable by others", nil, []string{"FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o644)}, "mode 0644"},
+	base := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0",
+		"FUNCATRON_BUNDLE_UIDS=61000-61999", "FUNCATRON_BUS_KEY_FILE=" + optionstest.KeyFile(t, 0o600)}
+	optionstest.BadOptionsExit2(t, run, base, []optionstest.BadOption{
+		{Name: "unknown codec", Args: []string{"--codec=xml"}, Want: `"xml" for flag -codec`},
+		{Name: "not an amqp url", Args: []string{"--rabbit-url=http://x"}, Want: "rabbit-url"},
+		{Name: "bad env value", Env: []string{"FUNCATRON_HEARTBEAT_PERIOD=often"}, Want: "FUNCATRON_HEARTBEAT_PERIOD"},
+		{Name: "bad log level", Args: []string{"--log-level=loud"}, Want: "log level"},
+		{Name: "bad log format", Env: []string{"FUNCATRON_LOG_FORMAT=xml"}, Want: "log format"},
+		{Name: "unknown flag", Args: []string{"--frobnicate"}, Want: "frobnicate"},
+		{Name: "stray argument", Args: []string{"serve"}, Want: "unexpected argument"},
+		{Name: "bad bundle uids", Args: []string{"--bundle-uids=9-1"}, Want: "bundle-uids"},
+		{Name: "no bus key", Args: []string{"--bus-key-file="}, Want: "bus-key-file"},
+		{Name: "bus key readable by others", Env: []string{"FUNCATRON_BUS_KEY_FILE=" + optionstest.KeyFile(t, 0o644)}, Want: "mode 0644"},
 		// As the Tron's: host:port, and a zero or negative bound is refused, not replaced
 		// by the default (internal/options, the package doc).
-		{"listen without port", []string{"--listen=localhost"}, nil, "--listen"},
-		{"zero heartbeat period", []string{"--heartbeat-period=0"}, nil, "--heartbeat-period 0s: must be positive"},
-		{"negative bundle size", []string{"--max-bundle-bytes=-1"}, nil, "--max-bundle-bytes -1: must be positive"},
-		{"zero clock skew", nil, []string{"FUNCATRON_MAX_CLOCK_SKEW=0s"}, "--max-clock-skew"},
-		{"zero batch", []string{"--max-batch=0"}, nil, "--max-batch"},
-		{"negative stop grace", []string{"--stop-grace=-1s"}, nil, "--stop-grace"},
-		{"empty data dir", []string{"--data-dir="}, nil, "--data-dir"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stderr testenv.SyncBuffer
-			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0",
-				"FUNCATRON_BUNDLE_UIDS=61000-61999", "FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o600)}, tt.env...)
-			// Bounded: a runner that accepted the options would wait for a broker until ctx ends.
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			code := run(ctx, tt.args, env, &stderr)
-			if code != 2 || !strings.Contains(stderr.String(), tt.want) {
-				t.Errorf("run(%v, %v) = %d, stderr %q; want 2 and a message naming %q", tt.args, tt.env, code, stderr.String(), tt.want)
-			}
-		})
-	}
-}
-
-// keyFile writes a runner key file with mode perm.
-func keyFile(t *testing.T, perm os.FileMode) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "bus-key")
-	if err := os.WriteFile(path, []byte("0123456789abcdef0123456789abcdef\n"), perm); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, perm); err != nil { // past the umask
-		t.Fatal(err)
-	}
-	return path
+		{Name: "listen without port", Args: []string{"--listen=localhost"}, Want: "--listen"},
+		{Name: "zero heartbeat period", Args: []string{"--heartbeat-period=0"}, Want: "--heartbeat-period 0s: must be positive"},
+		{Name: "negative bundle size", Args: []string{"--max-bundle-bytes=-1"}, Want: "--max-bundle-bytes -1: must be positive"},
+		{Name: "zero clock skew", Env: []string{"FUNCATRON_MAX_CLOCK_SKEW=0s"}, Want: "--max-clock-skew"},
+		{Name: "zero batch", Args: []string{"--max-batch=0"}, Want: "--max-batch"},
+		{Name: "negative stop grace", Args: []string{"--stop-grace=-1s"}, Want: "--stop-grace"},
+		{Name: "empty data dir", Args: []string{"--data-dir="}, Want: "--data-dir"},
+	})
 }
 
 func TestHelpExit0(t *testing.T) {
@@ -117,27 +85,18 @@ func TestZeroGraceAndLingerKept(t *testing.T) {
 // TestBusyListenAddressExit1: a listen address another process holds is a failure (1),
 // not a bad option (2).
 func TestBusyListenAddressExit1(t *testing.T) {
-	var stderr testenv.SyncBuffer
-	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=" + testenv.TakenAddr(t),
-		"FUNCATRON_BUNDLE_UIDS=61000-61999", "FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o600)}
-	if code := run(context.Background(), nil, env, &stderr); code != 1 || !strings.Contains(stderr.String(), "listening on") {
-		t.Errorf("exit %d, stderr %q; want 1 and a message about listening", code, stderr.String())
-	}
+	optionstest.BusyListenAddressExit1(t, run, []string{"FUNCATRON_DATA_DIR=" + t.TempDir(),
+		"FUNCATRON_BUNDLE_UIDS=61000-61999", "FUNCATRON_BUS_KEY_FILE=" + optionstest.KeyFile(t, 0o600)})
 }
 
 // TestStopWhileWaitingForTheBroker: SIGTERM (ctx's end) before RabbitMQ is reachable is a
 // clean exit.
 func TestStopWhileWaitingForTheBroker(t *testing.T) {
-	ports, err := servers.FreePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	var stderr testenv.SyncBuffer
 	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_BUNDLE_UIDS=61000-61999",
-		"FUNCATRON_RABBIT_URL=amqp://guest:guest@127.0.0.1:" + strconv.Itoa(ports[0]) + "/",
-		"FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o600)}
+		"FUNCATRON_RABBIT_URL=" + optionstest.UnreachableBroker(t), "FUNCATRON_BUS_KEY_FILE=" + optionstest.KeyFile(t, 0o600)}
 	if code := run(ctx, nil, env, &stderr); code != 0 {
 		t.Errorf("exit %d, want 0; stderr:\n%s", code, stderr.String())
 	}
@@ -150,24 +109,13 @@ func TestRootWithoutBundleUIDs(t *testing.T) {
 		t.Fatal("this test needs root (the test suite runs as root)")
 	}
 	var stderr testenv.SyncBuffer
-	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_BUS_KEY_FILE=" + keyFile(t, 0o600)}
+	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_BUS_KEY_FILE=" + optionstest.KeyFile(t, 0o600)}
 	if code := run(context.Background(), nil, env, &stderr); code != 2 || !strings.Contains(stderr.String(), "--bundle-uids") {
 		t.Errorf("exit %d, stderr %q; want 2 and a message naming --bundle-uids", code, stderr.String())
 	}
 }
 
-// A bad --rabbit-url is reported without its password, also when it does not parse (a
-// password with an unescaped '/' or '#').
+// A bad --rabbit-url is reported without its password, also when it does not parse.
 func TestBadRabbitURLHidesPassword(t *testing.T) {
-	for _, raw := range []string{"http://guest:s3cretpw@127.0.0.1:5672/", "amqp://guest:s3cret/pw@127.0.0.1:5672/", "amqp://guest:s3cret#pw@127.0.0.1/"} {
-		var stderr testenv.SyncBuffer
-		env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_RABBIT_URL=" + raw}
-		code := run(context.Background(), nil, env, &stderr)
-		if code != 2 || !strings.Contains(stderr.String(), "rabbit-url") {
-			t.Errorf("rabbit url %q: exit %d, stderr %q; want 2 and a message naming rabbit-url", raw, code, stderr.String())
-		}
-		if strings.Contains(stderr.String(), "s3cret") {
-			t.Errorf("rabbit url %q: the password is in the message: %s", raw, stderr.String())
-		}
-	}
+	optionstest.BadRabbitURLHidesPassword(t, run, []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"})
 }

@@ -6,84 +6,51 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/funcatron/funcatron/internal/servers"
+	"github.com/funcatron/funcatron/internal/options/optionstest"
 	"github.com/funcatron/funcatron/internal/testenv"
 )
 
-// looseKey writes a key file of mode 0644, which a daemon must refuse.
-func looseKey(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "key")
-	os.WriteFile(path, []byte("0123456789abcdef0123456789abcdef\n"), 0o644)
-	os.Chmod(path, 0o644)
-	return path
-}
-
-// sameKeys names one key file (mode 0600) as both the bus key and the frontend key.
+// sameKeys names one key file as both the bus key and the frontend key.
 func sameKeys(t *testing.T) []string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "key")
-	os.WriteFile(path, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
+	path := optionstest.KeyFile(t, 0o600)
 	return []string{"FUNCATRON_BUS_KEY_FILE=" + path, "FUNCATRON_FRONTEND_KEY_FILE=" + path}
 }
 
 func TestBadOptionsStopWithExit2(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		env  []string
-		want string
-	}{
-		{"unknown codec", []string{"--codec=xml"}, nil, `"xml" for flag -codec`},
-		{"listen without port", []string{"--listen=localhost"}, nil, "--listen"},
-		{"zero enable wait", []string{"--enable-wait=0s"}, nil, "--enable-wait"},
-		{"url ttl too long", []string{"--url-ttl=48h"}, nil, "--url-ttl"},
-		{"not an amqp url", []string{"--rabbit-url=http://x"}, nil, "--rabbit-url"},
-		{"bad env value", nil, []string{"FUNCATRON_MAX_BUNDLE_BYTES=lots"}, "FUNCATRON_MAX_BUNDLE_BYTES"},
-		{"bad log level", []string{"--log-level=loud"}, nil, "log level"},
-		{"bad log format", nil, []string{"FUNCATRON_LOG_FORMAT=xml"}, "log format"},
-		{"unknown flag", []string{"--frobnicate"}, nil, "frobnicate"},
-		{"stray argument", []string{"serve"}, nil, "unexpected arguments"},
-		{"missing token file", []string{"--token-file=/nonexistent/token"}, nil, "token-file"},
-		{"missing bus key file", []string{"--bus-key-file=/nonexistent/bus-key"}, nil, "--bus-key-file"},
-		{"frontend key readable by others", nil, []string{"FUNCATRON_FRONTEND_KEY_FILE=" + looseKey(t)}, "mode 0644"},
-		{"negative clock skew", []string{"--max-clock-skew=-1s"}, nil, "--max-clock-skew"},
-		{"one key for both roles", nil, sameKeys(t), "must differ"},
+	base := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"}
+	optionstest.BadOptionsExit2(t, run, base, []optionstest.BadOption{
+		{Name: "unknown codec", Args: []string{"--codec=xml"}, Want: `"xml" for flag -codec`},
+		{Name: "listen without port", Args: []string{"--listen=localhost"}, Want: "--listen"},
+		{Name: "zero enable wait", Args: []string{"--enable-wait=0s"}, Want: "--enable-wait"},
+		{Name: "url ttl too long", Args: []string{"--url-ttl=48h"}, Want: "--url-ttl"},
+		{Name: "not an amqp url", Args: []string{"--rabbit-url=http://x"}, Want: "--rabbit-url"},
+		{Name: "bad env value", Env: []string{"FUNCATRON_MAX_BUNDLE_BYTES=lots"}, Want: "FUNCATRON_MAX_BUNDLE_BYTES"},
+		{Name: "bad log level", Args: []string{"--log-level=loud"}, Want: "log level"},
+		{Name: "bad log format", Env: []string{"FUNCATRON_LOG_FORMAT=xml"}, Want: "log format"},
+		{Name: "unknown flag", Args: []string{"--frobnicate"}, Want: "frobnicate"},
+		{Name: "stray argument", Args: []string{"serve"}, Want: "unexpected arguments"},
+		{Name: "missing token file", Args: []string{"--token-file=/nonexistent/token"}, Want: "token-file"},
+		{Name: "missing bus key file", Args: []string{"--bus-key-file=/nonexistent/bus-key"}, Want: "--bus-key-file"},
+		{Name: "frontend key readable by others", Env: []string{"FUNCATRON_FRONTEND_KEY_FILE=" + optionstest.KeyFile(t, 0o644)}, Want: "mode 0644"},
+		{Name: "negative clock skew", Args: []string{"--max-clock-skew=-1s"}, Want: "--max-clock-skew"},
+		{Name: "one key for both roles", Env: sameKeys(t), Want: "must differ"},
 		// As the runner's: a zero or negative bound is refused, zero is not the default
 		// (internal/options, the package doc).
-		{"zero clock skew", []string{"--max-clock-skew=0"}, nil, "--max-clock-skew 0s: must be positive"},
-		{"zero heartbeat period", nil, []string{"FUNCATRON_HEARTBEAT_PERIOD=0s"}, "--heartbeat-period 0s: must be positive"},
-		{"negative bundle size", []string{"--max-bundle-bytes=-1"}, nil, "--max-bundle-bytes -1: must be positive"},
-		{"unknown queue type", []string{"--queue-type=fifo"}, nil, `"fifo" for flag -queue-type: want classic or quorum`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stderr testenv.SyncBuffer
-			env := append([]string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"}, tt.env...)
-			// Bounded: a Tron that accepted the options would run until ctx ends.
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			code := run(ctx, tt.args, env, &stderr)
-			if code != 2 || !strings.Contains(stderr.String(), tt.want) {
-				t.Errorf("run(%v, %v) = %d, stderr %q; want 2 and a message naming %q", tt.args, tt.env, code, stderr.String(), tt.want)
-			}
-		})
-	}
+		{Name: "zero clock skew", Args: []string{"--max-clock-skew=0"}, Want: "--max-clock-skew 0s: must be positive"},
+		{Name: "zero heartbeat period", Env: []string{"FUNCATRON_HEARTBEAT_PERIOD=0s"}, Want: "--heartbeat-period 0s: must be positive"},
+		{Name: "negative bundle size", Args: []string{"--max-bundle-bytes=-1"}, Want: "--max-bundle-bytes -1: must be positive"},
+		{Name: "unknown queue type", Args: []string{"--queue-type=fifo"}, Want: `"fifo" for flag -queue-type: want classic or quorum`},
+	})
 }
 
 // TestBusyListenAddressExit1: a listen address another process holds is a failure (1),
 // not a bad option (2).
 func TestBusyListenAddressExit1(t *testing.T) {
-	var stderr testenv.SyncBuffer
-	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=" + testenv.TakenAddr(t)}
-	if code := run(context.Background(), nil, env, &stderr); code != 1 || !strings.Contains(stderr.String(), "listening on") {
-		t.Errorf("exit %d, stderr %q; want 1 and a message about listening", code, stderr.String())
-	}
+	optionstest.BusyListenAddressExit1(t, run, []string{"FUNCATRON_DATA_DIR=" + t.TempDir()})
 }
 
 func TestHelpDocumentsEveryOption(t *testing.T) {
@@ -113,17 +80,10 @@ func TestHelpDocumentsEveryOption(t *testing.T) {
 
 // A Tron whose broker is unreachable still serves /healthz (503) and stops cleanly.
 func TestRunStopsCleanlyWithoutBroker(t *testing.T) {
-	ports, err := servers.FreePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr testenv.SyncBuffer
 	done := make(chan int, 1)
-	env := []string{
-		"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0",
-		"FUNCATRON_RABBIT_URL=amqp://guest:guest@127.0.0.1:" + strconv.Itoa(ports[0]) + "/",
-	}
+	env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_RABBIT_URL=" + optionstest.UnreachableBroker(t)}
 	go func() { done <- run(ctx, nil, env, &stderr) }()
 	if !testenv.Poll(10*time.Second, func() bool { return strings.Contains(stderr.String(), "admin API listening") }) {
 		t.Fatalf("the Tron did not start: %s", stderr.String())
@@ -142,20 +102,9 @@ func TestRunStopsCleanlyWithoutBroker(t *testing.T) {
 	}
 }
 
-// A bad --rabbit-url is reported without its password, whether it parses (wrong scheme)
-// or not (a password with an unescaped '/' or '#').
+// A bad --rabbit-url is reported without its password, also when it does not parse.
 func TestBadRabbitURLHidesPassword(t *testing.T) {
-	for _, raw := range []string{"http://guest:s3cretpw@127.0.0.1:5672/", "amqp://guest:s3cret/pw@127.0.0.1:5672/", "amqp://guest:s3cret#pw@127.0.0.1/"} {
-		var stderr testenv.SyncBuffer
-		env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_RABBIT_URL=" + raw}
-		code := run(context.Background(), nil, env, &stderr)
-		if code != 2 || !strings.Contains(stderr.String(), "--rabbit-url") {
-			t.Errorf("rabbit url %q: exit %d, stderr %q; want 2 and a message naming --rabbit-url", raw, code, stderr.String())
-		}
-		if strings.Contains(stderr.String(), "s3cret") {
-			t.Errorf("rabbit url %q: the password is in the message: %s", raw, stderr.String())
-		}
-	}
+	optionstest.BadRabbitURLHidesPassword(t, run, []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0"})
 }
 
 // The admin token comes from --token-file, else $FUNCATRON_TOKEN, else a generated one in
@@ -179,7 +128,7 @@ func TestTokenPrecedence(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dataDir := t.TempDir()
-			env := append([]string{"FUNCATRON_DATA_DIR=" + dataDir, "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_RABBIT_URL=" + unreachableBroker(t)}, tt.env...)
+			env := append([]string{"FUNCATRON_DATA_DIR=" + dataDir, "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_RABBIT_URL=" + optionstest.UnreachableBroker(t)}, tt.env...)
 			addr := startTron(t, tt.args, env)
 			good := tt.good
 			if good == "" {
@@ -210,7 +159,7 @@ func TestLooseTokenFileRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		var stderr testenv.SyncBuffer
-		env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_RABBIT_URL=" + unreachableBroker(t)}
+		env := []string{"FUNCATRON_DATA_DIR=" + t.TempDir(), "FUNCATRON_LISTEN=127.0.0.1:0", "FUNCATRON_RABBIT_URL=" + optionstest.UnreachableBroker(t)}
 		// Bounded: a Tron that accepted the file would run until cancelled.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		code := run(ctx, []string{"--token-file", path}, env, &stderr)
@@ -219,16 +168,6 @@ func TestLooseTokenFileRefused(t *testing.T) {
 			t.Errorf("mode %04o: exit %d, stderr %q; want 2 and a message about group or others and chmod 600", mode, code, stderr.String())
 		}
 	}
-}
-
-// unreachableBroker is an AMQP URL on a port nothing listens on: the admin API serves
-// without a broker.
-func unreachableBroker(t *testing.T) string {
-	ports, err := servers.FreePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "amqp://guest:guest@127.0.0.1:" + strconv.Itoa(ports[0]) + "/"
 }
 
 // startTron runs the Tron until the test ends and returns its admin API's address.

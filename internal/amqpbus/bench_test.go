@@ -42,15 +42,43 @@ func BenchmarkPublishConfirmed(b *testing.B) {
 
 func benchPublish(b *testing.B, channels, publishers int, mandatory, persistent bool) {
 	c := dial(b, Options{PublishChannels: channels})
-	ctx := context.Background()
-	// A bounded queue without consumer: the broker drops the oldest, so a long run does
-	// not fill its memory.
-	q := QueueSpec{Name: queueName(b), Durable: persistent, Exclusive: true,
+	q := boundedQueue(b, c, persistent)
+	body := make([]byte, 1024)
+	publishConcurrently(b, publishers, func() error {
+		return c.Publish(context.Background(), Publishing{Key: q, Body: body, Mandatory: mandatory, Persistent: persistent})
+	})
+}
+
+// BenchmarkPublishChannelPerMessage is the baseline the pool is measured against: each
+// publish opens its own confirm-mode channel, publishes, waits for the confirm, closes.
+func BenchmarkPublishChannelPerMessage(b *testing.B) {
+	for _, publishers := range []int{1, 32} {
+		b.Run(fmt.Sprintf("publishers=%d", publishers), func(b *testing.B) {
+			c := dial(b, Options{})
+			q := boundedQueue(b, c, false)
+			body := make([]byte, 1024)
+			publishConcurrently(b, publishers, func() error {
+				return publishOnOwnChannel(context.Background(), c, q, body)
+			})
+		})
+	}
+}
+
+// boundedQueue declares an exclusive queue without consumer for a benchmark to publish
+// into and returns its name: bounded, the broker drops the oldest, so a long run does not
+// fill its memory.
+func boundedQueue(b *testing.B, c *Conn, durable bool) string {
+	q := QueueSpec{Name: queueName(b), Durable: durable, Exclusive: true,
 		Args: amqp.Table{"x-max-length": int64(1000)}}
-	if err := c.Declare(ctx, q); err != nil {
+	if err := c.Declare(context.Background(), q); err != nil {
 		b.Fatalf("Declare: %v", err)
 	}
-	body := make([]byte, 1024)
+	return q.Name
+}
+
+// publishConcurrently is the timed part of the publish benchmarks: publish is called b.N
+// times in all, from publishers goroutines at once; it reports msgs/s.
+func publishConcurrently(b *testing.B, publishers int, publish func() error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
@@ -59,8 +87,7 @@ func benchPublish(b *testing.B, channels, publishers int, mandatory, persistent 
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(b.N) {
-				err := c.Publish(ctx, Publishing{Key: q.Name, Body: body, Mandatory: mandatory, Persistent: persistent})
-				if err != nil {
+				if err := publish(); err != nil {
 					b.Error(err)
 					return
 				}
@@ -70,40 +97,6 @@ func benchPublish(b *testing.B, channels, publishers int, mandatory, persistent 
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-}
-
-// BenchmarkPublishChannelPerMessage is the baseline the pool is measured against: each
-// publish opens its own confirm-mode channel, publishes, waits for the confirm, closes.
-func BenchmarkPublishChannelPerMessage(b *testing.B) {
-	for _, publishers := range []int{1, 32} {
-		b.Run(fmt.Sprintf("publishers=%d", publishers), func(b *testing.B) {
-			c := dial(b, Options{})
-			ctx := context.Background()
-			q := QueueSpec{Name: queueName(b), Exclusive: true, Args: amqp.Table{"x-max-length": int64(1000)}}
-			if err := c.Declare(ctx, q); err != nil {
-				b.Fatalf("Declare: %v", err)
-			}
-			body := make([]byte, 1024)
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			for range publishers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for next.Add(1) <= int64(b.N) {
-						if err := publishOnOwnChannel(ctx, c, q.Name, body); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-		})
-	}
 }
 
 func publishOnOwnChannel(ctx context.Context, c *Conn, queue string, body []byte) error {

@@ -81,10 +81,7 @@ func TestDialBadURL(t *testing.T) {
 func TestReconnectRedeclaresAndResubscribes(t *testing.T) {
 	c := dial(t, Options{})
 	ctx := testCtx(t, 30*time.Second)
-	declared := RouteQueue(queueName(t), protocol.QueueClassic)
-	if err := c.Declare(ctx, declared); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	declared := declaredRouteQueue(t, c, protocol.QueueClassic)
 	consumed := RouteQueue(queueName(t), protocol.QueueClassic)
 	got := make(chan string, 10)
 	consume(t, c, ConsumeSpec{Queue: consumed}, func(ctx context.Context, d *Delivery) {

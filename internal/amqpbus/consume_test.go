@@ -26,10 +26,7 @@ func publishN(t testing.TB, c *Conn, queue, prefix string, n int) {
 func TestExpiredMessageIsDeadLetteredNotDelivered(t *testing.T) {
 	c := dial(t, Options{})
 	ctx := testCtx(t, 30*time.Second)
-	q := RouteQueue(queueName(t), protocol.QueueClassic)
-	if err := c.Declare(ctx, q); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	q := declaredRouteQueue(t, c, protocol.QueueClassic)
 	id := "expiring-" + q.Name
 	if err := c.Publish(ctx, Publishing{Key: q.Name, Body: []byte("late"), MessageID: id, Expiration: 50 * time.Millisecond, Mandatory: true}); err != nil {
 		t.Fatalf("Publish: %v", err)
@@ -56,10 +53,7 @@ func TestExpiredMessageIsDeadLetteredNotDelivered(t *testing.T) {
 func TestPrefetchBoundsInFlight(t *testing.T) {
 	const prefetch, total = 3, 10
 	c := dial(t, Options{})
-	q := RouteQueue(queueName(t), protocol.QueueClassic)
-	if err := c.Declare(testCtx(t, 10*time.Second), q); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	q := declaredRouteQueue(t, c, protocol.QueueClassic)
 	publishN(t, c, q.Name, "m", total)
 
 	release := make(chan struct{})
@@ -89,10 +83,7 @@ func TestPrefetchBoundsInFlight(t *testing.T) {
 func TestSequentialKeepsOrder(t *testing.T) {
 	const total = 50
 	c := dial(t, Options{})
-	q := RouteQueue(queueName(t), protocol.QueueClassic)
-	if err := c.Declare(testCtx(t, 10*time.Second), q); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	q := declaredRouteQueue(t, c, protocol.QueueClassic)
 	publishN(t, c, q.Name, "", total)
 	var mu sync.Mutex
 	var order []string
@@ -120,10 +111,7 @@ func TestSequentialKeepsOrder(t *testing.T) {
 
 func TestRequeueRedelivers(t *testing.T) {
 	c := dial(t, Options{})
-	q := RouteQueue(queueName(t), protocol.QueueClassic)
-	if err := c.Declare(testCtx(t, 10*time.Second), q); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	q := declaredRouteQueue(t, c, protocol.QueueClassic)
 	publishN(t, c, q.Name, "r", 1)
 	type seen struct {
 		id          string
@@ -148,10 +136,7 @@ func TestRequeueRedelivers(t *testing.T) {
 
 func TestDeadLetterLandsInFuncatronDead(t *testing.T) {
 	c := dial(t, Options{})
-	q := RouteQueue(queueName(t), protocol.QueueClassic)
-	if err := c.Declare(testCtx(t, 10*time.Second), q); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	q := declaredRouteQueue(t, c, protocol.QueueClassic)
 	rejected, forgotten := q.Name+"-rejected", q.Name+"-forgotten"
 	for _, id := range []string{rejected, forgotten} {
 		if err := c.Publish(testCtx(t, 10*time.Second), Publishing{Key: q.Name, MessageID: id, Mandatory: true}); err != nil {
@@ -173,10 +158,7 @@ func TestDeadLetterLandsInFuncatronDead(t *testing.T) {
 
 func TestSettleAfterConnectionLossIsANoOp(t *testing.T) {
 	c := dial(t, Options{})
-	q := RouteQueue(queueName(t), protocol.QueueClassic)
-	if err := c.Declare(testCtx(t, 10*time.Second), q); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	q := declaredRouteQueue(t, c, protocol.QueueClassic)
 	publishN(t, c, q.Name, "s", 1)
 	deliveries := make(chan *Delivery, 2)
 	hold := make(chan struct{})

@@ -19,10 +19,7 @@ import (
 func TestMissingExchangeSparesQueuePublishes(t *testing.T) {
 	c := dial(t, Options{})
 	ctx := testCtx(t, 60*time.Second)
-	q := RouteQueue(queueName(t), protocol.QueueClassic)
-	if err := c.Declare(ctx, q); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	q := declaredRouteQueue(t, c, protocol.QueueClassic)
 	gone := queueName(t)
 	ch := rawChannel(t, c)
 	if err := ch.ExchangeDeclare(gone, "topic", false, true, false, false, nil); err != nil {

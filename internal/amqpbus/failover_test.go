@@ -45,10 +45,7 @@ func TestFailoverToNextBroker(t *testing.T) {
 		t.Fatalf("connected to %q, not one of the two nodes %v", first, nodes)
 	}
 
-	q := RouteQueue(queueName(t), protocol.QueueClassic)
-	if err := c.Declare(ctx, q); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	q := declaredRouteQueue(t, c, protocol.QueueClassic)
 	var consumed atomic.Int32
 	consume(t, c, ConsumeSpec{Queue: q, Prefetch: 4}, func(ctx context.Context, d *Delivery) {
 		consumed.Add(1)

@@ -61,6 +61,16 @@ func queueName(t testing.TB) string {
 	return "test." + r.Replace(t.Name()) + "." + uuid.NewString()[:8]
 }
 
+// declaredRouteQueue is a route queue of a fresh name and type typ, declared on c.
+func declaredRouteQueue(t testing.TB, c *Conn, typ protocol.QueueType) QueueSpec {
+	t.Helper()
+	q := RouteQueue(queueName(t), typ)
+	if err := c.Declare(testCtx(t, 10*time.Second), q); err != nil {
+		t.Fatalf("Declare: %v", err)
+	}
+	return q
+}
+
 // consume runs c.Consume in a goroutine that the test's cleanup stops and waits for.
 func consume(t testing.TB, c *Conn, spec ConsumeSpec, h Handler) {
 	t.Helper()

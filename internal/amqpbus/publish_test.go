@@ -16,10 +16,7 @@ import (
 func TestPublishConsumeRoundTrip(t *testing.T) {
 	c := dial(t, Options{})
 	ctx := testCtx(t, 30*time.Second)
-	q := RouteQueue(queueName(t), protocol.QueueClassic)
-	if err := c.Declare(ctx, q); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	q := declaredRouteQueue(t, c, protocol.QueueClassic)
 	want := Publishing{
 		Key: q.Name, ContentType: "application/json", Body: []byte(`{"action":"service"}`),
 		ReplyTo: "FRNTabc", CorrelationID: "corr-1", MessageID: "msg-1",
@@ -67,10 +64,7 @@ func TestPublishConsumeRoundTrip(t *testing.T) {
 func TestPublishMandatoryToMissingQueueIsUnroutable(t *testing.T) {
 	c := dial(t, Options{PublishChannels: 2})
 	ctx := testCtx(t, 30*time.Second)
-	q := RouteQueue(queueName(t), protocol.QueueClassic)
-	if err := c.Declare(ctx, q); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	q := declaredRouteQueue(t, c, protocol.QueueClassic)
 	missing := queueName(t)
 	tests := []struct {
 		name      string
@@ -125,10 +119,7 @@ func TestPublishToMissingExchangeFailsAndPoolRecovers(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Code != amqp.NotFound {
 		t.Errorf("error %v does not carry the broker's NOT_FOUND", err)
 	}
-	q := RouteQueue(queueName(t), protocol.QueueClassic)
-	if err := c.Declare(ctx, q); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	q := declaredRouteQueue(t, c, protocol.QueueClassic)
 	if err := c.Publish(ctx, Publishing{Key: q.Name, Body: []byte("x"), Mandatory: true}); err != nil {
 		t.Errorf("Publish after the channel error: %v", err)
 	}

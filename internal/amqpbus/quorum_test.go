@@ -22,10 +22,7 @@ func TestQuorumDeliveryLimit(t *testing.T) {
 	c := dial(t, Options{})
 	deadLetterIDs(t, c) // start from an empty funcatron.dead
 	ctx := testCtx(t, 30*time.Second)
-	q := RouteQueue(queueName(t), protocol.QueueQuorum)
-	if err := c.Declare(ctx, q); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	q := declaredRouteQueue(t, c, protocol.QueueQuorum)
 	var deliveries atomic.Int32
 	consume(t, c, ConsumeSpec{Queue: q, Prefetch: 1}, func(ctx context.Context, d *Delivery) {
 		deliveries.Add(1)

@@ -16,10 +16,7 @@ import (
 func TestRecordCount(t *testing.T) {
 	c := dial(t, Options{})
 	ctx := testCtx(t, 30*time.Second)
-	q := RouteQueue(queueName(t), protocol.QueueClassic)
-	if err := c.Declare(ctx, q); err != nil {
-		t.Fatalf("Declare: %v", err)
-	}
+	q := declaredRouteQueue(t, c, protocol.QueueClassic)
 	cases := []struct {
 		id      string
 		headers amqp.Table

@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/funcatron/funcatron/internal/amqpbus"
 	"github.com/funcatron/funcatron/internal/logging"
 	"github.com/funcatron/funcatron/internal/protocol"
@@ -38,24 +35,6 @@ func (s *syncBuffer) lines() int {
 	return bytes.Count(s.b.Bytes(), []byte("\n"))
 }
 
-// bindAll binds a fresh queue to funcatron.logging with "#" and returns its deliveries.
-func bindAll(t *testing.T, url string) <-chan amqp.Delivery {
-	t.Helper()
-	_, ch := testenv.AMQPChannel(t, url)
-	q, err := ch.QueueDeclare("logs-"+uuid.NewString(), false, true, true, false, nil)
-	if err == nil {
-		err = ch.QueueBind(q.Name, "#", logging.Exchange, false, nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 // TestShipToRabbitMQ: records at or above the level reach funcatron.logging on a real
 // broker, keyed by their RackHD level name, with {component, id, at, msg, attrs}; below the
 // level nothing is shipped. Then the broker is stopped: logging goes on at full speed (the
@@ -72,7 +51,7 @@ func TestShipToRabbitMQ(t *testing.T) {
 	if err := amqpbus.DeclareBase(ctx, conn, protocol.QueueClassic); err != nil {
 		t.Fatal(err)
 	}
-	got := bindAll(t, rabbit.URL())
+	got := testenv.Subscribe(t, rabbit.URL(), logging.Exchange, "#")
 	var stderr syncBuffer
 	logs, err := logging.Open(&stderr, "runner", "info", "text")
 	if err != nil {

@@ -2,5 +2,6 @@
 // (StartRabbitMQ, StartRedis, StartNginx: started for one test, stopped in its cleanup; a
 // server that cannot be started fails the test: nothing here skips), a TestMain sharing one
 // broker (MainWithRabbitMQ), test logs (LogWriter, Logger), polling with a deadline (Poll,
-// WaitFor) and SyncBuffer.
+// WaitFor), SyncBuffer, and talking to the broker as a peer would (AMQPChannel, Subscribe,
+// VerifySigned).
 package testenv

@@ -3,7 +3,6 @@ package exec
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -17,12 +16,7 @@ import (
 // and reaped (no zombie).
 func TestStopKillsAfterGrace(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
-	if err := os.WriteFile(filepath.Join(dir, "bin", "fn"), fnProg, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig(dir)
+	cfg := testConfig(fnDir(t))
 	cfg.Env = map[string]string{"IGNORE_TERM": "1"}
 	const grace = 300 * time.Millisecond
 	inst, err := startTest(t, cfg, grace)

@@ -140,10 +140,7 @@ func (f sinkFunc) Line(l kind.OutputLine) { f(l) }
 // one served by the runner's own uid) where its worker's socket should be does not get the
 // runner to talk to it: the peer's uid is checked.
 func TestForeignSocketRefused(t *testing.T) {
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
-	os.WriteFile(filepath.Join(dir, "bin", "fn"), fnProg, 0o755)
-	inst, err := startTest(t, testConfig(dir), time.Second)
+	inst, err := startTest(t, testConfig(fnDir(t)), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,10 +183,7 @@ func TestForeignSocketRefused(t *testing.T) {
 // TestSandboxPrivate: the sandbox's directory is reachable by the bundle's gid only, HOME
 // and the socket dir are the bundle's and private, the bundle's files are the runner's.
 func TestSandboxPrivate(t *testing.T) {
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
-	os.WriteFile(filepath.Join(dir, "bin", "fn"), fnProg, 0o755)
-	inst, err := startTest(t, testConfig(dir), time.Second)
+	inst, err := startTest(t, testConfig(fnDir(t)), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,9 +211,7 @@ func TestSandboxPrivate(t *testing.T) {
 // TestStartNodeIsolated: another kind's node process starts like an http-mode bundle,
 // isolated, with the environment Prepare gives, after Prepare saw the private directory.
 func TestStartNodeIsolated(t *testing.T) {
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
-	os.WriteFile(filepath.Join(dir, "bin", "fn"), fnProg, 0o755)
+	dir := fnDir(t)
 	cfg := testConfig(dir)
 	s := &kind.Spec{SHA: "n", Queue: "test", Dir: dir, Log: testLog(t), Grace: time.Second, UIDs: testUIDs, PropsJSON: []byte("{}")}
 	var seen string
@@ -295,9 +287,7 @@ func pid1Scenario() int {
 // TestWithoutIsolation: with no --bundle-uids the bundle runs as the runner's user, in the
 // unpacked bundle itself, and is stopped as usual.
 func TestWithoutIsolation(t *testing.T) {
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
-	os.WriteFile(filepath.Join(dir, "bin", "fn"), fnProg, 0o755)
+	dir := fnDir(t)
 	cfg := testConfig(dir)
 	s := &kind.Spec{SHA: cfg.SHA, Queue: "test", Dir: dir, Log: testLog(t), Grace: time.Second, Bundle: &bundles.Bundle{Exec: &cfg.ExecConfig}, PropsJSON: cfg.Props}
 	inst, err := Kind{}.Start(context.Background(), s)

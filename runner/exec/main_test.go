@@ -66,6 +66,20 @@ func testLog(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testenv.NewLogWriter(t), nil))
 }
 
+// fnDir is a fresh bundle directory holding the test program fnProg as bin/fn, the command
+// of testConfig.
+func fnDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "fn"), fnProg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // testConfig is the http-mode config of a bundle in dir whose bin/fn is the test function,
 // with the manifest defaults of package bundles.
 func testConfig(dir string) *execConfig {

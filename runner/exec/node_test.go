@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,11 +19,7 @@ import (
 // environment, serves Do, times out at the caller's deadline, is restarted after a crash,
 // and its Do waits for the restarted process.
 func TestStartNode(t *testing.T) {
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
-	if err := os.WriteFile(filepath.Join(dir, "bin", "fn"), fnProg, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := fnDir(t)
 	n, err := StartNode(context.Background(), &kind.Spec{SHA: "node-sha", Dir: dir, PropsJSON: []byte(`{"p":1}`), Grace: time.Second},
 		NodeConfig{Command: []string{"bin/fn"}, Env: map[string]string{"EXTRA": "x"}, Health: "/health",
 			StartTimeout: 10 * time.Second, Timeout: 5 * time.Second, Concurrency: 4})
