@@ -354,7 +354,7 @@ func e2eTestTronKill(t *testing.T, env *e2eEnv) {
 	}
 	var routesAfter []e2eRoute
 	s.api(t, "GET", "/api/v1/routes", nil, &routesAfter)
-	if !slices.Equal(routesAfter, routesBefore) {
+	if !slices.Equal(persisted(routesAfter), persisted(routesBefore)) {
 		t.Errorf("routes after the restart %+v, before %+v", routesAfter, routesBefore)
 	}
 	testenv.WaitFor(t, 3*e2eHeartbeat+5*time.Second, "the Tron knowing 2 runners and 2 frontends again", func() bool {
@@ -457,4 +457,17 @@ func e2eTestFailedEnable(t *testing.T, s *e2eStack, env *e2eEnv) {
 	if err := s.Disable(good); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// persisted is routes without what the Tron learns live (runner counts and health, from
+// counting and heartbeats): the part a restart must keep. Runners is a pointer, so routes
+// with counts never compare equal as they are (the TronKill test failed whenever the count
+// of one route had come before the snapshot).
+func persisted(routes []e2eRoute) []e2eRoute {
+	out := make([]e2eRoute, len(routes))
+	for i, r := range routes {
+		r.Runners, r.Status = nil, ""
+		out[i] = r
+	}
+	return out
 }
