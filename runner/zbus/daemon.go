@@ -61,9 +61,10 @@ func (in *instance) takeLoop(ctx context.Context, queue string) {
 			b.wait(ctx)
 			continue
 		}
-		b.reset()
 		if in.takeWhileComing(ctx, queue) {
 			b.wait(ctx)
+		} else {
+			b.reset()
 		}
 	}
 }

@@ -26,6 +26,7 @@ const (
 	keyRetry    = "msgbus.system.retry"
 	// keyLease holds the msgbusd role (the holder's id); keyClaim the deployment (twin
 	// and route) that owns this Redis. Funcatron's own keys, beside msgbusd's.
+	// (The taken lists and keyReplays, taken.go, are Funcatron's too.)
 	keyLease = "msgbus.system.funcatron.lease"
 	keyClaim = "msgbus.system.funcatron.claim"
 )
