@@ -62,6 +62,24 @@ func TestTakenHandledByNextHolder(t *testing.T) {
 	}
 }
 
+// TestTakenWhileHolding: a message that lands in a taken list while the holder holds the
+// role (Redis gave it to a take whose connection was cut, so no loop of the holder has it)
+// is put back and handled once a take waited in vain, without a takeover.
+func TestTakenWhileHolding(t *testing.T) {
+	r := testenv.StartRedis(t)
+	c := client(t, r)
+	ctx := context.Background()
+	startPeer(t, r, "calc.add", false, add)
+	in := start(t, fast, config(r, 1002, nil), "route-a")
+	waitHolder(t, in)
+	ret := uuid.NewString()
+	c.RPush(ctx, takenList(queueLocal), seedRequest("calc.add", []int{1002}, 10, `{"a":5,"b":1}`, ret))
+	if got := blpop(t, c, ret, 3*popTimeout); datOf(t, got) != `{"sum":6}` {
+		t.Errorf("the orphaned message: %v", got)
+	}
+	testenv.WaitFor(t, 5*time.Second, "the taken lists empty", func() bool { return takenEmpty(c) })
+}
+
 // TestTakenReplaysBounded: a message found in a taken list at maxReplays takeovers already
 // (it may be what kills its holders) is dropped at the next instead of handled again;
 // the queue goes on.
