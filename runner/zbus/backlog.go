@@ -1,13 +1,99 @@
-// The backlog's upkeep while holding the msgbusd role: requests whose exp passed are
-// answered with msgbusd's timeout error, sends to other twins that are due are retried.
+// The backlog: its entries (stored, read, answered), and its upkeep while holding the
+// msgbusd role: requests whose exp passed are answered with msgbusd's timeout error, sends
+// to other twins that are due are retried.
 
 package zbus
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
+
+// storeBacklog records a request awaiting its reply; false when the backlog is full.
+func (in *instance) storeBacklog(back *Message) bool {
+	var size int64
+	_ = untilDone(in.life, func(ctx context.Context) (err error) {
+		size, err = in.rdb.HLen(ctx, keyBacklog).Result()
+		return err
+	})
+	if size >= maxBacklog {
+		return false
+	}
+	return untilDone(in.life, func(ctx context.Context) error {
+		return in.rdb.HSet(ctx, keyBacklog, back.UID, back.Encode()).Err()
+	}) == nil
+}
+
+// backlogEntry reads the backlog entry of uid; nil when there is none (or it does not
+// decode).
+func (in *instance) backlogEntry(ctx context.Context, uid string) (*Message, error) {
+	raw, err := in.rdb.HGet(ctx, keyBacklog, uid).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	back, _ := Decode([]byte(raw))
+	return back, nil
+}
+
+// answerScript removes the backlog entry ARGV[1] and its retry and, when the entry was
+// there, pushes ARGV[2] (unless empty) onto the caller's queue KEYS[3], kept ARGV[3] s:
+// one step, so that the runner removing an entry cannot die before answering. 1 when the
+// entry was there.
+var answerScript = redis.NewScript(`
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('LPUSH', KEYS[3], ARGV[2])
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+end
+return 1
+`)
+
+// answerEntry removes the backlog entry of uid and answers msg on ret (nil: no answer).
+// Whoever removes the entry answers (reply, expiry, final send failure), so a caller never
+// gets two answers for one uid; false when the entry was gone.
+func (in *instance) answerEntry(uid, ret string, msg *Message) bool {
+	var body string
+	if msg != nil {
+		body = string(msg.Encode())
+	}
+	var n int
+	err := untilDone(in.life, func(ctx context.Context) (err error) {
+		n, err = answerScript.Run(ctx, in.rdb, []string{keyBacklog, keyRetry, ret}, uid, body, int(retKeep.Seconds())).Int()
+		return err
+	})
+	return err == nil && n == 1
+}
+
+// settle answers the caller of the backlog entry uid with what reply makes of the entry
+// (nil: no answer) and removes it; an entry that does not decode is removed unanswered.
+func (in *instance) settle(uid string, reply func(back *Message) *Message) {
+	var raw string
+	var gone bool
+	if untilDone(in.life, func(ctx context.Context) (err error) {
+		raw, err = in.rdb.HGet(ctx, keyBacklog, uid).Result()
+		gone = errors.Is(err, redis.Nil)
+		if gone {
+			return nil
+		}
+		return err
+	}) != nil || gone {
+		return
+	}
+	back, err := Decode([]byte(raw))
+	if err != nil {
+		in.answerEntry(uid, "", nil)
+		return
+	}
+	in.answerEntry(uid, back.Ret, reply(back))
+}
 
 // scrubLoop scrubs the backlog and the retries every ScrubInterval until ctx ends.
 func (in *instance) scrubLoop(ctx context.Context) {
@@ -33,11 +119,12 @@ func (in *instance) scrub(ctx context.Context) {
 		if err == nil && m.Now+m.Exp >= now {
 			return
 		}
-		back, ok := in.takeBacklog(uid)
-		if !ok || len(back.Dst) != 1 {
-			return
-		}
-		in.answer(back.Ret, errorReply(back, back.Dst[0], in.twin, timeoutErr(back.Exp)))
+		in.settle(uid, func(back *Message) *Message {
+			if len(back.Dst) != 1 {
+				return nil
+			}
+			return errorReply(back, back.Dst[0], in.twin, timeoutErr(back.Exp))
+		})
 	})
 }
 

@@ -5,13 +5,10 @@ package zbus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Errors msgbusd puts in err (the seed's and msgbusd's wording).
@@ -35,34 +32,78 @@ const maxRet = 256
 // maxBacklog bounds the requests awaiting replies; past it requests get errOverloaded.
 const maxBacklog = 100000
 
-// daemonLoop pops msgbusd's three queues until ctx ends. A message taken is handled to the
-// end with the instance's life, so a role lost meanwhile loses nothing of it.
+// daemonQueues are msgbusd's queues the role pops, each by a loop of its own (BLMOVE takes
+// one source).
+var daemonQueues = []string{queueLocal, queueRemote, queueReply}
+
+// daemonLoop runs a takeLoop per queue of msgbusd until ctx ends.
 func (in *instance) daemonLoop(ctx context.Context) {
+	done := make(chan struct{}, len(daemonQueues))
+	for _, q := range daemonQueues {
+		go func() { in.takeLoop(ctx, q); done <- struct{}{} }()
+	}
+	for range daemonQueues {
+		<-done
+	}
+}
+
+// takeLoop puts back what the previous holder left in queue's taken list, then takes
+// queue's messages one at a time until ctx ends. A message taken is handled to the end
+// with the instance's life, so a role lost meanwhile loses nothing of it, and leaves the
+// taken list once handled.
+func (in *instance) takeLoop(ctx context.Context, queue string) {
 	var b backoff
 	for ctx.Err() == nil {
-		queue, raw, err := pop(ctx, in.rdb, false, queueLocal, queueRemote, queueReply)
-		if err != nil {
-			in.redisFailed("pop", err)
+		if err := in.putBack(ctx, queue); err != nil {
+			if ctx.Err() == nil {
+				in.redisFailed("put back "+queue, err)
+			}
 			b.wait(ctx)
 			continue
 		}
-		b.reset()
+		if in.takeWhileComing(ctx, queue) {
+			b.wait(ctx)
+		} else {
+			b.reset()
+		}
+	}
+}
+
+// takeWhileComing takes and handles queue's messages until one take waits in vain (true
+// when it failed) or ctx ends.
+func (in *instance) takeWhileComing(ctx context.Context, queue string) (failed bool) {
+	for ctx.Err() == nil {
+		raw, ok, err := take(ctx, in.rdb, queue)
+		if err != nil {
+			if ctx.Err() == nil {
+				in.redisFailed("take "+queue, err)
+			}
+			return true
+		}
 		in.redisWorks()
-		if queue == "" {
-			continue
+		if !ok {
+			return false
 		}
-		m := in.decode(raw, "queue", queue)
-		if m == nil {
-			continue
-		}
-		switch queue {
-		case queueLocal:
-			in.handleLocal(m)
-		case queueRemote:
-			in.handleRemote(m)
-		case queueReply:
-			in.handleReply(m)
-		}
+		in.handle(queue, raw)
+		in.taken(queue, raw)
+	}
+	return false
+}
+
+// handle handles a message taken from one of msgbusd's queues; one that does not decode
+// is dropped.
+func (in *instance) handle(queue, raw string) {
+	m := in.decode(raw, "queue", queue)
+	if m == nil {
+		return
+	}
+	switch queue {
+	case queueLocal:
+		in.handleLocal(m)
+	case queueRemote:
+		in.handleRemote(m)
+	case queueReply:
+		in.handleReply(m)
 	}
 }
 
@@ -142,21 +183,6 @@ func (in *instance) sendTo(m *Message, d int64) {
 	in.sendRemote(fwd)
 }
 
-// storeBacklog records a request awaiting its reply; false when the backlog is full.
-func (in *instance) storeBacklog(back *Message) bool {
-	var size int64
-	_ = untilDone(in.life, func(ctx context.Context) (err error) {
-		size, err = in.rdb.HLen(ctx, keyBacklog).Result()
-		return err
-	})
-	if size >= maxBacklog {
-		return false
-	}
-	return untilDone(in.life, func(ctx context.Context) error {
-		return in.rdb.HSet(ctx, keyBacklog, back.UID, back.Encode()).Err()
-	}) == nil
-}
-
 // handleRemote passes a request of another twin (checked by /zbus-remote or /zbus-cmd) on
 // to its application, unchanged. It checks again: anyone with the Redis can push to
 // msgbus.system.remote.
@@ -193,77 +219,25 @@ func (in *instance) handleReply(m *Message) {
 	}
 }
 
-// replyLocal gives a reply to the caller whose request is in the backlog under its uid;
-// a reply to nothing there (late, or twice) is dropped.
+// replyLocal gives a reply to the caller whose request is in the backlog under its uid,
+// sent to the twin the reply comes from; a reply to nothing there (late, or twice) is
+// dropped.
 func (in *instance) replyLocal(m *Message) {
-	if !in.pendingFrom(m.UID, m.Src) {
+	var back *Message
+	if untilDone(in.life, func(ctx context.Context) (err error) {
+		back, err = in.backlogEntry(ctx, m.UID)
+		return err
+	}) != nil {
+		return
+	}
+	if back == nil || len(back.Dst) != 1 || back.Dst[0] != m.Src {
 		in.log.Info("zbus: dropped a reply to no request pending at its src", "uid", m.UID, "src", m.Src)
 		return
 	}
-	back, ok := in.takeBacklog(m.UID)
-	if !ok {
-		in.log.Debug("zbus: dropped a reply to no pending request", "uid", m.UID)
-		return
-	}
 	m.Ret = back.Ret
-	in.answer(back.Ret, m)
-}
-
-// pendingFrom reports whether the backlog holds uid as a request sent to twin src (a reply
-// comes from the twin the request went to).
-func (in *instance) pendingFrom(uid string, src int64) bool {
-	var back *Message
-	err := untilDone(in.life, func(ctx context.Context) (err error) {
-		back, err = in.backlogEntry(ctx, uid)
-		return err
-	})
-	return err == nil && back != nil && len(back.Dst) == 1 && back.Dst[0] == src
-}
-
-// backlogEntry reads the backlog entry of uid; nil when there is none (or it does not
-// decode).
-func (in *instance) backlogEntry(ctx context.Context, uid string) (*Message, error) {
-	raw, err := in.rdb.HGet(ctx, keyBacklog, uid).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
+	if !in.answerEntry(m.UID, back.Ret, m) {
+		in.log.Debug("zbus: dropped a reply to no pending request", "uid", m.UID)
 	}
-	if err != nil {
-		return nil, err
-	}
-	back, _ := Decode([]byte(raw))
-	return back, nil
-}
-
-// takeBacklog removes and returns the backlog entry of uid. Whoever removes it answers the
-// caller (reply, expiry, final send failure), so a caller never gets two answers for one uid.
-func (in *instance) takeBacklog(uid string) (*Message, bool) {
-	var raw string
-	var gone bool
-	err := untilDone(in.life, func(ctx context.Context) error {
-		v, err := in.rdb.HGet(ctx, keyBacklog, uid).Result()
-		if errors.Is(err, redis.Nil) {
-			gone = true
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		raw = v
-		return nil
-	})
-	if err != nil || gone {
-		return nil, false
-	}
-	var n int64
-	if untilDone(in.life, func(ctx context.Context) (err error) {
-		n, err = in.rdb.HDel(ctx, keyBacklog, uid).Result()
-		return err
-	}) != nil || n == 0 {
-		return nil, false
-	}
-	in.rdb.HDel(in.life, keyRetry, uid)
-	back, err := Decode([]byte(raw))
-	return back, err == nil
 }
 
 // answer pushes msg onto the caller's queue ret.

@@ -8,15 +8,16 @@
 //
 // Files: kind.go (Kind, Start, Stop), message.go (the message, its checks), redis.go (keys,
 // client, pops), call.go + answer.go (HTTP → zbus), role.go (lease and claim), daemon.go
-// (msgbusd's loop), backlog.go (expiry, retries), twins.go (other twins over HTTP),
-// serve.go (commands to the node), endpoints.go (the /zbus-* endpoints).
+// (msgbusd's loops), taken.go (the taken lists: at-least-once pops), backlog.go (entries,
+// expiry, retries), twins.go (other twins over HTTP), serve.go (commands to the node),
+// endpoints.go (the /zbus-* endpoints).
 //
 // Decisions where the spec and the seed are silent:
 //
 //   - Queue ends. Clients push to msgbus.system.local with RPUSH (the seed) or LPUSH (the
-//     npm client); msgbusd's queues are popped with BLPOP, as msgbusd does; our own pushes
-//     to them are RPUSH (FIFO). msgbus.<cmd> gets LPUSH (msgbusd) and our servers pop it with
-//     BRPOP (the seed); replies to a caller's ret are LPUSHed, and ret expires 30 min after
+//     npm client); msgbusd's queues are popped from the left, as msgbusd's BLPOP does (with
+//     BLMOVE, see "At least once"); our own pushes to them are RPUSH (FIFO). msgbus.<cmd>
+//     gets LPUSH (msgbusd) and our servers pop it with BRPOP (the seed); replies to a caller's ret are LPUSHed, and ret expires 30 min after
 //     the last push (msgbusd development), so a caller that went away leaves nothing behind.
 //   - Fields. Messages keep every field they came with (sig, pxy, ...) and their order;
 //     a message built here has msgbusd's order. err may be rmb-peer's {code, message}: its
@@ -30,6 +31,28 @@
 //     msgbusd's loop; a Redis error drops the role at once, and it is taken again when Redis
 //     is back and the lease free. A message already taken from Redis is handled to its end,
 //     writes retried until Redis is back, so an outage loses nothing of it.
+//   - At least once. msgbusd pops its queues with BLPOP: a holder that dies (kill -9, a
+//     crash) loses what it had popped and not written on, and what Redis handed to its
+//     blocked pop while it was dying. We promise that no request is lost silently, so each
+//     of msgbusd's queues is taken by a loop of its own with BLMOVE (Redis ≥ 6.2) into the
+//     role's taken list msgbus.system.funcatron.taken.<local|remote|reply>, and the message
+//     is removed from there (LREM 1) once it is written on: the backlog entry stored and
+//     the request delivered to msgbus.<cmd> or sent, the remote request delivered, the reply
+//     answered or forwarded, or the message dropped as bad (one being handled when the
+//     runner stops stays: its writes may have been cut short). A taker that holds nothing of
+//     its own (when the role is taken, and after a take that waited in vain: a message
+//     Redis gave to a connection of ours that was cut) first moves what is in its taken
+//     list back to the front of the queue, in order. So a request the dying holder had
+//     already written on may be handled twice: two uids, each with its backlog entry; the
+//     caller's BLPOP takes the first reply, a later one stays on ret (it expires) and the
+//     first uid's entry may still answer a timeout at exp. A message found in a taken list a
+//     4th time (maxReplays 3, counted in msgbus.system.funcatron.replays by its SHA-1, kept
+//     an hour after the last put-back) is dropped and logged: it may be what kills its
+//     holders.
+//     A backlog entry is removed and its caller answered in one Lua script, so a reply
+//     taken twice is answered once. Not covered: a command a dying runner's server had
+//     popped from msgbus.<cmd> (its caller gets the timeout err at exp), a request or a reply
+//     being POSTed to another twin (a request's caller gets the timeout err at exp).
 //   - Backlog. An entry per destination, under its uid, holding the forwarded request with
 //     the caller's ret. Whoever removes the entry (reply, expiry, final send failure) answers
 //     the caller: one answer per uid. Expiry is checked every ScrubInterval (1 s); exp 0
@@ -56,7 +79,7 @@
 //     ret msgbus.system.reply, src in the directory when there is one; /zbus-reply: dst [this
 //     twin] and a uid of the backlog sent to the replying twin; /zbus-cmd: a served cmd (ret
 //     and dst are set here); /zbus-result: a uuid4 retqueue, at most 100 replies.
-//   - Bounds: messages over MaxMessageBytes (4 MiB) are dropped when popped (go-redis reads a
+//   - Bounds: messages over MaxMessageBytes (4 MiB) are dropped when taken (go-redis reads a
 //     value whole, so the bound is on what is kept and handled), refused by endpoints (413)
 //     and by HTTP calls; at most concurrency commands run on the node at once, and a command
 //     is popped only when a slot is free; at most 16 HTTP sends to twins at once.

@@ -32,10 +32,10 @@ func TestRedisLostAndBack(t *testing.T) {
 	testenv.WaitFor(t, 5*time.Second, "the request in the backlog", func() bool { return c.HLen(ctx, keyBacklog).Val() == 1 })
 
 	p.Cut()
-	// Wait until Redis has dropped the instance's blocked pops (the proxy's upstream
+	// Wait until Redis has dropped the instance's blocked takes (the proxy's upstream
 	// connections close a moment after the cut): a value pushed before that would go to a
-	// pop whose connection is dying and be lost with it, which is BLPOP's nature (the
-	// message is gone from the list once popped) rather than what this test is about.
+	// take whose connection is dying and wait in the role's taken list until put back
+	// (TestTakenWhileHolding), which is not what this test is about.
 	testenv.WaitFor(t, 5*time.Second, "Redis without blocked clients", func() bool {
 		return strings.Contains(c.Info(ctx, "clients").Val(), "blocked_clients:0")
 	})

@@ -122,9 +122,9 @@ func (k Kind) newInstance(s *kind.Spec) (*instance, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	// Connections at once: the role's pop and upkeep, the poppers, an HTTP call's wait and a
-	// command's reply per slot, the sends, the endpoints.
-	pool := 8 + min(cfg.Concurrency, maxPoppers) + 2*cfg.Concurrency + sendSlots
+	// Connections at once: the role's three takes and upkeep, the poppers, an HTTP call's
+	// wait and a command's reply per slot, the sends, the endpoints.
+	pool := 10 + min(cfg.Concurrency, maxPoppers) + 2*cfg.Concurrency + sendSlots
 	rdb, err := newClient(cfg.Redis, pool)
 	if err != nil {
 		return nil, err

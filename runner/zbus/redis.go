@@ -26,6 +26,7 @@ const (
 	keyRetry    = "msgbus.system.retry"
 	// keyLease holds the msgbusd role (the holder's id); keyClaim the deployment (twin
 	// and route) that owns this Redis. Funcatron's own keys, beside msgbusd's.
+	// (The taken lists and keyReplays, taken.go, are Funcatron's too.)
 	keyLease = "msgbus.system.funcatron.lease"
 	keyClaim = "msgbus.system.funcatron.claim"
 )
@@ -70,17 +71,11 @@ func newClient(url string, poolSize int) (*redis.Client, error) {
 // popTimeout is the block of one pop: short, so a stop is prompt.
 const popTimeout = time.Second
 
-// pop waits up to popTimeout for a message on one of queues (BLPOP for msgbusd's own
-// queues, as msgbusd; BRPOP for msgbus.<cmd>, as the seed's applications). It returns the
-// queue and the value, "" when nothing came, or Redis's error.
-func pop(ctx context.Context, rdb *redis.Client, right bool, queues ...string) (string, string, error) {
-	var res []string
-	var err error
-	if right {
-		res, err = rdb.BRPop(ctx, popTimeout, queues...).Result()
-	} else {
-		res, err = rdb.BLPop(ctx, popTimeout, queues...).Result()
-	}
+// pop waits up to popTimeout for a command on one of queues (BRPOP msgbus.<cmd>, as the
+// seed's applications). It returns the queue and the value, "" when nothing came, or
+// Redis's error. (msgbusd's own queues are taken with take, taken.go.)
+func pop(ctx context.Context, rdb *redis.Client, queues ...string) (string, string, error) {
+	res, err := rdb.BRPop(ctx, popTimeout, queues...).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", "", nil
 	}

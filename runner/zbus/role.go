@@ -130,7 +130,9 @@ func (in *instance) renew(ctx context.Context) bool {
 	return n == 1
 }
 
-// startRole starts the msgbusd loops; the returned func stops them and waits.
+// startRole starts the msgbusd loops; the returned func stops them and waits. Each take
+// loop first puts back what a previous holder left in its taken list (taken.go), so a
+// takeover handles again what a dead holder had taken.
 func (in *instance) startRole(ctx context.Context) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{}, 2)

@@ -44,7 +44,7 @@ func (in *instance) popCommands(ctx context.Context, queues []string) {
 		case <-ctx.Done():
 			return
 		}
-		queue, raw, err := pop(ctx, in.rdb, true, queues...)
+		queue, raw, err := pop(ctx, in.rdb, queues...)
 		if err != nil || queue == "" {
 			<-in.sem
 			if err != nil {

@@ -47,9 +47,9 @@ func (in *instance) sendRemote(fwd *Message) {
 			in.scheduleRetry(fwd)
 			return
 		}
-		if back, ok := in.takeBacklog(fwd.UID); ok {
-			in.answer(back.Ret, errorReply(back, fwd.Dst[0], in.twin, errAllRetries))
-		}
+		in.settle(fwd.UID, func(back *Message) *Message {
+			return errorReply(back, fwd.Dst[0], in.twin, errAllRetries)
+		})
 	}()
 }
 
