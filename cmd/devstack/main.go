@@ -90,16 +90,16 @@ func deploySamples(s *stack.Stack, dir string) (int, error) {
 }
 
 // printWelcome tells the user every URL and file of the stack s (its servers under dir):
-// frontend, dashboard, admin API, each runner's /metrics, the broker, the token, the logs;
+// frontend and its metrics, dashboard, admin API, each runner's /metrics, the broker, the token, the logs;
 // main_test.go checks it names each of them.
 func printWelcome(w io.Writer, s *stack.Stack, dir string, deployed int) {
 	front, token := s.FrontURL(), argAfter(s.Tron.Args, "--token-file")
 	fmt.Fprintf(w, `
 Funcatron is up.
-  frontend (nginx):  %s   (its error log: %s)
+  frontend (nginx):  %s   (its error log: %s; metrics: %s/__funcatron/metrics)
   dashboard:         %s/   (asks for the token in %s)
   Tron admin API:    %s/api/v1/   (metrics: %s/metrics)
-`, front, s.Nginx.ErrorLogPath(), s.TronURL, token, s.TronURL, s.TronURL)
+`, front, s.Nginx.ErrorLogPath(), front, s.TronURL, token, s.TronURL, s.TronURL)
 	for _, r := range s.Runners {
 		fmt.Fprintf(w, "  %-18s %s/metrics   (log: %s)\n", r.Name+":", stack.RunnerURL(r), r.LogPath)
 	}

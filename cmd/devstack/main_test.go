@@ -35,6 +35,7 @@ func TestWelcomeNamesEveryURL(t *testing.T) {
 	want := map[string]string{
 		"frontend":             "http://127.0.0.1:18080",
 		"frontend's error log": "/r/nginx/logs/error.log",
+		"frontend metrics":     "http://127.0.0.1:18080/__funcatron/metrics",
 		"dashboard":            "dashboard:         http://127.0.0.1:13000/ ",
 		"admin API":            "http://127.0.0.1:13000/api/v1/",
 		"Tron metrics":         "http://127.0.0.1:13000/metrics",
