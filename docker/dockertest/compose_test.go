@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/funcatron/funcatron/internal/servers"
+	"github.com/funcatron/funcatron/internal/wait"
 )
 
 // project is one docker-compose project of docker/docker-compose.yml: its own name, so its
@@ -213,23 +214,22 @@ func (p *project) waitHealthy(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	for {
-		pending, bad := health(t, strings.Fields(ids))
-		if bad != "" {
-			t.Fatal(bad)
+	var pending []inspected
+	var bad string
+	healthy := wait.UntilEvery(healthDeadline, healthPoll, func() bool {
+		pending, bad = health(t, strings.Fields(ids))
+		return bad != "" || len(pending) == 0
+	})
+	switch {
+	case bad != "":
+		t.Fatal(bad)
+	case !healthy:
+		for _, c := range pending {
+			t.Errorf("container %s not healthy %s after up: %s", c.Name, healthDeadline, c.healthLog())
 		}
-		if len(pending) == 0 {
-			t.Logf("every container healthy %s after up", time.Since(start).Round(time.Millisecond))
-			return
-		}
-		if time.Since(start) > healthDeadline {
-			for _, c := range pending {
-				t.Errorf("container %s not healthy %s after up: %s", c.Name, healthDeadline, c.healthLog())
-			}
-			t.FailNow()
-		}
-		time.Sleep(healthPoll)
+		t.FailNow()
 	}
+	t.Logf("every container healthy %s after up", time.Since(start).Round(time.Millisecond))
 }
 
 // inspected is what `docker inspect` says of a container's state and health.

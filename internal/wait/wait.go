@@ -14,12 +14,18 @@ const Interval = 10 * time.Millisecond
 
 // Until calls cond every Interval until it holds (true) or within has passed (false).
 func Until(within time.Duration, cond func() bool) bool {
+	return UntilEvery(within, Interval, cond)
+}
+
+// UntilEvery is Until looking every interval: for a condition that is costly to look at
+// (one that starts a process) and changes slowly.
+func UntilEvery(within, interval time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(Interval)
+		time.Sleep(interval)
 	}
 	return true
 }

@@ -21,6 +21,18 @@ func TestUntil(t *testing.T) {
 	}
 }
 
+// TestUntilEvery: it looks no more often than its interval (3 looks in 250 ms at 100 ms,
+// not the 25 of Until's interval).
+func TestUntilEvery(t *testing.T) {
+	n := 0
+	if UntilEvery(250*time.Millisecond, 100*time.Millisecond, func() bool { n++; return false }) {
+		t.Error("UntilEvery reported a condition that never held")
+	}
+	if n < 2 || n > 4 {
+		t.Errorf("UntilEvery looked %d times in 250 ms at 100 ms, want about 3", n)
+	}
+}
+
 func TestReady(t *testing.T) {
 	exited := make(chan struct{})
 	close(exited)
